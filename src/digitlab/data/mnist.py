@@ -1,0 +1,87 @@
+"""MNIST as the book splits it: 50,000 training, 10,000 validation, 10,000 test images.
+
+The validation images are the last 10,000 of MNIST's training file, so choosing
+hyperparameters never looks at the test set.  Any directory holding four IDX files
+with MNIST's names and layout (Fashion-MNIST, say) loads the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digitlab.data.fetch import MNIST_FILES, Report, default_data_dir, existing_file, fetch_mnist
+from digitlab.data.idx import read_idx
+from digitlab.errors import DataError
+
+VALIDATION_SIZE = 10_000
+NUM_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images as rows of float32 pixels in [0, 1] (batch-first), with integer labels."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def head(self, n: int) -> Split:
+        """The first ``n`` examples (all of them if there are fewer)."""
+        return Split(self.images[:n], self.labels[:n])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    train: Split
+    validation: Split
+    test: Split
+    image_shape: tuple[int, int]
+
+
+def load_mnist(data_dir: Path | None = None, report: Report = lambda _: None) -> Dataset:
+    """Load the book's three splits, fetching MNIST first if its files are not there."""
+    data_dir = Path(data_dir) if data_dir else default_data_dir()
+    if any(existing_file(data_dir, name) is None for name in MNIST_FILES):
+        fetch_mnist(data_dir, report=report)
+    train_images, train_labels = _read_pair(data_dir, "train")
+    test_images, test_labels = _read_pair(data_dir, "t10k")
+    if len(train_labels) <= VALIDATION_SIZE:
+        raise DataError(
+            f"the training file in {data_dir} has {len(train_labels)} images; "
+            f"more than {VALIDATION_SIZE} are needed to hold out a validation set"
+        )
+    cut = len(train_labels) - VALIDATION_SIZE
+    return Dataset(
+        train=Split(train_images[:cut], train_labels[:cut]),
+        validation=Split(train_images[cut:], train_labels[cut:]),
+        test=Split(test_images, test_labels),
+        image_shape=(28, 28),
+    )
+
+
+def _read_pair(data_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read one images/labels pair and check they belong together."""
+    images_path = existing_file(data_dir, f"{prefix}-images-idx3-ubyte")
+    labels_path = existing_file(data_dir, f"{prefix}-labels-idx1-ubyte")
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+        raise DataError(f"{images_path} does not hold 28x28 8-bit images")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DataError(f"{labels_path} does not hold one label per image in {images_path.name}")
+    if labels.max(initial=0) >= NUM_CLASSES:
+        raise DataError(f"{labels_path} has labels outside 0-9")
+    pixels = images.reshape(len(images), -1).astype(np.float32)
+    pixels *= np.float32(1 / 255)
+    return pixels, labels.astype(np.int64)
+
+
+def one_hot(labels: np.ndarray, dtype: np.dtype = np.float32) -> np.ndarray:
+    """Labels as rows of a one-hot matrix, the target the costs compare outputs with."""
+    targets = np.zeros((len(labels), NUM_CLASSES), dtype=dtype)
+    targets[np.arange(len(labels)), labels] = 1
+    return targets

@@ -1,0 +1,31 @@
+"""Errors a user can act on.
+
+Every problem caused by the user's input (a bad flag, a corrupt file, a diverging
+run) is raised as a :class:`DigitlabError` whose message is one sentence saying what
+is wrong and what to do.  The CLI prints that sentence and exits non-zero; only bugs
+produce tracebacks.
+"""
+
+
+class DigitlabError(Exception):
+    """A problem the user can fix; its message is shown as-is, on one line."""
+
+
+class DataError(DigitlabError):
+    """MNIST files are missing, corrupt or could not be fetched."""
+
+
+class SpecError(DigitlabError):
+    """A network spec (from flags, a TOML file or a preset) is invalid."""
+
+
+class ModelFileError(DigitlabError):
+    """A file is not a readable digitlab model or checkpoint."""
+
+
+class ImageError(DigitlabError):
+    """A user image cannot be read or holds no digit."""
+
+
+class DivergenceError(DigitlabError):
+    """Training produced NaN or infinite values."""

@@ -1,0 +1,95 @@
+"""Activation functions, as parameter-free layers.
+
+Each one remembers what its backward pass needs (usually its own output, from which
+the derivative is cheap: sigma' = sigma (1 - sigma), tanh' = 1 - tanh^2).  All are
+written so that no input, however large, overflows: the sigmoid is SciPy's ``expit``
+and the softmax subtracts each row's maximum before exponentiating.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+from digitlab.nn.layers import Layer
+
+
+class Sigmoid(Layer):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._out = expit(x)
+        return self._out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        slope = 1 - self._out
+        slope *= self._out
+        slope *= grad
+        return slope
+
+
+class Tanh(Layer):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._out = np.tanh(x)
+        return self._out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        slope = self._out * self._out
+        np.subtract(1, slope, out=slope)
+        slope *= grad
+        return slope
+
+
+class ReLU(Layer):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._out = np.maximum(x, 0)
+        return self._out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad * (self._out > 0)
+
+
+class LeakyReLU(Layer):
+    """ReLU that keeps a small slope ``alpha`` for negative inputs, so no unit dies."""
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        self.alpha = alpha
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._positive = x > 0
+        return np.where(self._positive, x, x * x.dtype.type(self.alpha))
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return np.where(self._positive, grad, grad * grad.dtype.type(self.alpha))
+
+
+class Softmax(Layer):
+    """Rows of outputs that are positive and sum to one: a probability distribution."""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        shifted = x - x.max(axis=1, keepdims=True)
+        np.exp(shifted, out=shifted)
+        shifted /= shifted.sum(axis=1, keepdims=True)
+        self._out = shifted
+        return shifted
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        # Jacobian-vector product: s * (g - <g, s>) for each row.
+        inner = (grad * self._out).sum(axis=1, keepdims=True)
+        return self._out * (grad - inner)
+
+
+class Linear(Layer):
+    """The identity: outputs are the weighted inputs themselves."""
+
+
+ACTIVATIONS: dict[str, type[Layer]] = {
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky-relu": LeakyReLU,
+    "softmax": Softmax,
+    "linear": Linear,
+}
+
+
+def make_activation(name: str) -> Layer:
+    return ACTIVATIONS[name]()

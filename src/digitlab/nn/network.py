@@ -1,0 +1,73 @@
+"""The network: a stack of layers ending in a cost.
+
+``gradients`` is backpropagation for a whole mini-batch: one forward pass through the
+layers, the cost's output error ``delta``, then each layer's ``backward`` in reverse,
+which leaves every parameter's gradient in ``param.grad``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from digitlab.nn.costs import Cost
+from digitlab.nn.layers import Dense, Layer, Parameter
+
+#: Rows per forward pass when evaluating many images, to bound memory.
+EVAL_CHUNK = 10_000
+
+
+class Network:
+    def __init__(self, layers: list[Layer], cost: Cost) -> None:
+        self.layers = layers
+        self.cost = cost
+        if layers and isinstance(layers[0], Dense):
+            layers[0].propagate = False
+        self.params: list[Parameter] = [p for layer in layers for p in layer.params]
+
+    @property
+    def input_size(self) -> int:
+        return self.layers[0].shape[0]
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """The output layer's weighted input ``z`` for a batch ``x``."""
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def gradients(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Backpropagate the mini-batch ``(x, y)``, filling every ``param.grad``."""
+        delta = self.cost.delta(self.forward(x, training=True), y)
+        for layer in reversed(self.layers):
+            delta = layer.backward(delta)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """``z`` for any number of rows, in chunks so memory stays bounded."""
+        return np.concatenate(
+            [self.forward(x[i : i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)]
+        )
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """The output activations ``a`` (probabilities for softmax outputs)."""
+        return self.cost.output(self.logits(x))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The digit each row of ``x`` most likely shows."""
+        return self.probabilities(x).argmax(axis=1)
+
+    def evaluate(self, x: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
+        """Mean cost (without penalties) and accuracy against one-hot ``targets``."""
+        z = self.logits(x)
+        accuracy = float((self.cost.output(z).argmax(axis=1) == targets.argmax(axis=1)).mean())
+        return self.cost.value(z, targets), accuracy
+
+    def arrays(self) -> list[np.ndarray]:
+        return [p.value for p in self.params]
+
+    def load_arrays(self, arrays: list[np.ndarray]) -> None:
+        """Copy parameter values in, checking each shape matches."""
+        if len(arrays) != len(self.params):
+            raise ValueError(f"expected {len(self.params)} arrays, got {len(arrays)}")
+        for param, array in zip(self.params, arrays, strict=True):
+            if array.shape != param.value.shape:
+                raise ValueError(f"array of shape {array.shape} for a parameter of {param.value.shape}")
+            param.value[...] = array

@@ -1,0 +1,42 @@
+"""Learning-rate schedules.
+
+Each schedule is a pure function of the epoch number and the validation accuracies so
+far, so a resumed run recomputes exactly the learning rate it would have had.  It
+returns ``None`` when the schedule says training is over (the book's plateau rule
+stops once eta has been halved down to 1/128 of its starting value).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from digitlab.spec import Spec
+
+
+def learning_rate(spec: Spec, epoch: int, validation_accuracies: Sequence[float]) -> float | None:
+    """The learning rate for ``epoch`` (0-based), or ``None`` to stop training."""
+    eta = spec.eta
+    if spec.schedule == "constant":
+        return eta
+    if spec.schedule == "step":
+        return eta * spec.gamma ** (epoch // spec.step_size)
+    if spec.schedule == "cosine":
+        return eta * 0.5 * (1 + math.cos(math.pi * epoch / spec.epochs))
+    if spec.schedule == "plateau":
+        return _plateau(spec, validation_accuracies)
+    raise ValueError(f"unknown schedule {spec.schedule!r}")
+
+
+def _plateau(spec: Spec, validation_accuracies: Sequence[float]) -> float | None:
+    """The book's rule: cut eta by ``gamma`` after ``patience`` epochs with no improvement."""
+    eta, best, waited = spec.eta, -math.inf, 0
+    for accuracy in validation_accuracies:
+        if accuracy > best:
+            best, waited = accuracy, 0
+            continue
+        waited += 1
+        if waited >= spec.patience:
+            eta *= spec.gamma
+            waited = 0
+    return None if eta <= spec.eta * spec.min_eta_ratio * (1 + 1e-9) else eta

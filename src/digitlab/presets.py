@@ -1,0 +1,83 @@
+"""Named specs: the book's networks, so its results can be reproduced by name.
+
+Each preset records the accuracy the book reports and on which split it reports it
+(chapter 1 and early chapter 3 evaluate on the test set; later chapter 3 runs
+evaluate on the validation set), so ``benchmarks/book.py`` compares like with like.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from digitlab.errors import SpecError
+from digitlab.spec import Spec, make_spec, read_spec_file
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    spec: Spec
+    summary: str
+    book_accuracy: float | None = None
+    book_split: Literal["test", "validation"] = "test"
+    book_source: str = ""
+
+
+def _book(name: str, summary: str, accuracy: float, split: str, source: str, **fields: Any) -> Preset:
+    return Preset(name, make_spec(fields, source=f"preset {name}"), summary, accuracy, split, source)
+
+
+_CH1 = {"cost": "quadratic", "activation": "sigmoid", "init": "large", "eta": 3.0, "batch_size": 10, "epochs": 30}
+_CH3 = {"cost": "cross-entropy", "activation": "sigmoid", "init": "large", "eta": 0.5, "batch_size": 10, "epochs": 30}
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in [
+        _book("book-ch1", "[784,30,10] quadratic cost, sigmoid, N(0,1) weights, eta 3.0",
+              95.42, "test", "chapter 1", layers=[784, 30, 10], **_CH1),
+        _book("book-ch1-100", "[784,100,10] quadratic cost, sigmoid, N(0,1) weights, eta 3.0",
+              96.59, "test", "chapter 1", layers=[784, 100, 10], **_CH1),
+        _book("book-ch3-ce", "[784,30,10] cross-entropy cost, eta 0.5",
+              95.49, "test", "chapter 3, cross-entropy", layers=[784, 30, 10], **_CH3),
+        _book("book-ch3-l2", "[784,30,10] cross-entropy, L2 lambda 5.0, eta 0.5",
+              96.49, "test", "chapter 3, regularization", layers=[784, 30, 10], lmbda=5.0, **_CH3),
+        _book("book-ch3-l2-100", "[784,100,10] cross-entropy, L2 lambda 5.0, eta 0.5",
+              97.92, "validation", "chapter 3, regularization", layers=[784, 100, 10], lmbda=5.0,
+              **_CH3),
+        _book("book-ch3-l2-100-slow", "[784,100,10] cross-entropy, L2 lambda 5.0, eta 0.1",
+              98.04, "validation", "chapter 3, regularization", layers=[784, 100, 10], lmbda=5.0,
+              **{**_CH3, "eta": 0.1, "epochs": 60}),
+    ]
+}
+
+
+def get(name: str) -> Preset:
+    """The preset called ``name``, or a one-line error listing the ones that exist."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise SpecError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+
+
+def resolve_spec(
+    preset: str | None = None, spec_file: Path | None = None, overrides: dict[str, Any] | None = None
+) -> Spec:
+    """Combine a preset, a TOML spec file and explicit overrides, later ones winning.
+
+    A spec file may itself name a base preset with ``preset = "..."``.
+    """
+    fields: dict[str, Any] = {}
+    if preset:
+        fields = get(preset).spec.model_dump()
+    if spec_file:
+        from_file = read_spec_file(spec_file)
+        base = from_file.pop("preset", None)
+        if base is not None:
+            if not isinstance(base, str):
+                raise SpecError(f"{spec_file}: preset: must be a preset name")
+            fields = get(base).spec.model_dump()
+        make_spec({**fields, **from_file}, source=str(spec_file))  # name the file in errors
+        fields.update(from_file)
+    return make_spec({**fields, **(overrides or {})}, source="", as_flags=True)

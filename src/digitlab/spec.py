@@ -1,0 +1,129 @@
+"""The network spec: one validated, serialisable description of a training run.
+
+A spec says everything needed to build and train a network -- layer sizes,
+activations, cost, initialisation, optimiser, regularisation, learning-rate schedule,
+epochs, mini-batch size and seed.  The CLI builds one from flags, a TOML file or a
+preset; a saved model records the one it was trained with; a study varies its fields.
+
+This module depends on nothing else in digitlab, so every part may use it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from digitlab.errors import SpecError
+
+HiddenActivation = Literal["sigmoid", "tanh", "relu", "leaky-relu"]
+OutputActivation = Literal["sigmoid", "softmax", "tanh", "relu", "leaky-relu", "linear"]
+CostName = Literal["quadratic", "cross-entropy", "log-likelihood"]
+InitName = Literal["large", "normal", "glorot", "he"]
+OptimizerName = Literal["sgd", "momentum", "adam"]
+ScheduleName = Literal["constant", "step", "plateau", "cosine"]
+
+PositiveInt = Annotated[int, Field(ge=1)]
+
+#: The output activation each cost needs for its simple output error ``a - y``.
+REQUIRED_OUTPUT = {"cross-entropy": "sigmoid", "log-likelihood": "softmax"}
+
+
+class Spec(BaseModel):
+    """A complete, validated description of one network and how to train it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    layers: list[PositiveInt] = Field(
+        default=[784, 30, 10], min_length=2, description="Neurons per layer, input first."
+    )
+    activation: HiddenActivation = Field("sigmoid", description="Hidden-layer activation.")
+    output_activation: OutputActivation | None = Field(
+        None, description="Output activation; by default the one the cost needs (sigmoid/softmax)."
+    )
+    cost: CostName = "cross-entropy"
+    init: InitName = Field(
+        "normal",
+        description="large: N(0,1) (book ch1); normal: N(0,1/n_in) (book ch3); glorot; he.",
+    )
+    optimizer: OptimizerName = "sgd"
+    eta: float = Field(0.5, gt=0, description="Learning rate.")
+    momentum: float = Field(0.9, ge=0, lt=1, description="Momentum coefficient (momentum).")
+    lmbda: float = Field(0.0, ge=0, description="L2 strength with the book's lambda/n scaling.")
+    l1: float = Field(0.0, ge=0, description="L1 strength with the book's lambda/n scaling.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Drop probability of hidden neurons.")
+    schedule: ScheduleName = "constant"
+    step_size: PositiveInt = Field(10, description="step: epochs between learning-rate cuts.")
+    gamma: float = Field(0.5, gt=0, lt=1, description="step/plateau: factor applied to eta.")
+    patience: PositiveInt = Field(10, description="plateau: epochs without improvement.")
+    min_eta_ratio: float = Field(
+        1 / 128, gt=0, lt=1, description="plateau: stop once eta falls to eta0 times this."
+    )
+    epochs: PositiveInt = 30
+    batch_size: PositiveInt = 10
+    early_stop: PositiveInt | None = Field(
+        None, description="Stop after this many epochs without a better validation accuracy."
+    )
+    train_size: PositiveInt | None = Field(None, description="Use the first N training images.")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _output_fits_cost(self) -> Spec:
+        needed = REQUIRED_OUTPUT.get(self.cost)
+        if needed and self.output_activation not in (None, needed):
+            raise ValueError(
+                f"output_activation: the {self.cost} cost needs {needed} outputs, "
+                f"not {self.output_activation}"
+            )
+        return self
+
+    @property
+    def resolved_output_activation(self) -> str:
+        """The output activation actually used (the cost's own when not given)."""
+        return self.output_activation or REQUIRED_OUTPUT.get(self.cost, "sigmoid")
+
+    def with_overrides(self, **changes: Any) -> Spec:
+        """A new spec with some fields replaced, validated like any other."""
+        return make_spec({**self.model_dump(), **changes})
+
+
+def make_spec(fields: dict[str, Any], source: str = "spec", as_flags: bool = False) -> Spec:
+    """Validate ``fields`` into a :class:`Spec`, or raise a one-line :class:`SpecError`.
+
+    The error names ``source`` and the offending key (as a ``--flag`` if ``as_flags``).
+    """
+    try:
+        return Spec.model_validate(fields)
+    except ValidationError as exc:
+        reason = describe_validation_error(exc, as_flags)
+        raise SpecError(f"{source}: {reason}" if source else reason) from None
+
+
+def describe_validation_error(exc: ValidationError, as_flags: bool = False) -> str:
+    """Turn pydantic's multi-line report into one sentence naming the first bad key."""
+    first = exc.errors()[0]
+    message = first["msg"]
+    if first["type"] == "value_error":  # our own validators say "key: reason" themselves
+        key, _, message = message.removeprefix("Value error, ").partition(": ")
+    else:
+        key = str(first["loc"][0]) if first["loc"] else ""
+        message = "unknown key" if first["type"] == "extra_forbidden" else message
+        message = message[0].lower() + message[1:]
+    if as_flags and key:
+        key = "--" + key.replace("_", "-")
+    return f"{key}: {message}" if key else message
+
+
+def read_spec_file(path: Path) -> dict[str, Any]:
+    """Read a TOML spec file into a dict (not yet validated)."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise SpecError(f"spec file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"spec file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise SpecError(f"cannot read spec file {path}: {exc.strerror}") from None

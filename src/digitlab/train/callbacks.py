@@ -1,0 +1,87 @@
+"""Things that watch a training run: progress display and epoch logging.
+
+The trainer calls ``on_epoch_start`` / ``on_batches`` / ``on_epoch_end`` and never
+decides how anything is shown: a terminal gets a live progress bar, a log file or CI
+gets one line per epoch, and ``--json`` output stays machine-readable on stdout
+because all of this goes to stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from digitlab.train.history import EpochRecord
+
+
+class Callback:
+    """Base class: every hook does nothing."""
+
+    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None: ...
+
+    def on_batches(self, done: int) -> None: ...
+
+    def on_epoch_end(self, record: EpochRecord) -> None: ...
+
+    def on_train_end(self) -> None: ...
+
+
+def describe(record: EpochRecord, epochs: int) -> str:
+    test = "" if record.test_accuracy is None else f"  test {record.test_accuracy:.2%}"
+    return (
+        f"epoch {record.epoch + 1:>3}/{epochs}  eta {record.eta:.4g}  "
+        f"cost {record.train_cost:.4f}  train {record.train_accuracy:.2%}  "
+        f"validation {record.validation_accuracy:.2%}{test}  {record.seconds:.1f}s"
+    )
+
+
+class EpochLog(Callback):
+    """One line per epoch on stderr: the plain display for logs and pipes."""
+
+    def __init__(self) -> None:
+        self.console = Console(stderr=True, highlight=False)
+        self.epochs = 0
+
+    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
+        self.epochs = epochs
+
+    def on_epoch_end(self, record: EpochRecord) -> None:
+        self.console.print(describe(record, self.epochs))
+
+
+class ProgressBar(EpochLog):
+    """A live bar over each epoch's mini-batches, above the per-epoch lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.progress = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.task = None
+
+    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
+        super().on_epoch_start(epoch, epochs, batches)
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=batches, epoch="")
+        self.progress.reset(self.task, total=batches, epoch=f"{epoch + 1}/{epochs}")
+
+    def on_batches(self, done: int) -> None:
+        self.progress.update(self.task, completed=done)
+
+    def on_train_end(self) -> None:
+        self.progress.stop()
+
+
+def default_display(quiet: bool) -> list[Callback]:
+    """Nothing when quiet, a progress bar on a terminal, epoch lines otherwise."""
+    if quiet:
+        return []
+    return [ProgressBar() if sys.stderr.isatty() else EpochLog()]

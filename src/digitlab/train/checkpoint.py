@@ -1,0 +1,65 @@
+"""Checkpoints: everything a trainer needs to continue a run bit-for-bit.
+
+Written after every epoch, atomically (a temporary file renamed over the old one), so
+a run killed at any moment leaves either the previous checkpoint or the new one --
+never half of one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from digitlab.errors import ModelFileError
+from digitlab.nn.model_file import read_container, write_container
+from digitlab.spec import make_spec
+from digitlab.train.history import History
+
+if TYPE_CHECKING:
+    from digitlab.spec import Spec
+    from digitlab.train.trainer import Trainer
+
+FORMAT = "digitlab-checkpoint"
+
+
+@dataclass
+class Checkpoint:
+    spec: Spec
+    params: list[np.ndarray]
+    best_params: list[np.ndarray]
+    optimizer_state: dict[str, np.ndarray]
+    rng_state: dict[str, Any]
+    history: History
+
+
+def write_checkpoint(path: Path, trainer: Trainer) -> None:
+    arrays = {f"param/{i}": a for i, a in enumerate(trainer.network.arrays())}
+    arrays.update({f"best/{i}": a for i, a in enumerate(trainer.best_arrays)})
+    arrays.update({f"optimizer/{k}": a for k, a in trainer.optimizer.state().items()})
+    header = {
+        "spec": trainer.spec.model_dump(),
+        "rng_state": trainer.rng.bit_generator.state,
+        "history": trainer.history.to_dicts(),
+    }
+    write_container(path, FORMAT, header, arrays)
+
+
+def read_checkpoint(path: Path) -> Checkpoint:
+    header, arrays = read_container(path, FORMAT)
+    try:
+        count = sum(1 for key in arrays if key.startswith("param/"))
+        return Checkpoint(
+            spec=make_spec(header["spec"], source=str(path)),
+            params=[arrays[f"param/{i}"] for i in range(count)],
+            best_params=[arrays[f"best/{i}"] for i in range(count)],
+            optimizer_state={
+                k.removeprefix("optimizer/"): a for k, a in arrays.items() if k.startswith("optimizer/")
+            },
+            rng_state=header["rng_state"],
+            history=History.from_dicts(header["history"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ModelFileError(f"{path} is a damaged checkpoint (missing {exc})") from None

@@ -1,0 +1,196 @@
+"""The mini-batch training loop.
+
+Each epoch: shuffle the training set with the run's own seeded generator, take one
+SGD step per mini-batch, then measure cost and accuracy on training, validation and
+(optionally) test data.  Everything random -- initial weights, shuffling, dropout --
+comes from that one generator, whose state is saved in every checkpoint together
+with the parameters, the optimiser's state and the history.  So a run resumed from a
+checkpoint continues exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digitlab.data.mnist import Dataset, Split, one_hot
+from digitlab.errors import DivergenceError, SpecError
+from digitlab.nn.build import build_network
+from digitlab.nn.model_file import Model
+from digitlab.nn.optimizers import make_optimizer
+from digitlab.nn.schedules import learning_rate
+from digitlab.spec import Spec
+from digitlab.train.callbacks import Callback
+from digitlab.train.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+from digitlab.train.history import EpochRecord, History
+
+#: Training-set metrics are measured on at most this many images (enough for a curve).
+TRAIN_METRIC_SIZE = 10_000
+#: About how many progress updates an epoch sends to callbacks.
+PROGRESS_UPDATES = 100
+
+
+@dataclass
+class TrainResult:
+    """The model (weights of the best validation epoch), the history and why it stopped."""
+
+    model: Model
+    history: History
+    stop_reason: str
+
+
+class Trainer:
+    def __init__(
+        self,
+        spec: Spec,
+        data: Dataset,
+        callbacks: Sequence[Callback] = (),
+        checkpoint_path: Path | None = None,
+        use_test: bool = True,
+    ) -> None:
+        inputs = data.train.images.shape[1]
+        if spec.layers[0] != inputs:
+            raise SpecError(
+                f"layers: the first layer has {spec.layers[0]} neurons but each image has "
+                f"{inputs} pixels"
+            )
+        self.spec = spec
+        self.train = data.train.head(spec.train_size) if spec.train_size else data.train
+        self.validation = data.validation
+        self.test = data.test if use_test else None
+        self.callbacks = list(callbacks)
+        self.checkpoint_path = checkpoint_path
+        self.rng = np.random.default_rng(spec.seed)
+        self.network = build_network(spec, self.rng)
+        self.optimizer = make_optimizer(
+            spec.optimizer,
+            self.network.params,
+            spec.eta,
+            spec.momentum,
+            spec.lmbda,
+            spec.l1,
+            len(self.train),
+        )
+        self.history = History()
+        self.best_arrays = [a.copy() for a in self.network.arrays()]
+        self.train_targets = one_hot(self.train.labels)
+
+    @classmethod
+    def resume(
+        cls,
+        checkpoint_path: Path,
+        data: Dataset,
+        callbacks: Sequence[Callback] = (),
+        use_test: bool = True,
+    ) -> Trainer:
+        """A trainer in exactly the state a checkpoint recorded."""
+        state: Checkpoint = read_checkpoint(checkpoint_path)
+        trainer = cls(state.spec, data, callbacks, checkpoint_path, use_test)
+        trainer.network.load_arrays(state.params)
+        trainer.best_arrays = state.best_params
+        trainer.optimizer.load_state(state.optimizer_state)
+        trainer.rng.bit_generator.state = state.rng_state
+        trainer.history = state.history
+        return trainer
+
+    def run(self) -> TrainResult:
+        """Train until the epochs run out, early stopping triggers or the schedule ends."""
+        stop_reason = "completed all epochs"
+        try:
+            while len(self.history) < self.spec.epochs:
+                epoch = len(self.history)
+                eta = learning_rate(self.spec, epoch, self.history.validation_accuracies)
+                if eta is None:
+                    stop_reason = "learning rate fell to its floor (plateau schedule)"
+                    break
+                self._run_epoch(epoch, eta)
+                if self.spec.early_stop and self.history.epochs_since_best() >= self.spec.early_stop:
+                    stop_reason = f"no improvement for {self.spec.early_stop} epochs (early stop)"
+                    break
+        finally:
+            for callback in self.callbacks:
+                callback.on_train_end()
+        return TrainResult(self.best_model(), self.history, stop_reason)
+
+    def best_model(self) -> Model:
+        """A model holding the parameters of the best validation epoch so far."""
+        network = build_network(self.spec, np.random.default_rng(0))
+        network.load_arrays(self.best_arrays)
+        return Model(self.spec, network, summarise(self.history, len(self.train)))
+
+    def _run_epoch(self, epoch: int, eta: float) -> None:
+        self.optimizer.eta = eta
+        size, batch = len(self.train), self.spec.batch_size
+        batches = -(-size // batch)
+        for callback in self.callbacks:
+            callback.on_epoch_start(epoch, self.spec.epochs, batches)
+        every = max(1, batches // PROGRESS_UPDATES)
+        images, targets = self.train.images, self.train_targets
+        gradients, step = self.network.gradients, self.optimizer.step
+        started = time.perf_counter()
+        order = self.rng.permutation(size)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for number, start in enumerate(range(0, size, batch), 1):
+                rows = order[start : start + batch]
+                gradients(images[rows], targets[rows])
+                step()
+                if number % every == 0:
+                    for callback in self.callbacks:
+                        callback.on_batches(number)
+            seconds = time.perf_counter() - started
+            record = self._measure(epoch, eta, seconds)
+        if not np.isfinite(record.train_cost):
+            kept = f"; the last good checkpoint is {self.checkpoint_path}" if self.checkpoint_path and epoch else ""
+            raise DivergenceError(
+                f"training diverged (cost became NaN/inf in epoch {epoch + 1}): "
+                f"eta = {eta:g} is probably too large{kept}"
+            )
+        self.history.append(record)
+        if self.history.best is record:
+            self.best_arrays = [a.copy() for a in self.network.arrays()]
+        if self.checkpoint_path:
+            write_checkpoint(self.checkpoint_path, self)
+        for callback in self.callbacks:
+            callback.on_epoch_end(record)
+
+    def _measure(self, epoch: int, eta: float, seconds: float) -> EpochRecord:
+        net = self.network
+        sample = self.train.head(TRAIN_METRIC_SIZE)
+        train_cost, train_accuracy = net.evaluate(sample.images, self.train_targets[: len(sample)])
+        validation_cost, validation_accuracy = _evaluate(net, self.validation)
+        test_accuracy = None if self.test is None else _evaluate(net, self.test)[1]
+        return EpochRecord(
+            epoch=epoch,
+            eta=eta,
+            train_cost=train_cost + self.optimizer.penalty(),
+            train_accuracy=train_accuracy,
+            validation_cost=validation_cost,
+            validation_accuracy=validation_accuracy,
+            test_accuracy=test_accuracy,
+            seconds=seconds,
+        )
+
+
+def _evaluate(network, split: Split) -> tuple[float, float]:
+    return network.evaluate(split.images, one_hot(split.labels))
+
+
+def summarise(history: History, train_size: int) -> dict:
+    """The headline numbers a model file and ``--json`` output record."""
+    best, last = history.best, history[-1] if history else None
+    if best is None:
+        return {"epochs_run": 0}
+    return {
+        "epochs_run": len(history),
+        "train_size": train_size,
+        "best_epoch": best.epoch + 1,
+        "validation_accuracy": best.validation_accuracy,
+        "test_accuracy": best.test_accuracy,
+        "final_validation_accuracy": last.validation_accuracy,
+        "final_test_accuracy": last.test_accuracy,
+        "train_seconds": sum(r.seconds for r in history),
+    }
