@@ -37,7 +37,9 @@ data_app = typer.Typer(help="Get and inspect the MNIST data.", no_args_is_help=T
 app.add_typer(data_app, name="data")
 
 DATA_DIR = typer.Option(
-    None, "--data-dir", help="Folder with the four MNIST IDX files [default: $DIGITLAB_DATA_DIR or the user cache]."
+    None,
+    "--data-dir",
+    help="Folder with the four MNIST IDX files [default: $DIGITLAB_DATA_DIR or the user cache].",
 )
 JSON = typer.Option(False, "--json", help="Print one JSON object as the last line of output.")
 
@@ -99,10 +101,14 @@ def parse_layers(text: str) -> list[int]:
 
 @app.command("train")
 def train(
-    preset: str | None = typer.Option(None, help="Start from a named spec (see `digitlab presets`)."),
+    preset: str | None = typer.Option(
+        None, help="Start from a named spec (see `digitlab presets`)."
+    ),
     spec: Path | None = typer.Option(None, "--spec", help="Start from a TOML spec file."),
     layers: str | None = typer.Option(None, help="Neurons per layer, input first, e.g. 784,30,10."),
-    activation: str | None = typer.Option(None, help="Hidden activation: sigmoid, tanh, relu, leaky-relu."),
+    activation: str | None = typer.Option(
+        None, help="Hidden activation: sigmoid, tanh, relu, leaky-relu."
+    ),
     output_activation: str | None = typer.Option(
         None, help="Output activation (default: what the cost needs)."
     ),
@@ -110,22 +116,32 @@ def train(
     init: str | None = typer.Option(None, help="large (N(0,1)), normal (N(0,1/n_in)), glorot, he."),
     optimizer: str | None = typer.Option(None, help="sgd, momentum or adam."),
     eta: float | None = typer.Option(None, help="Learning rate."),
-    momentum: float | None = typer.Option(None, help="Momentum coefficient (with --optimizer momentum)."),
+    momentum: float | None = typer.Option(
+        None, help="Momentum coefficient (with --optimizer momentum)."
+    ),
     lmbda: float | None = typer.Option(None, help="L2 regularisation, book scaling lambda/n."),
     l1: float | None = typer.Option(None, help="L1 regularisation, book scaling lambda/n."),
     dropout: float | None = typer.Option(None, help="Dropout probability for hidden neurons."),
     schedule: str | None = typer.Option(None, help="constant, step, plateau (book) or cosine."),
     epochs: int | None = typer.Option(None, help="Number of epochs."),
     batch_size: int | None = typer.Option(None, help="Mini-batch size."),
-    early_stop: int | None = typer.Option(None, help="Stop after N epochs without a better validation accuracy."),
+    early_stop: int | None = typer.Option(
+        None, help="Stop after N epochs without a better validation accuracy."
+    ),
     train_size: int | None = typer.Option(None, help="Use only the first N training images."),
     seed: int | None = typer.Option(None, help="Random seed (weights, shuffling, dropout)."),
-    out: Path | None = typer.Option(None, help="Save the model (best validation epoch) here, e.g. m.npz."),
-    history: Path | None = typer.Option(None, help="Write per-epoch metrics to FILE (.json or .csv)."),
+    out: Path | None = typer.Option(
+        None, help="Save the model (best validation epoch) here, e.g. m.npz."
+    ),
+    history: Path | None = typer.Option(
+        None, help="Write per-epoch metrics to FILE (.json or .csv)."
+    ),
     checkpoint: Path | None = typer.Option(
         None, help="Checkpoint after every epoch [default: next to --out, as NAME.checkpoint.npz]."
     ),
-    resume: Path | None = typer.Option(None, help="Continue an interrupted run from its checkpoint."),
+    resume: Path | None = typer.Option(
+        None, help="Continue an interrupted run from its checkpoint."
+    ),
     data_dir: Path | None = DATA_DIR,
     as_json: bool = JSON,
 ) -> None:
@@ -156,7 +172,9 @@ def train(
     callbacks = default_display(quiet=as_json)
     if resume:
         if overrides or preset or spec:
-            raise SpecError("--resume continues the checkpoint's own spec; drop the other spec options")
+            raise SpecError(
+                "--resume continues the checkpoint's own spec; drop the other spec options"
+            )
         trainer = Trainer.resume(resume, load_data(data_dir), callbacks)
         checkpoint = resume
         say(f"resuming from {resume} after epoch {len(trainer.history)}")
@@ -175,7 +193,11 @@ def train(
 
 
 def report_training(
-    result: TrainResult, out: Path | None, history: Path | None, checkpoint: Path | None, as_json: bool
+    result: TrainResult,
+    out: Path | None,
+    history: Path | None,
+    checkpoint: Path | None,
+    as_json: bool,
 ) -> None:
     metrics = result.model.metrics
     if out:
@@ -207,7 +229,9 @@ def report_training(
 
 @app.command("evaluate")
 def evaluate(
-    model_path: Path = typer.Argument(..., metavar="MODEL", help="A model file from `digitlab train`."),
+    model_path: Path = typer.Argument(
+        ..., metavar="MODEL", help="A model file from `digitlab train`."
+    ),
     data_dir: Path | None = DATA_DIR,
     as_json: bool = JSON,
 ) -> None:
@@ -238,7 +262,9 @@ def evaluate(
 
 @app.command("predict")
 def predict(
-    model_path: Path = typer.Argument(..., metavar="MODEL", help="A model file from `digitlab train`."),
+    model_path: Path = typer.Argument(
+        ..., metavar="MODEL", help="A model file from `digitlab train`."
+    ),
     images: list[Path] = typer.Argument(..., help="PNG/JPEG images, each showing one digit."),
     as_json: bool = JSON,
 ) -> None:

@@ -25,30 +25,91 @@ class Preset:
     book_source: str = ""
 
 
-def _book(name: str, summary: str, accuracy: float, split: str, source: str, **fields: Any) -> Preset:
-    return Preset(name, make_spec(fields, source=f"preset {name}"), summary, accuracy, split, source)
+def _book(
+    name: str, summary: str, accuracy: float, split: str, source: str, **fields: Any
+) -> Preset:
+    return Preset(
+        name, make_spec(fields, source=f"preset {name}"), summary, accuracy, split, source
+    )
 
 
-_CH1 = {"cost": "quadratic", "activation": "sigmoid", "init": "large", "eta": 3.0, "batch_size": 10, "epochs": 30}
-_CH3 = {"cost": "cross-entropy", "activation": "sigmoid", "init": "large", "eta": 0.5, "batch_size": 10, "epochs": 30}
+_CH1 = {
+    "cost": "quadratic",
+    "activation": "sigmoid",
+    "init": "large",
+    "eta": 3.0,
+    "batch_size": 10,
+    "epochs": 30,
+}
+_CH3 = {
+    "cost": "cross-entropy",
+    "activation": "sigmoid",
+    "init": "large",
+    "eta": 0.5,
+    "batch_size": 10,
+    "epochs": 30,
+}
 
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in [
-        _book("book-ch1", "[784,30,10] quadratic cost, sigmoid, N(0,1) weights, eta 3.0",
-              95.42, "test", "chapter 1", layers=[784, 30, 10], **_CH1),
-        _book("book-ch1-100", "[784,100,10] quadratic cost, sigmoid, N(0,1) weights, eta 3.0",
-              96.59, "test", "chapter 1", layers=[784, 100, 10], **_CH1),
-        _book("book-ch3-ce", "[784,30,10] cross-entropy cost, eta 0.5",
-              95.49, "test", "chapter 3, cross-entropy", layers=[784, 30, 10], **_CH3),
-        _book("book-ch3-l2", "[784,30,10] cross-entropy, L2 lambda 5.0, eta 0.5",
-              96.49, "test", "chapter 3, regularization", layers=[784, 30, 10], lmbda=5.0, **_CH3),
-        _book("book-ch3-l2-100", "[784,100,10] cross-entropy, L2 lambda 5.0, eta 0.5",
-              97.92, "validation", "chapter 3, regularization", layers=[784, 100, 10], lmbda=5.0,
-              **_CH3),
-        _book("book-ch3-l2-100-slow", "[784,100,10] cross-entropy, L2 lambda 5.0, eta 0.1",
-              98.04, "validation", "chapter 3, regularization", layers=[784, 100, 10], lmbda=5.0,
-              **{**_CH3, "eta": 0.1, "epochs": 60}),
+        _book(
+            "book-ch1",
+            "[784,30,10] quadratic cost, sigmoid, N(0,1) weights, eta 3.0",
+            95.42,
+            "test",
+            "chapter 1",
+            layers=[784, 30, 10],
+            **_CH1,
+        ),
+        _book(
+            "book-ch1-100",
+            "[784,100,10] quadratic cost, sigmoid, N(0,1) weights, eta 3.0",
+            96.59,
+            "test",
+            "chapter 1",
+            layers=[784, 100, 10],
+            **_CH1,
+        ),
+        _book(
+            "book-ch3-ce",
+            "[784,30,10] cross-entropy cost, eta 0.5",
+            95.49,
+            "test",
+            "chapter 3, cross-entropy",
+            layers=[784, 30, 10],
+            **_CH3,
+        ),
+        _book(
+            "book-ch3-l2",
+            "[784,30,10] cross-entropy, L2 lambda 5.0, eta 0.5",
+            96.49,
+            "test",
+            "chapter 3, regularization",
+            layers=[784, 30, 10],
+            lmbda=5.0,
+            **_CH3,
+        ),
+        _book(
+            "book-ch3-l2-100",
+            "[784,100,10] cross-entropy, L2 lambda 5.0, eta 0.5",
+            97.92,
+            "validation",
+            "chapter 3, regularization",
+            layers=[784, 100, 10],
+            lmbda=5.0,
+            **_CH3,
+        ),
+        _book(
+            "book-ch3-l2-100-slow",
+            "[784,100,10] cross-entropy, L2 lambda 5.0, eta 0.1",
+            98.04,
+            "validation",
+            "chapter 3, regularization",
+            layers=[784, 100, 10],
+            lmbda=5.0,
+            **{**_CH3, "eta": 0.1, "epochs": 60},
+        ),
     ]
 }
 
@@ -62,7 +123,9 @@ def get(name: str) -> Preset:
 
 
 def resolve_spec(
-    preset: str | None = None, spec_file: Path | None = None, overrides: dict[str, Any] | None = None
+    preset: str | None = None,
+    spec_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> Spec:
     """Combine a preset, a TOML spec file and explicit overrides, later ones winning.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from digitlab.nn.activations import make_activation
@@ -12,14 +14,12 @@ from digitlab.nn.network import Network
 from digitlab.spec import Spec
 
 
-def build_network(
-    spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.float32
-) -> Network:
+def build_network(spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.float32) -> Network:
     """Dense layers of the spec's sizes, the hidden activation (and dropout) after each
     hidden layer, and the cost with its output activation on top."""
     layers: list[Layer] = []
     sizes = spec.layers
-    for index, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for index, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(Dense(*init_dense(spec.init, n_in, n_out, rng, dtype)))
         if index < len(sizes) - 2:
             layers.append(make_activation(spec.activation))

@@ -40,7 +40,9 @@ class Model:
 def save_model(path: Path, model: Model) -> None:
     """Write ``model`` to ``path`` atomically."""
     arrays = {f"param/{i}": a for i, a in enumerate(model.network.arrays())}
-    write_container(path, FORMAT, {"spec": model.spec.model_dump(), "metrics": model.metrics}, arrays)
+    write_container(
+        path, FORMAT, {"spec": model.spec.model_dump(), "metrics": model.metrics}, arrays
+    )
 
 
 def load_model(path: Path) -> Model:

@@ -69,5 +69,7 @@ class Network:
             raise ValueError(f"expected {len(self.params)} arrays, got {len(arrays)}")
         for param, array in zip(self.params, arrays, strict=True):
             if array.shape != param.value.shape:
-                raise ValueError(f"array of shape {array.shape} for a parameter of {param.value.shape}")
+                raise ValueError(
+                    f"array of shape {array.shape} for a parameter of {param.value.shape}"
+                )
             param.value[...] = array

@@ -56,7 +56,9 @@ def read_checkpoint(path: Path) -> Checkpoint:
             params=[arrays[f"param/{i}"] for i in range(count)],
             best_params=[arrays[f"best/{i}"] for i in range(count)],
             optimizer_state={
-                k.removeprefix("optimizer/"): a for k, a in arrays.items() if k.startswith("optimizer/")
+                k.removeprefix("optimizer/"): a
+                for k, a in arrays.items()
+                if k.startswith("optimizer/")
             },
             rng_state=header["rng_state"],
             history=History.from_dicts(header["history"]),

@@ -108,7 +108,10 @@ class Trainer:
                     stop_reason = "learning rate fell to its floor (plateau schedule)"
                     break
                 self._run_epoch(epoch, eta)
-                if self.spec.early_stop and self.history.epochs_since_best() >= self.spec.early_stop:
+                if (
+                    self.spec.early_stop
+                    and self.history.epochs_since_best() >= self.spec.early_stop
+                ):
                     stop_reason = f"no improvement for {self.spec.early_stop} epochs (early stop)"
                     break
         finally:
@@ -144,7 +147,11 @@ class Trainer:
             seconds = time.perf_counter() - started
             record = self._measure(epoch, eta, seconds)
         if not np.isfinite(record.train_cost):
-            kept = f"; the last good checkpoint is {self.checkpoint_path}" if self.checkpoint_path and epoch else ""
+            kept = (
+                f"; the last good checkpoint is {self.checkpoint_path}"
+                if self.checkpoint_path and epoch
+                else ""
+            )
             raise DivergenceError(
                 f"training diverged (cost became NaN/inf in epoch {epoch + 1}): "
                 f"eta = {eta:g} is probably too large{kept}"

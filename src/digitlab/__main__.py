@@ -1,0 +1,5 @@
+"""``python -m digitlab`` runs the ``digitlab`` command."""
+
+from digitlab.cli import main
+
+main()

@@ -1,0 +1,240 @@
+"""The ``digitlab`` command as a user runs it: results, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitlab.data.fetch import MNIST_FILES
+from digitlab.data.idx import write_idx
+from digitlab.presets import PRESETS
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()  # progress lines may come first
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors == lines[-1:], result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist_dir):
+    """A quickly trained model, through the CLI, shared by the tests below."""
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("model")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "digitlab",
+            "train",
+            "--layers",
+            "784,30,10",
+            "--cost",
+            "log-likelihood",
+            "--epochs",
+            "2",
+            "--train-size",
+            "5000",
+            "--out",
+            str(folder / "m.npz"),
+            "--history",
+            str(folder / "h.csv"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DIGITLAB_DATA_DIR": str(mnist_dir)},
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return folder, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_train_json_model_history_and_no_leftover_checkpoint(trained) -> None:
+    folder, payload = trained
+    assert payload["epochs_run"] == 2 and payload["validation_accuracy"] > 0.85
+    assert payload["spec"]["layers"] == [784, 30, 10] and payload["spec"]["train_size"] == 5000
+    assert (folder / "m.npz").exists() and not (folder / "m.checkpoint.npz").exists()
+    assert (folder / "h.csv").read_text().splitlines()[0].startswith("epoch,eta,train_cost")
+
+
+def test_evaluate_json(trained, run_cli) -> None:
+    folder, payload = trained
+    result = run_cli("evaluate", folder / "m.npz", "--json")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    matrix = np.array(report["confusion_matrix"])
+    assert matrix.shape == (10, 10) and matrix.sum() == 10_000
+    assert report["test_accuracy"] == pytest.approx(np.trace(matrix) / 10_000)
+    assert report["test_accuracy"] == pytest.approx(payload["test_accuracy"])
+    assert set(report["per_digit_accuracy"]) == {str(d) for d in range(10)}
+
+
+def test_predict_own_images(trained, run_cli, mnist, tmp_path: Path) -> None:
+    folder, _ = trained
+    paths = []
+    for index in range(8):  # real test digits, enlarged, as dark ink on white paper
+        pixels = 255 - (mnist.test.images[index].reshape(28, 28) * 255).astype(np.uint8)
+        path = tmp_path / f"digit{index}.png"
+        Image.fromarray(pixels).resize((140, 140)).save(path)
+        paths.append(path)
+    result = run_cli("predict", folder / "m.npz", *paths, "--json")
+    predictions = json.loads(result.stdout.strip().splitlines()[-1])["predictions"]
+    assert len(predictions) == 8
+    assert all(
+        len(p["probabilities"]) == 10 and abs(sum(p["probabilities"]) - 1) < 1e-4
+        for p in predictions
+    )
+    right = sum(
+        p["digit"] == label for p, label in zip(predictions, mnist.test.labels[:8], strict=True)
+    )
+    assert right >= 7
+
+
+def test_presets_lists_every_preset_with_book_accuracy(run_cli) -> None:
+    result = run_cli("presets")
+    assert result.returncode == 0
+    for name, preset in PRESETS.items():
+        line = next(line for line in result.stdout.splitlines() if line.startswith(name + " "))
+        assert f"{preset.book_accuracy:.2f}%" in line
+
+
+def test_data_fetch_prints_location(run_cli, mnist_dir) -> None:
+    result = run_cli("data", "fetch")
+    assert result.returncode == 0 and result.stdout.strip() == str(mnist_dir)
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["data"], ["data", "fetch"], ["presets"], ["train"], ["evaluate"], ["predict"]]
+)
+def test_every_command_has_help(run_cli, command) -> None:
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0 and "Usage:" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["train", "--preset", "nope"], ["unknown preset 'nope'", "book-ch1"]),
+        (["train", "--layers", "784,x,10"], ["--layers", "784,x,10"]),
+        (["train", "--layers", "500,30,10", "--epochs", "1"], ["500", "784"]),
+        (["train", "--eta", "-1"], ["--eta"]),
+        (["train", "--epochs", "0"], ["--epochs"]),
+        (["train", "--batch-size", "0"], ["--batch-size"]),
+        (
+            ["train", "--cost", "cross-entropy", "--output-activation", "softmax"],
+            ["--output-activation"],
+        ),
+        (["evaluate", "missing.npz"], ["missing.npz", "does not exist"]),
+        (["train", "--resume", "missing.npz"], ["missing.npz"]),
+    ],
+)
+def test_bad_input_is_one_line(run_cli, args, fragments) -> None:
+    assert_one_line_error(run_cli(*args), *fragments)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragments"),
+    [
+        ("eta = 0.5\nspeed = 3\n", ["speed", "unknown key"]),
+        ('eta = "fast"\n', ["eta"]),
+        ("eta = \n", ["TOML"]),
+    ],
+)
+def test_bad_spec_file_names_the_key(run_cli, tmp_path: Path, content: str, fragments) -> None:
+    (tmp_path / "my.toml").write_text(content)
+    assert_one_line_error(run_cli("train", "--spec", tmp_path / "my.toml"), "my.toml", *fragments)
+
+
+def test_spec_file_with_preset_base(run_cli, tmp_path: Path) -> None:
+    (tmp_path / "my.toml").write_text('preset = "book-ch1"\nepochs = 1\ntrain_size = 1000\n')
+    result = run_cli("train", "--spec", tmp_path / "my.toml", "--json")
+    spec = json.loads(result.stdout.strip().splitlines()[-1])["spec"]
+    assert spec["cost"] == "quadratic" and spec["eta"] == 3.0 and spec["epochs"] == 1
+
+
+def test_bad_images_and_models(trained, run_cli, tmp_path: Path) -> None:
+    folder, _ = trained
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    Image.new("L", (30, 30), 255).save(tmp_path / "blank.png")
+    assert_one_line_error(
+        run_cli("predict", folder / "m.npz", tmp_path / "bad.png"), "bad.png", "not a readable"
+    )
+    assert_one_line_error(
+        run_cli("predict", folder / "m.npz", tmp_path / "gone.png"), "gone.png", "does not exist"
+    )
+    assert_one_line_error(run_cli("predict", folder / "m.npz", tmp_path / "blank.png"), "blank")
+    assert_one_line_error(run_cli("evaluate", tmp_path / "bad.png"), "not a digitlab model file")
+
+
+def test_divergence_is_one_line_naming_eta(run_cli) -> None:
+    result = run_cli(
+        "train",
+        "--layers",
+        "784,30,10",
+        "--activation",
+        "relu",
+        "--cost",
+        "quadratic",
+        "--output-activation",
+        "linear",
+        "--eta",
+        "1000",
+        "--epochs",
+        "2",
+        "--train-size",
+        "500",
+    )
+    assert_one_line_error(result, "diverged", "eta = 1000 is probably too large")
+
+
+def copy_mnist(source: Path, target: Path) -> Path:
+    target.mkdir()
+    for name in MNIST_FILES:
+        (target / name).write_bytes((source / name).read_bytes())
+    return target
+
+
+def test_truncated_idx_names_the_file_and_says_refetch(run_cli, mnist_dir, tmp_path: Path) -> None:
+    folder = copy_mnist(mnist_dir, tmp_path / "data")
+    labels = folder / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:5000])
+    result = run_cli("train", "--epochs", "1", "--train-size", "100", "--data-dir", folder)
+    assert_one_line_error(
+        result, "t10k-labels-idx1-ubyte", "truncated", "digitlab data fetch --force"
+    )
+
+
+def test_checksum_mismatch_is_reported_and_file_left_alone(
+    run_cli, mnist_dir, tmp_path: Path
+) -> None:
+    folder = copy_mnist(mnist_dir, tmp_path / "data")
+    images = folder / "t10k-images-idx3-ubyte"
+    write_idx(images, np.zeros((10_000, 28, 28), dtype=np.uint8))  # valid IDX, not MNIST's
+    result = run_cli("data", "fetch", "--data-dir", folder)
+    assert_one_line_error(result, "t10k-images-idx3-ubyte", "checksum", "--force")
+    assert images.stat().st_size == 7_840_016
+
+
+def test_other_dataset_in_mnist_layout_trains_via_data_dir(
+    run_cli, mnist_dir, tmp_path: Path
+) -> None:
+    """A folder in MNIST's layout (e.g. Fashion-MNIST) works through --data-dir."""
+    folder = copy_mnist(mnist_dir, tmp_path / "data")
+    write_idx(folder / "t10k-images-idx3-ubyte", np.zeros((10_000, 28, 28), dtype=np.uint8))
+    result = run_cli(
+        "train", "--epochs", "1", "--train-size", "200", "--data-dir", folder, "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["epochs_run"] == 1

@@ -1,0 +1,135 @@
+"""Every layer, activation and cost: backward pass versus finite differences (float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitlab.nn.activations import ACTIVATIONS, make_activation
+from digitlab.nn.build import build_network
+from digitlab.nn.costs import CrossEntropyCost, LogLikelihoodCost, QuadraticCost
+from digitlab.nn.layers import Dense, Dropout
+from digitlab.nn.optimizers import SGD
+from digitlab.spec import make_spec
+
+from .gradcheck import assert_close, numerical_gradient
+
+rng = np.random.default_rng(1234)
+
+
+def probe(shape: tuple[int, ...]) -> np.ndarray:
+    """Random weights for turning a layer's output into a scalar: L = sum(probe * out)."""
+    return rng.standard_normal(shape)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activation_gradient(name: str) -> None:
+    layer = make_activation(name)
+    x = rng.standard_normal((4, 7)) * 2
+    x[np.abs(x) < 1e-3] = 0.5  # keep away from ReLU's kink
+    weights = probe((4, 7))
+    layer.forward(x, training=True)
+    analytic = layer.backward(weights)
+    numeric = numerical_gradient(lambda: float((weights * layer.forward(x, True)).sum()), x)
+    assert_close(analytic, numeric)
+
+
+def test_dense_gradients() -> None:
+    layer = Dense(rng.standard_normal((5, 3)), rng.standard_normal(3))
+    x = rng.standard_normal((4, 5))
+    weights = probe((4, 3))
+
+    def loss() -> float:
+        return float((weights * layer.forward(x, True)).sum())
+
+    layer.forward(x, training=True)
+    grad_x = layer.backward(weights)
+    assert_close(grad_x, numerical_gradient(loss, x))
+    assert_close(layer.weights.grad, numerical_gradient(loss, layer.weights.value))
+    assert_close(layer.biases.grad, numerical_gradient(loss, layer.biases.value))
+
+
+def test_dropout_gradient_with_fixed_mask() -> None:
+    layer = Dropout(0.4, np.random.default_rng(0))
+    x = rng.standard_normal((6, 8))
+    weights = probe((6, 8))
+
+    def loss() -> float:
+        layer.rng = np.random.default_rng(0)  # the same mask on every evaluation
+        return float((weights * layer.forward(x, True)).sum())
+
+    loss()
+    analytic = layer.backward(weights)
+    assert_close(analytic, numerical_gradient(loss, x))
+    assert 0 < (analytic == 0).mean() < 1  # some neurons really were dropped
+
+
+def one_hot_targets(n: int, k: int) -> np.ndarray:
+    y = np.zeros((n, k))
+    y[np.arange(n), rng.integers(0, k, n)] = 1
+    return y
+
+
+COSTS = [
+    *(
+        pytest.param(lambda a=a: QuadraticCost(make_activation(a)), id=f"quadratic-{a}")
+        for a in sorted(ACTIVATIONS)
+    ),
+    pytest.param(CrossEntropyCost, id="cross-entropy-sigmoid"),
+    pytest.param(LogLikelihoodCost, id="log-likelihood-softmax"),
+]
+
+
+@pytest.mark.parametrize("make", COSTS)
+def test_cost_delta_is_gradient_of_value(make) -> None:
+    cost = make()
+    z = rng.standard_normal((5, 10)) * 3
+    z[np.abs(z) < 1e-3] = 0.5
+    y = one_hot_targets(5, 10)
+    numeric = numerical_gradient(lambda: cost.value(z, y), z)
+    assert_close(cost.delta(z, y), numeric)
+
+
+@pytest.mark.parametrize(
+    ("activation", "cost", "dropout"),
+    [
+        ("sigmoid", "quadratic", 0.0),
+        ("tanh", "cross-entropy", 0.0),
+        ("relu", "log-likelihood", 0.3),
+        ("leaky-relu", "log-likelihood", 0.0),
+    ],
+)
+def test_whole_network_backpropagation(activation: str, cost: str, dropout: float) -> None:
+    spec = make_spec(
+        {"layers": [6, 5, 4, 3], "activation": activation, "cost": cost, "dropout": dropout}
+    )
+    network = build_network(spec, np.random.default_rng(3), dtype=np.float64)
+    x = rng.standard_normal((4, 6))
+    y = one_hot_targets(4, 3)
+
+    def loss() -> float:
+        for layer in network.layers:
+            if isinstance(layer, Dropout):
+                layer.rng = np.random.default_rng(7)
+        return network.cost.value(network.forward(x, training=True), y)
+
+    loss()
+    for layer in network.layers:
+        if isinstance(layer, Dropout):
+            layer.rng = np.random.default_rng(7)
+    network.gradients(x, y)
+    analytic = [p.grad.copy() for p in network.params]
+    for param, grad in zip(network.params, analytic, strict=True):
+        assert_close(grad, numerical_gradient(loss, param.value))
+
+
+def test_penalty_gradients_match_penalty() -> None:
+    weights = Dense(rng.standard_normal((4, 3)), rng.standard_normal(3))
+    optimizer = SGD(list(weights.params), eta=0.1, l2=0.3, l1=0.2)
+    for param in weights.params:
+        param.grad[...] = 0
+        if param.regularize:
+            optimizer._add_penalty_gradient(param)
+    numeric = numerical_gradient(optimizer.penalty, weights.weights.value)
+    assert_close(weights.weights.grad, numeric)
+    assert not weights.biases.grad.any()  # biases are never penalised

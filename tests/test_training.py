@@ -1,0 +1,127 @@
+"""Training on real MNIST: the book's network learns; models and checkpoints round-trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from digitlab.errors import DivergenceError, ModelFileError
+from digitlab.nn.model_file import load_model, save_model
+from digitlab.spec import make_spec
+from digitlab.train import Trainer
+from digitlab.train.callbacks import Callback
+from digitlab.train.checkpoint import read_checkpoint
+
+
+def test_book_network_reaches_90_percent_in_two_epochs(mnist) -> None:
+    """The book's [784,30,10] network as network2.py builds it by default (cross-entropy,
+    N(0,1/n_in) weights, eta 0.5, mini-batch 10) -- digitlab's default spec.  Measured over
+    seeds 0-7: 91.6-92.8 %.  (Chapter 1's N(0,1)/quadratic variant is too erratic after
+    only 2,000 steps for a fixed bar: 64-88 % over the same seeds.)"""
+    spec = make_spec({"epochs": 2, "train_size": 10_000})
+    assert spec.layers == [784, 30, 10] and (spec.cost, spec.init, spec.eta) == (
+        "cross-entropy",
+        "normal",
+        0.5,
+    )
+    result = Trainer(spec, mnist).run()
+    assert [r.epoch for r in result.history] == [0, 1]
+    assert result.history.best.validation_accuracy >= 0.90
+    assert result.model.metrics["train_size"] == 10_000
+
+
+def test_saved_model_predicts_identically(mnist, tmp_path: Path) -> None:
+    spec = make_spec(
+        {"layers": [784, 30, 10], "cost": "log-likelihood", "epochs": 1, "train_size": 3000}
+    )
+    model = Trainer(spec, mnist).run().model
+    save_model(tmp_path / "m.npz", model)
+    loaded = load_model(tmp_path / "m.npz")
+    assert loaded.spec == model.spec and loaded.metrics == model.metrics
+    images = mnist.test.images[:500]
+    assert np.array_equal(loaded.network.probabilities(images), model.network.probabilities(images))
+
+
+def test_model_file_rejects_other_files(tmp_path: Path, mnist_dir: Path) -> None:
+    np.savez(tmp_path / "plain.npz", a=np.zeros(3))
+    for path in (tmp_path / "plain.npz", mnist_dir / "t10k-labels-idx1-ubyte"):
+        with pytest.raises(ModelFileError, match="not a digitlab model file"):
+            load_model(path)
+
+
+class StopAfter(Callback):
+    """Simulates a kill: interrupts the run once ``epochs`` epochs are checkpointed."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_epoch_end(self, record) -> None:
+        if record.epoch + 1 == self.epochs:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
+    mnist, tmp_path: Path, optimizer
+) -> None:
+    spec = make_spec(
+        {
+            "layers": [784, 30, 10],
+            "epochs": 3,
+            "train_size": 2000,
+            "dropout": 0.2,
+            "optimizer": optimizer,
+            "eta": 0.01 if optimizer == "adam" else 0.3,
+            "schedule": "plateau",
+            "patience": 1,
+            "seed": 5,
+        }
+    )
+    straight = Trainer(spec, mnist).run()
+
+    checkpoint = tmp_path / "run.checkpoint.npz"
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(spec, mnist, [StopAfter(2)], checkpoint).run()
+    assert len(read_checkpoint(checkpoint).history) == 2
+    resumed = Trainer.resume(checkpoint, mnist).run()
+
+    def metrics(history) -> list[dict]:  # everything but the wall-clock time
+        return [{**row, "seconds": None} for row in history.to_dicts()]
+
+    assert metrics(resumed.history) == metrics(straight.history)
+    for a, b in zip(resumed.model.network.arrays(), straight.model.network.arrays(), strict=True):
+        assert np.array_equal(a, b)
+
+
+class Sabotage(Callback):
+    """Blows the weights up after the first epoch, as a too-large eta would."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+
+    def on_epoch_end(self, record) -> None:
+        for param in self.trainer.network.params:
+            param.value *= np.float32(1e38)
+
+
+def test_divergence_is_reported_and_last_good_checkpoint_kept(mnist, tmp_path: Path) -> None:
+    spec = make_spec({"layers": [784, 30, 10], "epochs": 3, "train_size": 1000})
+    checkpoint = tmp_path / "c.npz"
+    trainer = Trainer(spec, mnist, checkpoint_path=checkpoint)
+    trainer.callbacks.append(Sabotage(trainer))
+    with pytest.raises(DivergenceError, match=r"epoch 2.*eta = 0.5 is probably too large.*c\.npz"):
+        trainer.run()
+    kept = read_checkpoint(checkpoint)
+    assert len(kept.history) == 1 and all(np.isfinite(a).all() for a in kept.params)
+
+
+def test_early_stopping_and_train_size(mnist) -> None:
+    spec = make_spec(
+        {"layers": [784, 10, 10], "epochs": 50, "train_size": 500, "early_stop": 2, "eta": 3.0}
+    )
+    result = Trainer(spec, mnist, use_test=False).run()
+    assert "early stop" in result.stop_reason
+    assert len(result.history) < 50 and result.history.epochs_since_best() == 2
+    assert result.history[-1].test_accuracy is None
