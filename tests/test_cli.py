@@ -107,7 +107,8 @@ def test_presets_lists_every_preset_with_book_accuracy(run_cli) -> None:
     assert result.returncode == 0
     for name, preset in PRESETS.items():
         line = next(line for line in result.stdout.splitlines() if line.startswith(name + " "))
-        assert f"{preset.book_accuracy:.2f}%" in line
+        if preset.book_accuracy is not None:
+            assert f"book {preset.book_accuracy:.2f}% ({preset.book_split})" in line
 
 
 def test_data_fetch_prints_location(run_cli, mnist_dir) -> None:
@@ -238,3 +239,44 @@ def test_other_dataset_in_mnist_layout_trains_via_data_dir(
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["epochs_run"] == 1
+
+
+def test_killed_run_resumes_to_the_same_model(run_cli, mnist_dir, tmp_path: Path) -> None:
+    """SIGKILL a real training process after its first checkpoint, then --resume it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from digitlab.nn.model_file import load_model
+    from digitlab.train.checkpoint import read_checkpoint
+
+    args = ["train", "--layers", "784,30,10", "--epochs", "6", "--dropout", "0.1", "--seed", "3"]
+    assert run_cli(*args, "--out", tmp_path / "straight.npz").returncode == 0
+
+    checkpoint = tmp_path / "killed.checkpoint.npz"
+    env = {**os.environ, "DIGITLAB_DATA_DIR": str(mnist_dir)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digitlab", *args, "--out", tmp_path / "killed.npz"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    done = len(read_checkpoint(checkpoint).history)
+    assert 1 <= done < 6 and not (tmp_path / "killed.npz").exists()
+
+    resumed = run_cli("train", "--resume", checkpoint)  # no --out: derived from the checkpoint
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {checkpoint} after epoch {done}" in resumed.stderr
+    assert not checkpoint.exists()
+    straight, killed = load_model(tmp_path / "straight.npz"), load_model(tmp_path / "killed.npz")
+    for a, b in zip(straight.network.arrays(), killed.network.arrays(), strict=True):
+        assert np.array_equal(a, b)

