@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # The main job, end to end on a fresh machine: install digitlab, get MNIST (verified and
-# cached), train the book's first network, and report its accuracy on the test set.
+# cached), train the book's first network and report its test accuracy, then run the six
+# studies that ship in studies/ in quick mode and write their reports to out/studies/
+# (the full studies' reports are committed in docs/studies/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python -m pip install --quiet -e .
 digitlab data fetch
-mkdir -p models
-digitlab train --preset book-ch1 --out models/book-ch1.npz --history models/book-ch1-history.csv
-digitlab evaluate models/book-ch1.npz
+mkdir -p out
+digitlab train --preset book-ch1 --out out/book-ch1.npz --history out/book-ch1-history.csv
+digitlab evaluate out/book-ch1.npz
+
+storage="sqlite:///$PWD/out/studies.db"
+for study in studies/*.toml; do
+    name=$(basename "$study" .toml)
+    digitlab study run "$study" --quick --storage "$storage"
+    digitlab study report "$study" --quick --storage "$storage" --out "out/studies/$name-quick"
+done
+echo "Study reports: out/studies/README.md"

@@ -115,6 +115,7 @@ def test_divergence_is_reported_and_last_good_checkpoint_kept(mnist, tmp_path: P
         trainer.run()
     kept = read_checkpoint(checkpoint)
     assert len(kept.history) == 1 and all(np.isfinite(a).all() for a in kept.params)
+    assert len(trainer.history) == 2 and np.isnan(trainer.history[-1].train_cost)
 
 
 def test_early_stopping_and_train_size(mnist) -> None:

@@ -35,6 +35,10 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Get and inspect the MNIST data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+study_app = typer.Typer(
+    help="Hyperparameter studies: run (or continue), list and report them.", no_args_is_help=True
+)
+app.add_typer(study_app, name="study")
 
 DATA_DIR = typer.Option(
     None,
@@ -318,6 +322,85 @@ def serve(
         ) from None
     say(f"serving {model or 'the bundled model'} at http://{host}:{port} (Ctrl-C stops)")
     uvicorn.run(web, host=host, port=port, log_level="warning")
+
+
+STORAGE = typer.Option(
+    None,
+    help="Study database URL, e.g. postgresql://user@host/db "
+    "[default: $DIGITLAB_STORAGE or a SQLite file in the user data folder].",
+)
+QUICK = typer.Option(False, "--quick", help="A small training subset and few epochs: minutes.")
+
+
+@study_app.command("run")
+def study_run(
+    study_file: Path = typer.Argument(
+        ..., metavar="STUDY.toml", help="A study file (see studies/)."
+    ),
+    workers: int = typer.Option(1, min=1, help="Worker processes on this machine."),
+    storage: str | None = STORAGE,
+    quick: bool = QUICK,
+    heartbeat: int = typer.Option(
+        10,
+        min=1,
+        help="Seconds between a running trial's heartbeats; a trial silent for "
+        "twice as long is taken as dead, failed and queued again.",
+    ),
+    data_dir: Path | None = DATA_DIR,
+) -> None:
+    """Run a study, or continue it: finished trials are kept, dead workers' trials retried."""
+    from digitlab.experiments.runner import RunSettings, run_study
+    from digitlab.experiments.study_file import load_study_file
+
+    settings = RunSettings(load_study_file(study_file), storage, quick, heartbeat, data_dir)
+    say(f"study {settings.study_name}: {settings.budget} configuration(s), {workers} worker(s)")
+    study = run_study(settings, workers, report=say)
+    done = [t for t in study.trials if t.value is not None]
+    best = max(done, key=lambda t: t.value) if done else None
+    if best:
+        print(f"best of {len(done)} finished trials: {best.params} -> validation {best.value:.2%}")
+    print(f"report: digitlab study report {study_file}{' --quick' if quick else ''}")
+
+
+@study_app.command("list")
+def study_list(storage: str | None = STORAGE, as_json: bool = JSON) -> None:
+    """Studies in the storage with their trials by state and best value."""
+    from digitlab.experiments.runner import list_studies
+
+    studies = list_studies(storage)
+    if as_json:
+        emit_json({"studies": studies})
+        return
+    if not studies:
+        print("no studies yet")
+    for entry in studies:
+        counts = ", ".join(f"{n} {state}" for state, n in entry["trials"].items() if n)
+        best = (
+            f"best {entry['best_value']:.2%}"
+            if entry["best_value"] is not None
+            else "no result yet"
+        )
+        print(f"{entry['name']}: {counts or 'no trials'}; {best}")
+
+
+@study_app.command("report")
+def study_report(
+    study_file: Path = typer.Argument(..., metavar="STUDY.toml", help="The study's file."),
+    out: Path | None = typer.Option(None, help="Report folder [default: docs/studies/NAME]."),
+    storage: str | None = STORAGE,
+    quick: bool = QUICK,
+    data_dir: Path | None = DATA_DIR,
+) -> None:
+    """Write the study's table (Markdown, CSV), plots and findings."""
+    from digitlab.experiments.report import write_report
+    from digitlab.experiments.runner import RunSettings, load_existing_study
+    from digitlab.experiments.study_file import load_study_file
+
+    settings = RunSettings(load_study_file(study_file), storage, quick)
+    study = load_existing_study(settings)
+    folder = out or Path("docs/studies") / settings.study_name
+    summary = write_report(study, settings.study_file, folder, data_dir, report=say)
+    print(f"{folder / 'README.md'}: {summary.get('headline', 'no finished trials yet')}")
 
 
 def main() -> None:

@@ -153,6 +153,7 @@ class Trainer:
             seconds = time.perf_counter() - started
             record = self._measure(epoch, eta, seconds)
         if not np.isfinite(record.train_cost):
+            self.history.append(record)  # the epoch happened; its NaN cost is the record
             kept = (
                 f"; the last good checkpoint is {self.checkpoint_path}"
                 if self.checkpoint_path and epoch

@@ -1,0 +1,379 @@
+"""Running a study: workers that take trials from the shared storage until none are left.
+
+Grids are queued in full when the study is created (each point once, guarded by the
+database's unique study name), and a worker only ever takes a queued trial by moving
+it from WAITING to RUNNING in the database -- an atomic step -- so no point runs twice
+however many workers share the study.  Random and TPE studies ask the sampler for new
+configurations until the budget of trials is used.
+
+While a trial runs its worker sends heartbeats.  A worker that dies (SIGKILL, power cut)
+stops beating; whichever worker looks next marks that trial failed and queues its
+configuration again, so re-running ``study run`` finishes the study and loses nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage, fail_stale_trials
+from optuna.trial import TrialState
+
+from digitlab.data import Dataset, load_mnist
+from digitlab.errors import DigitlabError, DivergenceError
+from digitlab.experiments.storage import DEFAULT_HEARTBEAT, open_storage
+from digitlab.experiments.study_file import Range, StudyFile, apply_params, base_spec
+from digitlab.spec import Spec
+from digitlab.train import Trainer
+from digitlab.train.callbacks import Callback
+from digitlab.train.history import History
+
+Report = Callable[[str], None]
+READY_TIMEOUT = 120  # seconds a worker waits for another to finish creating the study
+
+
+class StudyError(DigitlabError):
+    """A study that cannot be run as asked (e.g. its file no longer matches its storage)."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What every worker of one ``study run`` needs to know (picklable for processes)."""
+
+    study_file: StudyFile
+    storage_url: str | None
+    quick: bool
+    heartbeat: int = DEFAULT_HEARTBEAT
+    data_dir: Path | None = None
+
+    @property
+    def study_name(self) -> str:
+        return study_name(self.study_file, self.quick)
+
+    @property
+    def repeats(self) -> int:
+        return self.study_file.quick.repeats if self.quick else self.study_file.search.repeats
+
+    @property
+    def budget(self) -> int:
+        """How many configurations the study tries."""
+        if self.study_file.search.sampler == "grid":
+            return len(grid_points(self.study_file))
+        quick_trials = self.study_file.quick.trials if self.quick else None
+        return quick_trials or self.study_file.search.trials
+
+    def overrides(self) -> dict[str, Any]:
+        """Quick mode's smaller settings, except for what the study itself varies."""
+        if not self.quick:
+            return {}
+        quick = {
+            "train_size": self.study_file.quick.train_size,
+            "epochs": self.study_file.quick.epochs,
+        }
+        return {k: v for k, v in quick.items() if k not in self.study_file.space}
+
+
+def study_name(study_file: StudyFile, quick: bool) -> str:
+    return f"{study_file.name}-quick" if quick else study_file.name
+
+
+def grid_points(study_file: StudyFile) -> list[dict[str, Any]]:
+    keys = list(study_file.space)
+    return [
+        dict(zip(keys, values, strict=True))
+        for values in itertools.product(*study_file.space.values())
+    ]
+
+
+def make_sampler(study_file: StudyFile, worker: int) -> optuna.samplers.BaseSampler:
+    seed = study_file.search.seed + worker  # workers must not propose the same points
+    if study_file.search.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)  # grids only run queued trials
+
+
+def make_pruner(study_file: StudyFile) -> optuna.pruners.BasePruner:
+    if study_file.search.pruner == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=5, n_warmup_steps=study_file.search.prune_warmup
+        )
+    return optuna.pruners.NopPruner()
+
+
+def open_study(settings: RunSettings, storage: RDBStorage, worker: int = 0) -> optuna.Study:
+    """Create the study (queueing a grid in full) or join it, checking it is the same study."""
+    study_file = settings.study_file
+    common = {
+        "study_name": settings.study_name,
+        "storage": storage,
+        "sampler": make_sampler(study_file, worker),
+        "pruner": make_pruner(study_file),
+    }
+    try:
+        study = optuna.create_study(direction="maximize", **common)
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(**common)
+        _wait_until_ready(study)
+        if study.user_attrs.get("fingerprint") != study_file.space_fingerprint():
+            raise StudyError(
+                f"a study named {settings.study_name!r} already exists with a different base or "
+                "search space; rename the study in its file or use another --storage"
+            ) from None
+        return study
+    study.set_user_attr("fingerprint", study_file.space_fingerprint())
+    study.set_user_attr("question", study_file.question)
+    study.set_user_attr("quick", settings.quick)
+    study.set_user_attr("repeats", settings.repeats)
+    study.set_user_attr("sampler", study_file.search.sampler)
+    if study_file.search.sampler == "grid":
+        for point in grid_points(study_file):
+            study.enqueue_trial(point)
+    study.set_user_attr("ready", True)
+    return study
+
+
+def _wait_until_ready(study: optuna.Study) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not study.user_attrs.get("ready"):
+        if time.monotonic() > deadline:
+            raise StudyError(f"study {study.study_name!r} was never finished being created")
+        time.sleep(0.5)
+
+
+def suggest(trial: optuna.Trial, study_file: StudyFile) -> dict[str, Any]:
+    """The trial's hyperparameters (queued ones come back exactly as queued)."""
+    params = {}
+    for key, values in study_file.space.items():
+        if isinstance(values, Range):
+            if values.int:
+                params[key] = trial.suggest_int(
+                    key, int(values.low), int(values.high), log=values.log
+                )
+            else:
+                params[key] = trial.suggest_float(key, values.low, values.high, log=values.log)
+        else:
+            params[key] = trial.suggest_categorical(key, values)
+    return params
+
+
+class ReportToTrial(Callback):
+    """Feeds per-epoch validation accuracy to Optuna, which may prune the trial."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+
+    def on_epoch_end(self, record) -> None:
+        self.trial.report(record.validation_accuracy, record.epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {record.epoch + 1}")
+
+
+def run_summary(history: History, seconds: float, diverged: bool) -> dict[str, Any]:
+    """What the report needs from one training run (stored with the trial)."""
+    best = history.best
+    return {
+        "best_validation_accuracy": best.validation_accuracy if best else None,
+        "best_epoch": best.epoch + 1 if best else None,
+        "test_accuracy": best.test_accuracy if best else None,
+        "validation_curve": history.validation_accuracies,
+        "train_curve": [r.train_accuracy for r in history],
+        "seconds": seconds,
+        "diverged": diverged,
+    }
+
+
+def run_trial(trial: optuna.Trial, settings: RunSettings, base: Spec, data: Dataset) -> float:
+    """Train the trial's configuration ``repeats`` times; its value is the mean best accuracy.
+
+    A run that diverges is a result, not a crash: it counts with the best accuracy it
+    had reached (a NaN network scores about chance)."""
+    spec = apply_params(base, suggest(trial, settings.study_file), settings.overrides())
+    trial.set_user_attr("spec", spec.model_dump())
+    runs = []
+    for repeat in range(settings.repeats):
+        seed = settings.study_file.search.seed + repeat
+        callbacks = [ReportToTrial(trial)] if repeat == 0 else []
+        trainer = Trainer(spec.with_overrides(seed=seed), data, callbacks)
+        started = time.perf_counter()
+        diverged = False
+        try:
+            trainer.run()
+        except DivergenceError:
+            diverged = True
+        except optuna.TrialPruned:
+            trial.set_user_attr(
+                "runs", [run_summary(trainer.history, time.perf_counter() - started, False)]
+            )
+            raise
+        runs.append(run_summary(trainer.history, time.perf_counter() - started, diverged))
+        trial.set_user_attr("runs", runs)
+    return statistics.fmean(run["best_validation_accuracy"] for run in runs)
+
+
+class Heartbeat:
+    """Records a trial's heartbeat in the storage every ``interval`` seconds while it runs."""
+
+    def __init__(self, storage: RDBStorage, trial_id: int, interval: int) -> None:
+        self.storage, self.trial_id, self.interval = storage, trial_id, interval
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.storage.record_heartbeat(self.trial_id)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.interval):
+            self.storage.record_heartbeat(self.trial_id)
+
+
+def claim_queued_trial(study: optuna.Study, storage: RDBStorage) -> optuna.Trial | None:
+    """Atomically take a WAITING trial (WAITING -> RUNNING), or None if there is none."""
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for frozen in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        try:
+            claimed = storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+        if claimed:
+            study.get_trials(deepcopy=False)  # let the study's trial cache see the claim
+            return optuna.Trial(study, frozen._trial_id)
+    return None
+
+
+def counts(study: optuna.Study) -> dict[TrialState, int]:
+    trials = study.get_trials(deepcopy=False)
+    return {state: sum(t.state == state for t in trials) for state in TrialState}
+
+
+def work(settings: RunSettings, worker: int = 0, report: Report = lambda _: None) -> None:
+    """One worker: run trials of the study until none are queued, left or running."""
+    storage = open_storage(settings.storage_url, settings.heartbeat)
+    study = open_study(settings, storage, worker)
+    base = base_spec(settings.study_file)
+    data = load_mnist(settings.data_dir)
+    while True:
+        fail_stale_trials(study)  # dead workers' trials: failed, then queued again
+        trial = claim_queued_trial(study, storage)
+        if trial is None and settings.study_file.search.sampler != "grid":
+            tally = counts(study)
+            started = sum(
+                tally[s] for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+            )
+            if started < settings.budget:
+                trial = study.ask()
+        if trial is None:
+            if counts(study)[TrialState.RUNNING]:  # others still at work, or dead: wait and see
+                time.sleep(settings.heartbeat)
+                continue
+            return
+        _execute(trial, study, storage, settings, base, data, worker, report)
+
+
+def _execute(trial, study, storage, settings, base, data, worker, report) -> None:
+    started = time.perf_counter()
+    with Heartbeat(storage, trial._trial_id, settings.heartbeat):
+        try:
+            value = run_trial(trial, settings, base, data)
+        except optuna.TrialPruned as pruned:
+            study.tell(trial, state=TrialState.PRUNED)
+            report(f"[worker {worker}] trial {trial.number} {trial.params}: {pruned}")
+            return
+        except Exception:
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+    study.tell(trial, value)
+    report(
+        f"[worker {worker}] trial {trial.number} {trial.params}: validation {value:.2%} "
+        f"({time.perf_counter() - started:.0f}s)"
+    )
+
+
+def _work_in_process(settings: RunSettings, worker: int) -> None:
+    try:
+        work(settings, worker, report=lambda line: print(line, file=sys.stderr, flush=True))
+    except DigitlabError as exc:
+        print(f"error: [worker {worker}] {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def run_study(
+    settings: RunSettings, workers: int = 1, report: Report = lambda _: None
+) -> optuna.Study:
+    """Run (or continue) a study with ``workers`` local processes; return it when done."""
+    storage = open_storage(settings.storage_url, settings.heartbeat)
+    open_study(settings, storage)  # create it once, before the workers race to
+    if workers == 1:
+        work(settings, 0, report)
+    else:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core per worker process
+        context = multiprocessing.get_context("spawn")
+        processes = [
+            context.Process(target=_work_in_process, args=(settings, w)) for w in range(workers)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        failed = [p.exitcode for p in processes if p.exitcode]
+        if failed:
+            raise StudyError(
+                f"{len(failed)} of {workers} workers failed; re-run to finish the study"
+            )
+    return optuna.load_study(study_name=settings.study_name, storage=storage)
+
+
+def load_existing_study(settings: RunSettings) -> optuna.Study:
+    """The stored study for these settings, or a clear error if it was never run."""
+    storage = open_storage(settings.storage_url, settings.heartbeat)
+    try:
+        study = optuna.load_study(study_name=settings.study_name, storage=storage)
+    except KeyError:
+        raise StudyError(
+            f"no study named {settings.study_name!r} in the storage; run it first with "
+            "`digitlab study run`"
+        ) from None
+    if study.user_attrs.get("fingerprint") != settings.study_file.space_fingerprint():
+        raise StudyError(
+            f"the stored study {settings.study_name!r} has a different base or search space "
+            "than its file now"
+        )
+    return study
+
+
+def list_studies(storage_url: str | None) -> list[dict[str, Any]]:
+    """Every study in the storage: trials per state and the best value."""
+    storage = open_storage(storage_url)
+    entries = []
+    for summary in optuna.get_all_study_summaries(storage, include_best_trial=True):
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        tally = counts(study)
+        entries.append(
+            {
+                "name": summary.study_name,
+                "trials": {
+                    "complete": tally[TrialState.COMPLETE],
+                    "running": tally[TrialState.RUNNING],
+                    "waiting": tally[TrialState.WAITING],
+                    "pruned": tally[TrialState.PRUNED],
+                    "failed": tally[TrialState.FAIL],
+                },
+                "best_value": summary.best_trial.value if summary.best_trial else None,
+            }
+        )
+    return entries

@@ -1,0 +1,207 @@
+"""Study files: a base spec, a search space over its fields, and a budget.
+
+A study asks one question ("how many hidden neurons?") by training many variations of
+one base spec.  Its TOML file says what varies and how it is searched::
+
+    name = "hidden-units"
+    question = "How many hidden neurons does a [784,n,10] network need?"
+
+    [base]                      # a spec: optionally a preset, then fields
+    preset = "book-ch3-l2"
+
+    [space]                     # hyperparameter -> list of values, or a range
+    hidden_units = [10, 30, 100, 300, 1000]
+    eta = { low = 0.01, high = 10.0, log = true }
+
+    [search]
+    sampler = "grid"            # grid, random or tpe
+    repeats = 3                 # runs (seeds) per configuration
+    pruner = "none"             # or "median": stop trials behind the median early
+
+    [quick]                     # overrides for `--quick`: a first look in minutes
+    train_size = 5000
+    epochs = 5
+
+Besides any spec field, the space may vary ``hidden_units`` and ``hidden_layers`` (the
+network becomes [784, units x layers, 10]), ``layers`` as text ("784,100,10") and
+``regularization`` as text ("none", "l2:5", "l1:2", "dropout:0.5").
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from digitlab.errors import SpecError
+from digitlab.presets import get as get_preset
+from digitlab.spec import Spec, describe_validation_error, make_spec
+
+Scalar = bool | int | float | str
+DERIVED = {"hidden_units", "hidden_layers", "layers", "regularization"}
+REGULARIZERS = {"none": {}, "l2": "lmbda", "l1": "l1", "dropout": "dropout"}
+
+
+class Range(BaseModel):
+    """A numeric range to sample from (random and TPE samplers only)."""
+
+    model_config = ConfigDict(extra="forbid")
+    low: float
+    high: float
+    log: bool = False
+    int: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not self.low < self.high:
+            raise ValueError("low must be below high")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+class Search(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sampler: Literal["grid", "random", "tpe"] = "grid"
+    trials: int | None = Field(None, ge=1, description="random/tpe: configurations to try")
+    repeats: int = Field(1, ge=1, description="runs per configuration, seeds 0..repeats-1")
+    seed: int = 0
+    pruner: Literal["none", "median"] = "none"
+    prune_warmup: int = Field(3, ge=0, description="epochs before a trial may be pruned")
+    metric: Literal["validation_accuracy"] = "validation_accuracy"
+
+
+class Quick(BaseModel):
+    """What ``--quick`` changes: less data, fewer epochs, trials and repeats."""
+
+    model_config = ConfigDict(extra="forbid")
+    train_size: int = Field(5000, ge=1)
+    epochs: int = Field(3, ge=1)
+    trials: int | None = Field(None, ge=1)
+    repeats: int = Field(1, ge=1)
+
+
+class StudyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    question: str = ""
+    base: dict[str, Any] = Field(default_factory=dict)
+    space: dict[str, list[Scalar] | Range]
+    search: Search = Field(default_factory=Search)
+    quick: Quick = Field(default_factory=Quick)
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _ranges_from_tables(cls, space: Any) -> Any:
+        """A TOML table is a range, anything else a list of values: say which went wrong."""
+        if not isinstance(space, dict):
+            return space
+        parsed = {}
+        for key, entry in space.items():
+            if isinstance(entry, dict):
+                try:
+                    entry = Range.model_validate(entry)
+                except ValidationError as exc:
+                    raise ValueError(f"space.{key}: {describe_validation_error(exc)}") from None
+            elif not isinstance(entry, list):
+                raise ValueError(f"space.{key}: give a list of values or a {{low, high}} range")
+            parsed[key] = entry
+        return parsed
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StudyFile:
+        if not self.space:
+            raise ValueError("space: name at least one hyperparameter to vary")
+        for key, values in self.space.items():
+            if key not in DERIVED and key not in Spec.model_fields:
+                raise ValueError(f"space.{key}: unknown hyperparameter")
+            if isinstance(values, list) and not values:
+                raise ValueError(f"space.{key}: give at least one value")
+            if isinstance(values, Range) and self.search.sampler == "grid":
+                raise ValueError(f"space.{key}: a grid needs a list of values, not a range")
+        if self.search.sampler != "grid" and self.search.trials is None:
+            raise ValueError("search.trials: the random and tpe samplers need a number of trials")
+        return self
+
+    def space_fingerprint(self) -> str:
+        """A canonical text of what is searched, to tell studies apart in storage."""
+        space = {k: v if isinstance(v, list) else v.model_dump() for k, v in self.space.items()}
+        return json.dumps(
+            {"base": self.base, "space": space, "sampler": self.search.sampler}, sort_keys=True
+        )
+
+
+def load_study_file(path: Path) -> StudyFile:
+    """Read and validate a study file; errors are one line naming the file and key."""
+    try:
+        with open(path, "rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise SpecError(f"study file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"study file {path} is not valid TOML: {exc}") from None
+    try:
+        study = StudyFile.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(p for p in first["loc"] if isinstance(p, str) and "[" not in p)
+        reason = describe_validation_error(exc)
+        if first["type"] != "value_error" and loc and not reason.startswith(loc):
+            reason = f"{loc}: {reason.split(': ', 1)[-1]}"
+        raise SpecError(f"{path}: {reason}") from None
+    base_spec(study, source=str(path))  # the base must be a valid spec on its own
+    return study
+
+
+def base_spec(study: StudyFile, source: str = "base") -> Spec:
+    fields = dict(study.base)
+    preset = fields.pop("preset", None)
+    start = get_preset(preset).spec.model_dump() if preset else {}
+    return make_spec({**start, **fields}, source=f"{source}: base")
+
+
+def apply_params(base: Spec, params: dict[str, Any], overrides: dict[str, Any]) -> Spec:
+    """The spec for one trial: the base, the sampled hyperparameters, then ``overrides``."""
+    fields = base.model_dump()
+    units = params.get("hidden_units")
+    depth = params.get("hidden_layers")
+    if units is not None or depth is not None:
+        hidden = fields["layers"][1:-1] or [30]
+        units = units if units is not None else hidden[0]
+        depth = depth if depth is not None else len(hidden)
+        fields["layers"] = [fields["layers"][0], *[int(units)] * int(depth), fields["layers"][-1]]
+    for key, value in params.items():
+        if key in ("hidden_units", "hidden_layers"):
+            continue
+        if key == "layers":
+            fields["layers"] = [int(part) for part in str(value).split(",")]
+        elif key == "regularization":
+            fields.update(parse_regularization(str(value)))
+        else:
+            fields[key] = value
+    return make_spec({**fields, **overrides}, source="trial")
+
+
+def parse_regularization(text: str) -> dict[str, float]:
+    """'none' | 'l2:5' | 'l1:2' | 'dropout:0.5' -> spec fields (the others switched off)."""
+    kind, _, amount = text.partition(":")
+    fields = {"lmbda": 0.0, "l1": 0.0, "dropout": 0.0}
+    if kind == "none" and not amount:
+        return fields
+    if kind not in ("l2", "l1", "dropout") or not amount:
+        raise SpecError(f"regularization: {text!r} is not none, l2:X, l1:X or dropout:X")
+    try:
+        fields[REGULARIZERS[kind]] = float(amount)
+    except ValueError:
+        raise SpecError(f"regularization: {text!r} needs a number after the colon") from None
+    return fields

@@ -1,0 +1,334 @@
+"""Hyperparameter studies: study files, running, continuing, scaling out, reporting."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from digitlab.errors import SpecError
+from digitlab.experiments.study_file import load_study_file
+
+HERE = Path(__file__).parent
+TINY = HERE / "studies" / "tiny-grid.toml"
+SHIPPED = sorted((HERE.parent / "studies").glob("*.toml"))
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'studies.db'}"
+
+
+def study_cli(run_cli, *args: str):
+    result = run_cli("study", *map(str, args), timeout=600)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def completed_points(storage_url: str, name: str) -> list[dict]:
+    study = optuna.load_study(study_name=name, storage=storage_url)
+    return [t.params for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_study_files_are_valid(path: Path) -> None:
+    study = load_study_file(path)
+    assert study.question and study.space
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('name = "x"\n[space]\neta = [0.1]\n[search]\nsampler = "foo"\n', "search.sampler"),
+        ('name = "x"\nspeed = 1\n[space]\neta = [0.1]\n', "speed: unknown key"),
+        ('name = "x"\n[space]\nwings = [1, 2]\n', "space.wings: unknown hyperparameter"),
+        (
+            'name = "x"\n[space]\neta = { low = 0.1, high = 1.0 }\n',
+            "space.eta: a grid needs a list",
+        ),
+        ('name = "x"\n[space]\neta = [0.1]\n[search]\nsampler = "tpe"\n', "search.trials"),
+        (
+            'name = "x"\n[space]\neta = { low = 1.0, high = 0.1 }\n'
+            '[search]\nsampler = "random"\ntrials = 3\n',
+            "low must be below high",
+        ),
+        ('name = "x"\n[base]\neta = -1\n[space]\nepochs = [1]\n', "base: eta"),
+        ('name = "x"\n[space]\neta = []\n', "space.eta"),
+    ],
+)
+def test_bad_study_files_name_the_key(tmp_path: Path, text: str, fragment: str) -> None:
+    (tmp_path / "s.toml").write_text(text)
+    with pytest.raises(SpecError, match=re.escape(fragment)) as info:
+        load_study_file(tmp_path / "s.toml")
+    assert "\n" not in str(info.value)
+
+
+def test_grid_study_end_to_end(run_cli, storage: str, tmp_path: Path) -> None:
+    run = study_cli(run_cli, "run", TINY, "--storage", storage)
+    assert run.returncode == 0, run.stderr
+    points = completed_points(storage, "tiny-grid")
+    assert sorted(p["hidden_units"] for p in points) == [10, 30, 100]
+
+    again = study_cli(run_cli, "run", TINY, "--storage", storage)  # continues: nothing to do
+    assert again.returncode == 0 and len(completed_points(storage, "tiny-grid")) == 3
+
+    listed = study_cli(run_cli, "list", "--storage", storage, "--json")
+    [entry] = json.loads(listed.stdout.strip().splitlines()[-1])["studies"]
+    assert entry["name"] == "tiny-grid" and entry["trials"]["complete"] == 3
+
+    out = tmp_path / "docs" / "tiny-grid"
+    report = study_cli(run_cli, "report", TINY, "--storage", storage, "--out", out)
+    assert report.returncode == 0, report.stderr
+    for name in [
+        "README.md",
+        "trials.csv",
+        "summary.json",
+        "effect-hidden_units.png",
+        "learning-curves.png",
+        "history.png",
+        "confusion.png",
+        "misclassified.png",
+    ]:
+        assert (out / name).stat().st_size > 0, name
+    with open(out / "trials.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(int(r["hidden_units"]) for r in rows) == [10, 30, 100]
+    values = [float(r["validation_accuracy"]) for r in rows]
+    assert values[0] == max(values) and all(r["repeats"] == "2" for r in rows)
+
+    text = (out / "README.md").read_text()
+    best = rows[0]
+    assert f"**hidden_units={best['hidden_units']}**" in text
+    assert "digitlab train" in text
+    findings = text.split("## Findings")[1].split("## Figures")[0]
+    table = text.split("## All trials")[1]
+    assert "**hidden_units**" in findings
+    lines = [line.split("|")[1:-1] for line in table.strip().splitlines() if line.startswith("| ")]
+    header = [cell.strip() for cell in lines[0]]
+    shown = [cells[header.index("validation_accuracy")].strip() for cells in lines[1:]]
+    assert len(shown) == 3
+    for value in shown:  # every configuration's accuracy is quoted as the table shows it
+        assert value in findings
+    for number in re.findall(r"\d+\.\d\d %", findings.split("Across repeats")[0]):
+        assert number in shown
+    index = (out.parent / "README.md").read_text()
+    assert "[tiny-grid](tiny-grid/README.md)" in index and "Does a wider hidden layer help" in index
+
+
+def test_changed_search_space_is_a_clear_error(run_cli, storage: str, tmp_path: Path) -> None:
+    assert study_cli(run_cli, "run", TINY, "--storage", storage, "--quick").returncode == 0
+    changed = tmp_path / "tiny-grid.toml"
+    changed.write_text(TINY.read_text().replace("[10, 30, 100]", "[10, 300]"))
+    result = study_cli(run_cli, "run", changed, "--storage", storage, "--quick")
+    assert result.returncode == 1
+    assert (
+        "already exists with a different base or search space"
+        in result.stderr.strip().splitlines()[-1]
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("nonsense://nowhere", "cannot open study storage nonsense://nowhere"),
+        (
+            "postgresql://someone:secret@127.0.0.1:9/none",
+            "cannot open study storage postgresql://someone:***@",
+        ),
+    ],
+)
+def test_bad_or_unreachable_storage_is_one_line(run_cli, url: str, fragment: str) -> None:
+    result = study_cli(run_cli, "list", "--storage", url)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and fragment in line and "secret" not in line
+
+
+def test_unknown_study_report_is_a_clear_error(run_cli, storage: str) -> None:
+    result = study_cli(run_cli, "report", TINY, "--storage", storage)
+    assert result.returncode == 1 and "run it first with `digitlab study run`" in result.stderr
+
+
+def test_diverging_trials_are_results_not_crashes(run_cli, storage: str, tmp_path: Path) -> None:
+    path = tmp_path / "eta.toml"
+    path.write_text(
+        'name = "eta"\n[base]\nlayers = [784, 30, 10]\nactivation = "relu"\ncost = "quadratic"\n'
+        'output_activation = "linear"\ntrain_size = 500\nepochs = 2\n'
+        "[space]\neta = [0.01, 1000.0]\n"
+    )
+    assert study_cli(run_cli, "run", path, "--storage", storage).returncode == 0
+    report = study_cli(run_cli, "report", path, "--storage", storage, "--out", tmp_path / "r")
+    assert report.returncode == 0, report.stderr
+    with open(tmp_path / "r" / "trials.csv") as handle:
+        states = {r["eta"]: r["state"] for r in csv.DictReader(handle)}
+    assert states == {"0.01": "complete", "1000.0": "diverged"}
+    assert (
+        "Training diverged (cost NaN/inf) for eta = 1000.0"
+        in (tmp_path / "r" / "README.md").read_text()
+    )
+
+
+def test_tpe_study_respects_its_budget(run_cli, storage: str, tmp_path: Path) -> None:
+    path = tmp_path / "tpe.toml"
+    path.write_text(
+        'name = "tpe"\n[base]\ntrain_size = 500\nepochs = 2\n'
+        "[space]\neta = { low = 0.05, high = 2.0, log = true }\n"
+        "hidden_units = { low = 10, high = 50, int = true }\n"
+        '[search]\nsampler = "tpe"\ntrials = 4\npruner = "median"\n'
+    )
+    assert study_cli(run_cli, "run", path, "--storage", storage).returncode == 0
+    points = completed_points(storage, "tpe")
+    assert len(points) == 4 and all(10 <= p["hidden_units"] <= 50 for p in points)
+
+
+def slow_grid(tmp_path: Path, name: str, points: int = 4) -> Path:
+    """A grid whose trials take a second or two each, long enough to kill a worker mid-trial."""
+    path = tmp_path / f"{name}.toml"
+    units = ", ".join(str(20 + 10 * i) for i in range(points))
+    path.write_text(
+        f'name = "{name}"\n[base]\ntrain_size = 20000\nepochs = 3\n'
+        f"[space]\nhidden_units = [{units}]\n"
+    )
+    return path
+
+
+def test_killed_worker_loses_nothing_and_the_rerun_completes(
+    run_cli, mnist_dir, storage, tmp_path
+) -> None:
+    path = slow_grid(tmp_path, "killed")
+    command = [
+        sys.executable,
+        "-m",
+        "digitlab",
+        "study",
+        "run",
+        str(path),
+        "--storage",
+        storage,
+        "--heartbeat",
+        "1",
+    ]
+    env = {**os.environ, "DIGITLAB_DATA_DIR": str(mnist_dir)}
+    worker = subprocess.Popen(
+        command,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    states = {}
+    while time.monotonic() < deadline and worker.poll() is None:
+        try:
+            study = optuna.load_study(study_name="killed", storage=storage)
+            states = [t.state for t in study.trials]
+        except KeyError:
+            states = []
+        if (
+            states.count(optuna.trial.TrialState.COMPLETE) >= 1
+            and optuna.trial.TrialState.RUNNING in states
+        ):
+            break
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    assert worker.returncode == -signal.SIGKILL, (
+        "the study finished before the worker could be killed"
+    )
+    finished_before = completed_points(storage, "killed")
+
+    rerun = study_cli(run_cli, "run", path, "--storage", storage, "--heartbeat", "1")
+    assert rerun.returncode == 0, rerun.stderr
+    study = optuna.load_study(study_name="killed", storage=storage)
+    done = completed_points(storage, "killed")
+    assert sorted(p["hidden_units"] for p in done) == [20, 30, 40, 50]  # each point exactly once
+    assert all(p in done for p in finished_before)  # nothing finished was lost or rerun
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(failed) == 1  # the killed trial: failed, then retried
+
+
+def test_two_local_workers_share_a_grid(run_cli, storage: str, tmp_path: Path) -> None:
+    path = slow_grid(tmp_path, "pair", points=6)
+    result = study_cli(run_cli, "run", path, "--storage", storage, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p["hidden_units"] for p in completed_points(storage, "pair")) == [
+        20,
+        30,
+        40,
+        50,
+        60,
+        70,
+    ]
+    assert {"[worker 0]", "[worker 1]"} <= set(re.findall(r"\[worker \d\]", result.stderr))
+
+
+POSTGRES = os.environ.get("DIGITLAB_TEST_POSTGRES")
+
+
+@pytest.mark.skipif(
+    not POSTGRES and not os.environ.get("CI"), reason="no test PostgreSQL server (see .ci/run)"
+)
+def test_two_machines_share_a_study_through_postgresql(mnist_dir, tmp_path: Path) -> None:
+    """Two independent `study run` processes (as on two machines) against one database."""
+    assert POSTGRES, (
+        "CI must start a PostgreSQL server and set DIGITLAB_TEST_POSTGRES (see .ci/run)"
+    )
+    name = f"pg-{os.getpid()}-{int(time.time())}"
+    path = slow_grid(tmp_path, name, points=6)
+    env = {**os.environ, "DIGITLAB_DATA_DIR": str(mnist_dir)}
+    command = [sys.executable, "-m", "digitlab", "study", "run", str(path), "--storage", POSTGRES]
+    machines = [
+        subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [m.communicate(timeout=600) for m in machines]
+    assert [m.returncode for m in machines] == [0, 0], outputs
+    points = completed_points(POSTGRES, name)
+    assert sorted(p["hidden_units"] for p in points) == [
+        20,
+        30,
+        40,
+        50,
+        60,
+        70,
+    ]  # each exactly once
+    assert all("trial" in err for _, err in outputs)  # both machines did work
+    report = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "digitlab",
+            "study",
+            "report",
+            str(path),
+            "--storage",
+            POSTGRES,
+            "--out",
+            str(tmp_path / "report"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert report.returncode == 0, report.stderr
+    with open(tmp_path / "report" / "trials.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == 6
+    shutil.rmtree(tmp_path / "report")
