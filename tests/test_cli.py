@@ -129,6 +129,8 @@ def test_every_command_has_help(run_cli, command) -> None:
     [
         (["train", "--preset", "nope"], ["unknown preset 'nope'", "book-ch1"]),
         (["train", "--layers", "784,x,10"], ["--layers", "784,x,10"]),
+        (["train", "--layers", "conv:20,pool:2,dense:10"], ["--layers", "'conv:20' is not one of"]),
+        (["train", "--layers", "conv:20:5,pool:5,dense:10"], ["pool:5 cannot divide 24x24"]),
         (["train", "--layers", "500,30,10", "--epochs", "1"], ["500", "784"]),
         (["train", "--eta", "-1"], ["--eta"]),
         (["train", "--epochs", "0"], ["--epochs"]),
@@ -280,3 +282,27 @@ def test_killed_run_resumes_to_the_same_model(run_cli, mnist_dir, tmp_path: Path
     straight, killed = load_model(tmp_path / "straight.npz"), load_model(tmp_path / "killed.npz")
     for a, b in zip(straight.network.arrays(), killed.network.arrays(), strict=True):
         assert np.array_equal(a, b)
+
+
+def test_layer_syntax_trains_a_conv_net(run_cli) -> None:
+    result = run_cli(
+        "train",
+        "--layers",
+        "conv:4:5:same,pool:2:avg,dense:10",
+        "--activation",
+        "relu",
+        "--init",
+        "he",
+        "--cost",
+        "log-likelihood",
+        "--eta",
+        "0.1",
+        "--epochs",
+        "1",
+        "--train-size",
+        "500",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    spec = json.loads(result.stdout.strip().splitlines()[-1])["spec"]
+    assert spec["layers"] == ["conv:4:5:same", "pool:2:avg", "dense:10"]

@@ -133,3 +133,58 @@ def test_penalty_gradients_match_penalty() -> None:
     numeric = numerical_gradient(optimizer.penalty, weights.weights.value)
     assert_close(weights.weights.grad, numeric)
     assert not weights.biases.grad.any()  # biases are never penalised
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv2d_gradients(padding: str) -> None:
+    from digitlab.nn.conv import Conv2D
+
+    layer = Conv2D(rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4), padding=padding)
+    x = rng.standard_normal((2, 3, 6, 5))
+    out_shape = layer.forward(x, training=True).shape
+    assert out_shape == ((2, 4, 4, 3) if padding == "valid" else (2, 4, 6, 5))
+    weights = probe(out_shape)
+
+    def loss() -> float:
+        return float((weights * layer.forward(x, True)).sum())
+
+    layer.forward(x, training=True)
+    grad_x = layer.backward(weights)
+    assert_close(grad_x, numerical_gradient(loss, x))
+    assert_close(layer.weights.grad, numerical_gradient(loss, layer.weights.value))
+    assert_close(layer.biases.grad, numerical_gradient(loss, layer.biases.value))
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_pool2d_gradient(mode: str) -> None:
+    from digitlab.nn.conv import Pool2D
+
+    layer = Pool2D(2, mode)
+    x = rng.standard_normal((2, 3, 4, 6))  # distinct values: max is differentiable here
+    out = layer.forward(x, training=True)
+    assert out.shape == (2, 3, 2, 3)
+    weights = probe(out.shape)
+    analytic = layer.backward(weights)
+    numeric = numerical_gradient(lambda: float((weights * layer.forward(x, True)).sum()), x)
+    assert_close(analytic, numeric)
+
+
+def test_max_pool_picks_block_maxima() -> None:
+    from digitlab.nn.conv import Pool2D
+
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    assert Pool2D(2).forward(x).tolist() == [[[[5.0, 7.0], [13.0, 15.0]]]]
+    assert Pool2D(2, "avg").forward(x).tolist() == [[[[2.5, 4.5], [10.5, 12.5]]]]
+
+
+def test_reshape_gradient() -> None:
+    from digitlab.nn.conv import Reshape
+
+    layer = Reshape((2, 3, 4))
+    x = rng.standard_normal((5, 24))
+    weights = probe((5, 2, 3, 4))
+    layer.forward(x, training=True)
+    assert_close(
+        layer.backward(weights),
+        numerical_gradient(lambda: float((weights * layer.forward(x)).sum()), x),
+    )

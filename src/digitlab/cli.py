@@ -94,14 +94,17 @@ def list_presets(as_json: bool = JSON) -> None:
         print(f"{r['name']:<{width}}  {r['summary']}, {r['epochs']} epochs  {book}")
 
 
-def parse_layers(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise SpecError(
-            f"--layers: {text!r} must be comma-separated whole numbers, e.g. 784,30,10"
-        ) from None
-    return sizes
+def parse_layers(text: str) -> list[int] | list[str]:
+    """``784,30,10`` (neurons per layer) or layer texts like ``conv:20:5,pool:2,dense:10``."""
+    parts = [part.strip() for part in text.split(",")]
+    if all(part.isdigit() for part in parts):
+        return [int(part) for part in parts]
+    if any(":" in part for part in parts):
+        return parts  # layer texts: the spec explains any mistake in them
+    raise SpecError(
+        f"--layers: {text!r} must be comma-separated whole numbers (784,30,10) "
+        "or layers (conv:20:5,pool:2,dense:100,dense:10)"
+    )
 
 
 @app.command("train")
@@ -110,7 +113,12 @@ def train(
         None, help="Start from a named spec (see `digitlab presets`)."
     ),
     spec: Path | None = typer.Option(None, "--spec", help="Start from a TOML spec file."),
-    layers: str | None = typer.Option(None, help="Neurons per layer, input first, e.g. 784,30,10."),
+    layers: str | None = typer.Option(
+        None,
+        help="Neurons per layer, input first (784,30,10), or layers: "
+        "conv:FILTERS:KERNEL[:same], pool:SIZE[:avg], dense:UNITS, dropout:P "
+        "(conv:20:5,pool:2,dense:100,dense:10).",
+    ),
     activation: str | None = typer.Option(
         None, help="Hidden activation: sigmoid, tanh, relu, leaky-relu."
     ),

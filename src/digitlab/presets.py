@@ -50,6 +50,16 @@ _CH3 = {
     "epochs": 30,
 }
 
+_CH6 = {
+    "cost": "log-likelihood",
+    "activation": "sigmoid",
+    "init": "normal",
+    "eta": 0.1,
+    "batch_size": 10,
+    "epochs": 60,
+}
+_CONV2 = ["conv:20:5", "pool:2", "conv:40:5", "pool:2", "dense:100", "dense:10"]
+
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in [
@@ -109,6 +119,43 @@ PRESETS: dict[str, Preset] = {
             layers=[784, 100, 10],
             lmbda=5.0,
             **{**_CH3, "eta": 0.1, "epochs": 60},
+        ),
+        _book(
+            "book-ch6-fc",
+            "[784,100,10] sigmoid, softmax + log-likelihood, eta 0.1",
+            97.80,
+            "test",
+            "chapter 6",
+            layers=[784, 100, 10],
+            **_CH6,
+        ),
+        _book(
+            "book-ch6-conv1",
+            "conv 20x5x5, max-pool 2, dense 100, softmax (sigmoid)",
+            98.78,
+            "test",
+            "chapter 6",
+            layers=["conv:20:5", "pool:2", "dense:100", "dense:10"],
+            **_CH6,
+        ),
+        _book(
+            "book-ch6-conv2",
+            "2 x (conv 5x5, max-pool 2): 20 then 40 filters, dense 100 (sigmoid)",
+            99.06,
+            "test",
+            "chapter 6",
+            layers=_CONV2,
+            **_CH6,
+        ),
+        _book(
+            "book-ch6-relu",
+            "book-ch6-conv2 with ReLU, eta 0.03, L2 (book's 0.1 in network3's "
+            "per-batch scaling = 1.0 here)",
+            99.23,
+            "test",
+            "chapter 6",
+            layers=_CONV2,
+            **{**_CH6, "activation": "relu", "eta": 0.03, "lmbda": 1.0},
         ),
         Preset(
             "mlp-web",

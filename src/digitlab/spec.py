@@ -14,7 +14,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from digitlab.errors import SpecError
 
@@ -27,6 +35,47 @@ ScheduleName = Literal["constant", "step", "plateau", "cosine"]
 
 PositiveInt = Annotated[int, Field(ge=1)]
 
+#: Every network sees MNIST-shaped images: 1 channel of 28 x 28 pixels (784 as a row).
+INPUT_SHAPE = (1, 28, 28)
+LAYER_SYNTAX = "conv:FILTERS:KERNEL[:same], pool:SIZE[:avg], dense:UNITS or dropout:P"
+
+
+def parse_layer(text: str) -> tuple:
+    """``"conv:20:5"`` -> ``("conv", 20, 5, "valid")``, and likewise for the other kinds."""
+    kind, *args = text.strip().split(":")
+    try:
+        if kind == "conv" and len(args) in (2, 3) and args[2:] in ([], ["same"], ["valid"]):
+            filters, kernel = int(args[0]), int(args[1])
+            if filters >= 1 and kernel >= 1:
+                return ("conv", filters, kernel, args[2] if len(args) == 3 else "valid")
+        elif kind == "pool" and len(args) in (1, 2) and args[1:] in ([], ["max"], ["avg"]):
+            if int(args[0]) >= 1:
+                return ("pool", int(args[0]), args[1] if len(args) == 2 else "max")
+        elif kind == "dense" and len(args) == 1 and int(args[0]) >= 1:
+            return ("dense", int(args[0]))
+        elif kind == "dropout" and len(args) == 1 and 0 <= float(args[0]) < 1:
+            return ("dropout", float(args[0]))
+    except ValueError:
+        pass
+    raise ValueError(f"layers: {text!r} is not one of {LAYER_SYNTAX}")
+
+
+def check_layer_texts(texts: list[str]) -> list[str]:
+    plan = [parse_layer(text) for text in texts]
+    dense_seen = False
+    for layer, text in zip(plan, texts, strict=True):
+        dense_seen |= layer[0] == "dense"
+        if dense_seen and layer[0] in ("conv", "pool"):
+            raise ValueError(
+                f"layers: {text!r} comes after a dense layer; images end at the first dense"
+            )
+    if plan[-1][0] != "dense":
+        raise ValueError("layers: the last layer must be dense (the output neurons)")
+    return texts
+
+
+LayerTexts = Annotated[list[str], Field(min_length=1), AfterValidator(check_layer_texts)]
+
 #: The output activation each cost needs for its simple output error ``a - y``.
 REQUIRED_OUTPUT = {"cross-entropy": "sigmoid", "log-likelihood": "softmax"}
 
@@ -36,8 +85,9 @@ class Spec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    layers: list[PositiveInt] = Field(
-        default=[784, 30, 10], min_length=2, description="Neurons per layer, input first."
+    layers: Annotated[list[PositiveInt], Field(min_length=2)] | LayerTexts = Field(
+        default=[784, 30, 10],
+        description="Neurons per layer, input first (784,30,10), or layer texts: " + LAYER_SYNTAX,
     )
     activation: HiddenActivation = Field("sigmoid", description="Hidden-layer activation.")
     output_activation: OutputActivation | None = Field(
@@ -69,6 +119,16 @@ class Spec(BaseModel):
     train_size: PositiveInt | None = Field(None, description="Use the first N training images.")
     seed: int = 0
 
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _layer_texts_explain_themselves(cls, layers: Any) -> Any:
+        """Layer texts get their own error messages, not the integer list's."""
+        if isinstance(layers, list) and any(
+            isinstance(item, str) and not item.strip().isdigit() for item in layers
+        ):
+            check_layer_texts(layers)
+        return layers
+
     @model_validator(mode="after")
     def _output_fits_cost(self) -> Spec:
         needed = REQUIRED_OUTPUT.get(self.cost)
@@ -78,6 +138,19 @@ class Spec(BaseModel):
                 f"not {self.output_activation}"
             )
         return self
+
+    def layer_plan(self) -> list[tuple]:
+        """The layers after the input as parsed tuples, e.g. ``[("dense", 30), ("dense", 10)]``."""
+        if all(isinstance(size, int) for size in self.layers):
+            return [("dense", size) for size in self.layers[1:]]
+        return [parse_layer(text) for text in self.layers]
+
+    @property
+    def input_size(self) -> int:
+        """Pixels per image the network expects."""
+        if all(isinstance(size, int) for size in self.layers):
+            return self.layers[0]
+        return INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2]
 
     @property
     def resolved_output_activation(self) -> str:

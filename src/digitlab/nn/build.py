@@ -1,29 +1,73 @@
-"""Building a network from a spec."""
+"""Building a network from a spec: its layer plan, activations, dropout and cost."""
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
+from digitlab.errors import SpecError
 from digitlab.nn.activations import make_activation
+from digitlab.nn.conv import Conv2D, Pool2D, Reshape
 from digitlab.nn.costs import make_cost
-from digitlab.nn.init import init_dense
+from digitlab.nn.init import init_weights
 from digitlab.nn.layers import Dense, Dropout, Layer
 from digitlab.nn.network import Network
-from digitlab.spec import Spec
+from digitlab.spec import INPUT_SHAPE, Spec
 
 
 def build_network(spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.float32) -> Network:
-    """Dense layers of the spec's sizes, the hidden activation (and dropout) after each
-    hidden layer, and the cost with its output activation on top."""
+    """Layers as the spec plans them, the hidden activation after every convolution and
+    hidden dense layer (with the spec's dropout after hidden dense layers), and the cost
+    with its output activation on top."""
+    plan = spec.layer_plan()
     layers: list[Layer] = []
-    sizes = spec.layers
-    for index, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        layers.append(Dense(*init_dense(spec.init, n_in, n_out, rng, dtype)))
-        if index < len(sizes) - 2:
-            layers.append(make_activation(spec.activation))
-            if spec.dropout:
-                layers.append(Dropout(spec.dropout, rng))
+    shape: tuple[int, ...] = (spec.input_size,)  # flat rows, or (channels, height, width)
+    last_dense = max(i for i, layer in enumerate(plan) if layer[0] == "dense")
+    for index, layer in enumerate(plan):
+        kind = layer[0]
+        if kind in ("conv", "pool") and len(shape) == 1:
+            layers.append(Reshape(INPUT_SHAPE))
+            shape = INPUT_SHAPE
+        if kind == "conv":
+            _, filters, kernel, padding = layer
+            channels = shape[0]
+            weights, biases = init_weights(
+                spec.init,
+                (filters, channels, kernel, kernel),
+                channels * kernel**2,
+                filters * kernel**2,
+                rng,
+                dtype,
+            )
+            conv = Conv2D(weights, biases, padding)
+            shape = conv.output_shape(*shape)
+            if min(shape[1:]) < 1:
+                raise SpecError(
+                    f"layers: {layer[1]} {kernel}x{kernel} filters do not fit the image"
+                )
+            layers += [conv, make_activation(spec.activation)]
+        elif kind == "pool":
+            _, size, mode = layer
+            if shape[1] % size or shape[2] % size:
+                raise SpecError(
+                    f"layers: pool:{size} cannot divide {shape[1]}x{shape[2]} feature maps"
+                )
+            layers.append(Pool2D(size, mode))
+            shape = (shape[0], shape[1] // size, shape[2] // size)
+        elif kind == "dense":
+            if len(shape) == 3:
+                layers.append(Reshape((shape[0] * shape[1] * shape[2],)))
+                shape = (shape[0] * shape[1] * shape[2],)
+            units = layer[1]
+            weights, biases = init_weights(
+                spec.init, (shape[0], units), shape[0], units, rng, dtype
+            )
+            layers.append(Dense(weights, biases))
+            shape = (units,)
+            if index < last_dense:
+                layers.append(make_activation(spec.activation))
+                if spec.dropout:
+                    layers.append(Dropout(spec.dropout, rng))
+        else:  # an explicit dropout layer
+            layers.append(Dropout(layer[1], rng))
     cost = make_cost(spec.cost, make_activation(spec.resolved_output_activation))
     return Network(layers, cost)

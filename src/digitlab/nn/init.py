@@ -12,24 +12,30 @@ from __future__ import annotations
 import numpy as np
 
 
-def init_dense(
-    name: str, n_in: int, n_out: int, rng: np.random.Generator, dtype: np.dtype = np.float32
+def init_weights(
+    name: str,
+    shape: tuple[int, ...],
+    fan_in: int,
+    fan_out: int,
+    rng: np.random.Generator,
+    dtype: np.dtype = np.float32,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weights of shape (n_in, n_out) and biases of shape (n_out,) for a dense layer."""
-    shape = (n_in, n_out)
+    """Weights of ``shape`` and one bias per output unit (the last axis of a dense layer,
+    the first of a convolution's filters), given the fan-in and fan-out of one unit."""
+    units = shape[-1] if len(shape) == 2 else shape[0]
     if name == "large":
         weights = rng.standard_normal(shape, dtype=np.float32)
-        biases = rng.standard_normal(n_out, dtype=np.float32)
+        biases = rng.standard_normal(units, dtype=np.float32)
     elif name == "normal":
-        weights = rng.standard_normal(shape, dtype=np.float32) / np.sqrt(n_in, dtype=np.float32)
-        biases = rng.standard_normal(n_out, dtype=np.float32)
+        weights = rng.standard_normal(shape, dtype=np.float32) / np.sqrt(fan_in, dtype=np.float32)
+        biases = rng.standard_normal(units, dtype=np.float32)
     elif name == "glorot":
-        limit = np.sqrt(6.0 / (n_in + n_out))
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
         weights = rng.uniform(-limit, limit, shape)
-        biases = np.zeros(n_out)
+        biases = np.zeros(units)
     elif name == "he":
-        weights = rng.standard_normal(shape, dtype=np.float32) * np.sqrt(2.0 / n_in)
-        biases = np.zeros(n_out)
+        weights = rng.standard_normal(shape, dtype=np.float32) * np.sqrt(2.0 / fan_in)
+        biases = np.zeros(units)
     else:
         raise ValueError(f"unknown initialiser {name!r}")
     return weights.astype(dtype), biases.astype(dtype)

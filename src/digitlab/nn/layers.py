@@ -51,10 +51,6 @@ class Dense(Layer):
         self.propagate = True
         self._x: np.ndarray | None = None
 
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.weights.value.shape
-
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if training:
             self._x = x

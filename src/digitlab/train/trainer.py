@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from digitlab.data.mnist import Dataset, Split, one_hot
+from digitlab.data.mnist import Dataset, one_hot
 from digitlab.errors import DivergenceError, SpecError
 from digitlab.nn.build import build_network
 from digitlab.nn.model_file import Model
@@ -58,9 +58,9 @@ class Trainer:
         use_test: bool = True,
     ) -> None:
         inputs = data.train.images.shape[1]
-        if spec.layers[0] != inputs:
+        if spec.input_size != inputs:
             raise SpecError(
-                f"layers: the first layer has {spec.layers[0]} neurons but each image has "
+                f"layers: the first layer has {spec.input_size} neurons but each image has "
                 f"{inputs} pixels"
             )
         self.spec = spec
@@ -83,6 +83,8 @@ class Trainer:
         self.history = History()
         self.best_arrays = [a.copy() for a in self.network.arrays()]
         self.train_targets = one_hot(self.train.labels)
+        self.validation_targets = one_hot(self.validation.labels)
+        self.test_targets = None if self.test is None else one_hot(self.test.labels)
 
     @classmethod
     def resume(
@@ -142,18 +144,19 @@ class Trainer:
         started = time.perf_counter()
         order = self.rng.permutation(size)
         threads = 1 if batch <= SINGLE_THREAD_MAX_BATCH else None
-        with np.errstate(over="ignore", invalid="ignore"), threadpool_limits(threads, "blas"):
-            for number, start in enumerate(range(0, size, batch), 1):
-                rows = order[start : start + batch]
-                gradients(images[rows], targets[rows])
-                step()
-                if number % every == 0:
-                    for callback in self.callbacks:
-                        callback.on_batches(number)
+        with np.errstate(over="ignore", invalid="ignore"):
+            with threadpool_limits(threads, "blas"):
+                for number, start in enumerate(range(0, size, batch), 1):
+                    rows = order[start : start + batch]
+                    gradients(images[rows], targets[rows])
+                    step()
+                    if number % every == 0:
+                        for callback in self.callbacks:
+                            callback.on_batches(number)
             seconds = time.perf_counter() - started
             record = self._measure(epoch, eta, seconds)
+        self.history.append(record)  # a diverged epoch too: its NaN cost is the record
         if not np.isfinite(record.train_cost):
-            self.history.append(record)  # the epoch happened; its NaN cost is the record
             kept = (
                 f"; the last good checkpoint is {self.checkpoint_path}"
                 if self.checkpoint_path and epoch
@@ -163,7 +166,6 @@ class Trainer:
                 f"training diverged (cost became NaN/inf in epoch {epoch + 1}): "
                 f"eta = {eta:g} is probably too large{kept}"
             )
-        self.history.append(record)
         if self.history.best is record:
             self.best_arrays = [a.copy() for a in self.network.arrays()]
         if self.checkpoint_path:
@@ -175,8 +177,12 @@ class Trainer:
         net = self.network
         sample = self.train.head(TRAIN_METRIC_SIZE)
         train_cost, train_accuracy = net.evaluate(sample.images, self.train_targets[: len(sample)])
-        validation_cost, validation_accuracy = _evaluate(net, self.validation)
-        test_accuracy = None if self.test is None else _evaluate(net, self.test)[1]
+        validation_cost, validation_accuracy = net.evaluate(
+            self.validation.images, self.validation_targets
+        )
+        test_accuracy = None
+        if self.test is not None:
+            test_accuracy = net.evaluate(self.test.images, self.test_targets)[1]
         return EpochRecord(
             epoch=epoch,
             eta=eta,
@@ -187,10 +193,6 @@ class Trainer:
             test_accuracy=test_accuracy,
             seconds=seconds,
         )
-
-
-def _evaluate(network, split: Split) -> tuple[float, float]:
-    return network.evaluate(split.images, one_hot(split.labels))
 
 
 def summarise(history: History, train_size: int) -> dict:
