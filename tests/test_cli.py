@@ -306,3 +306,26 @@ def test_layer_syntax_trains_a_conv_net(run_cli) -> None:
     assert result.returncode == 0, result.stderr
     spec = json.loads(result.stdout.strip().splitlines()[-1])["spec"]
     assert spec["layers"] == ["conv:4:5:same", "pool:2:avg", "dense:10"]
+
+
+def test_ensemble_of_identical_models_equals_the_model(
+    trained, run_cli, mnist, tmp_path: Path
+) -> None:
+    folder, _ = trained
+    model = folder / "m.npz"
+    single = json.loads(run_cli("evaluate", model, "--json").stdout.strip().splitlines()[-1])
+    double = json.loads(run_cli("evaluate", model, model, "--json").stdout.strip().splitlines()[-1])
+    assert double["test_accuracy"] == single["test_accuracy"]
+    assert [m["test_accuracy"] for m in double["members"]] == [single["test_accuracy"]] * 2
+    assert double["confusion_matrix"] == single["confusion_matrix"]
+
+    path = tmp_path / "digit.png"
+    Image.fromarray((mnist.test.images[0].reshape(28, 28) * 255).astype(np.uint8)).save(path)
+    one = json.loads(run_cli("predict", model, path, "--json").stdout.strip().splitlines()[-1])
+    two = json.loads(
+        run_cli("predict", model, model, path, "--json").stdout.strip().splitlines()[-1]
+    )
+    assert np.allclose(
+        one["predictions"][0]["probabilities"], two["predictions"][0]["probabilities"]
+    )
+    assert_one_line_error(run_cli("predict", model), "at least one model (.npz) and one image")

@@ -14,6 +14,8 @@ from digitlab.train import Trainer
 from digitlab.train.callbacks import Callback
 from digitlab.train.checkpoint import read_checkpoint
 
+from .interrupt import StopAfter
+
 
 def test_book_network_reaches_90_percent_in_two_epochs(mnist) -> None:
     """The book's [784,30,10] network as network2.py builds it by default (cross-entropy,
@@ -49,17 +51,6 @@ def test_model_file_rejects_other_files(tmp_path: Path, mnist_dir: Path) -> None
     for path in (tmp_path / "plain.npz", mnist_dir / "t10k-labels-idx1-ubyte"):
         with pytest.raises(ModelFileError, match="not a digitlab model file"):
             load_model(path)
-
-
-class StopAfter(Callback):
-    """Simulates a kill: interrupts the run once ``epochs`` epochs are checkpointed."""
-
-    def __init__(self, epochs: int) -> None:
-        self.epochs = epochs
-
-    def on_epoch_end(self, record) -> None:
-        if record.epoch + 1 == self.epochs:
-            raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])

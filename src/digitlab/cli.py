@@ -21,7 +21,7 @@ from digitlab.data.fetch import default_data_dir
 from digitlab.data.mnist import Dataset
 from digitlab.errors import DigitlabError, SpecError
 from digitlab.nn.model_file import load_model, save_model
-from digitlab.predict import predict_grayscale
+from digitlab.predict import class_probabilities, predict_grayscale
 from digitlab.train.callbacks import default_display
 from digitlab.train.metrics import confusion_matrix, per_class_accuracy
 from digitlab.train.trainer import Trainer, TrainResult
@@ -142,6 +142,12 @@ def train(
         None, help="Stop after N epochs without a better validation accuracy."
     ),
     train_size: int | None = typer.Option(None, help="Use only the first N training images."),
+    expand: bool | None = typer.Option(
+        None, "--expand/--no-expand", help="Add each training image shifted 1 pixel 4 ways (x5)."
+    ),
+    augment: str | None = typer.Option(
+        None, help="Warp training images anew each epoch: none, affine or elastic."
+    ),
     seed: int | None = typer.Option(None, help="Random seed (weights, shuffling, dropout)."),
     out: Path | None = typer.Option(
         None, help="Save the model (best validation epoch) here, e.g. m.npz."
@@ -178,6 +184,8 @@ def train(
             "batch_size": batch_size,
             "early_stop": early_stop,
             "train_size": train_size,
+            "expand": expand,
+            "augment": augment,
             "seed": seed,
         }.items()
         if value is not None
@@ -248,29 +256,40 @@ def report_training(
 
 @app.command("evaluate")
 def evaluate(
-    model_path: Path = typer.Argument(
-        ..., metavar="MODEL", help="A model file from `digitlab train`."
+    model_paths: list[Path] = typer.Argument(
+        ..., metavar="MODEL...", help="Model files from `digitlab train`; several form an ensemble."
     ),
     data_dir: Path | None = DATA_DIR,
     as_json: bool = JSON,
 ) -> None:
-    """Test accuracy, accuracy per digit and the confusion matrix of a saved model."""
-    model = load_model(model_path)
+    """Test accuracy, accuracy per digit and confusion matrix of a model or an ensemble
+    (several models: their probabilities are averaged; each member's accuracy is shown too)."""
+    models = [load_model(path) for path in model_paths]
     test = load_data(data_dir).test
-    predicted = model.network.predict(test.images)
+    each = [class_probabilities(model, test.images) for model in models]
+    members = [
+        {"model": str(path), "test_accuracy": float((p.argmax(axis=1) == test.labels).mean())}
+        for path, p in zip(model_paths, each, strict=True)
+    ]
+    predicted = np.mean(each, axis=0).argmax(axis=1)
     matrix = confusion_matrix(test.labels, predicted)
     accuracy = float(np.trace(matrix) / matrix.sum())
     per_digit = per_class_accuracy(matrix)
     if as_json:
         emit_json(
             {
-                "model": str(model_path),
+                "model": [str(p) for p in model_paths] if len(models) > 1 else str(model_paths[0]),
                 "test_accuracy": accuracy,
+                "members": members if len(models) > 1 else None,
                 "per_digit_accuracy": {str(d): float(a) for d, a in enumerate(per_digit)},
                 "confusion_matrix": matrix.tolist(),
             }
         )
         return
+    if len(models) > 1:
+        for member in members:
+            print(f"{member['model']}: test accuracy {member['test_accuracy']:.2%}")
+        print(f"ensemble of {len(models)}: ", end="")
     print(f"test accuracy {accuracy:.2%} on {len(test)} images")
     print("digit  " + "  ".join(f"{d:>5}" for d in range(10)))
     print("acc %  " + "  ".join(f"{100 * a:5.1f}" for a in per_digit))
@@ -281,19 +300,24 @@ def evaluate(
 
 @app.command("predict")
 def predict(
-    model_path: Path = typer.Argument(
-        ..., metavar="MODEL", help="A model file from `digitlab train`."
+    paths: list[Path] = typer.Argument(
+        ...,
+        metavar="MODEL... IMAGE...",
+        help="Model files (.npz; several form an ensemble), then PNG/JPEG images, one digit each.",
     ),
-    images: list[Path] = typer.Argument(..., help="PNG/JPEG images, each showing one digit."),
     as_json: bool = JSON,
 ) -> None:
     """Recognise the digit in each image (any size, dark-on-light or light-on-dark)."""
-    model = load_model(model_path)
-    predictions = predict_grayscale(model, [load_image(path) for path in images])
+    model_paths = [p for p in paths if p.suffix == ".npz"]
+    images = [p for p in paths if p.suffix != ".npz"]
+    if not model_paths or not images:
+        raise SpecError("give at least one model (.npz) and one image")
+    models = [load_model(path) for path in model_paths]
+    predictions = predict_grayscale(models, [load_image(path) for path in images])
     if as_json:
         emit_json(
             {
-                "model": str(model_path),
+                "model": [str(p) for p in model_paths] if len(models) > 1 else str(model_paths[0]),
                 "predictions": [
                     {"image": str(path), "digit": p.digit, "probabilities": p.probabilities}
                     for path, p in zip(images, predictions, strict=True)

@@ -33,10 +33,17 @@ def class_probabilities(model: Model, rows: np.ndarray) -> np.ndarray:
     return np.divide(positive, totals, out=uniform, where=totals > 0)
 
 
-def predict_grayscale(model: Model, images: list[np.ndarray]) -> list[Prediction]:
-    """Preprocess each grayscale image into MNIST form, then classify them together."""
+def ensemble_probabilities(models: list[Model], rows: np.ndarray) -> np.ndarray:
+    """The models' class probabilities, averaged: an ensemble votes with its confidence."""
+    return np.mean([class_probabilities(model, rows) for model in models], axis=0)
+
+
+def predict_grayscale(models: Model | list[Model], images: list[np.ndarray]) -> list[Prediction]:
+    """Preprocess each grayscale image into MNIST form, then classify them together
+    (with one model, or an ensemble of several)."""
+    models = models if isinstance(models, list) else [models]
     fields = [to_mnist(image) for image in images]
-    probabilities = class_probabilities(model, np.stack([f.reshape(-1) for f in fields]))
+    probabilities = ensemble_probabilities(models, np.stack([f.reshape(-1) for f in fields]))
     return [
         Prediction(int(p.argmax()), [float(v) for v in p], field)
         for p, field in zip(probabilities, fields, strict=True)

@@ -32,6 +32,7 @@ CostName = Literal["quadratic", "cross-entropy", "log-likelihood"]
 InitName = Literal["large", "normal", "glorot", "he"]
 OptimizerName = Literal["sgd", "momentum", "adam"]
 ScheduleName = Literal["constant", "step", "plateau", "cosine"]
+AugmentName = Literal["none", "affine", "elastic"]
 
 PositiveInt = Annotated[int, Field(ge=1)]
 
@@ -117,6 +118,12 @@ class Spec(BaseModel):
         None, description="Stop after this many epochs without a better validation accuracy."
     )
     train_size: PositiveInt | None = Field(None, description="Use the first N training images.")
+    expand: bool = Field(
+        False, description="Add every training image shifted 1 pixel up/down/left/right (x5)."
+    )
+    augment: AugmentName = Field(
+        "none", description="Warp the training images anew each epoch: affine or elastic."
+    )
     seed: int = 0
 
     @field_validator("layers", mode="before")

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from digitlab.data.mnist import Dataset, one_hot
+from digitlab.data.augment import AUGMENTATIONS, expand_by_shifts
+from digitlab.data.mnist import Dataset, Split, one_hot
 from digitlab.errors import DivergenceError, SpecError
 from digitlab.nn.build import build_network
 from digitlab.nn.model_file import Model
@@ -65,6 +66,8 @@ class Trainer:
             )
         self.spec = spec
         self.train = data.train.head(spec.train_size) if spec.train_size else data.train
+        if spec.expand:
+            self.train = Split(*expand_by_shifts(self.train.images, self.train.labels))
         self.validation = data.validation
         self.test = data.test if use_test else None
         self.callbacks = list(callbacks)
@@ -142,6 +145,8 @@ class Trainer:
         images, targets = self.train.images, self.train_targets
         gradients, step = self.network.gradients, self.optimizer.step
         started = time.perf_counter()
+        if self.spec.augment != "none":  # a fresh warp of every image, from the run's generator
+            images = AUGMENTATIONS[self.spec.augment](images, self.rng)
         order = self.rng.permutation(size)
         threads = 1 if batch <= SINGLE_THREAD_MAX_BATCH else None
         with np.errstate(over="ignore", invalid="ignore"):
