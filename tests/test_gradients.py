@@ -139,10 +139,11 @@ def test_penalty_gradients_match_penalty() -> None:
 def test_conv2d_gradients(padding: str) -> None:
     from digitlab.nn.conv import Conv2D
 
-    layer = Conv2D(rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4), padding=padding)
-    x = rng.standard_normal((2, 3, 6, 5))
+    # (kernel, kernel, channels, filters); feature maps are (batch, height, width, channels)
+    layer = Conv2D(rng.standard_normal((3, 3, 3, 4)), rng.standard_normal(4), padding=padding)
+    x = rng.standard_normal((2, 6, 5, 3))
     out_shape = layer.forward(x, training=True).shape
-    assert out_shape == ((2, 4, 4, 3) if padding == "valid" else (2, 4, 6, 5))
+    assert out_shape == ((2, 4, 3, 4) if padding == "valid" else (2, 6, 5, 4))
     weights = probe(out_shape)
 
     def loss() -> float:
@@ -160,9 +161,9 @@ def test_pool2d_gradient(mode: str) -> None:
     from digitlab.nn.conv import Pool2D
 
     layer = Pool2D(2, mode)
-    x = rng.standard_normal((2, 3, 4, 6))  # distinct values: max is differentiable here
+    x = rng.standard_normal((2, 4, 6, 3))  # distinct values: max is differentiable here
     out = layer.forward(x, training=True)
-    assert out.shape == (2, 3, 2, 3)
+    assert out.shape == (2, 2, 3, 3)
     weights = probe(out.shape)
     analytic = layer.backward(weights)
     numeric = numerical_gradient(lambda: float((weights * layer.forward(x, True)).sum()), x)
@@ -172,9 +173,18 @@ def test_pool2d_gradient(mode: str) -> None:
 def test_max_pool_picks_block_maxima() -> None:
     from digitlab.nn.conv import Pool2D
 
-    x = np.arange(16.0).reshape(1, 1, 4, 4)
-    assert Pool2D(2).forward(x).tolist() == [[[[5.0, 7.0], [13.0, 15.0]]]]
-    assert Pool2D(2, "avg").forward(x).tolist() == [[[[2.5, 4.5], [10.5, 12.5]]]]
+    x = np.arange(16.0).reshape(1, 4, 4, 1)
+    assert Pool2D(2).forward(x)[0, :, :, 0].tolist() == [[5.0, 7.0], [13.0, 15.0]]
+    assert Pool2D(2, "avg").forward(x)[0, :, :, 0].tolist() == [[2.5, 4.5], [10.5, 12.5]]
+
+
+def test_max_pool_gives_a_tie_to_one_input_only() -> None:
+    from digitlab.nn.conv import Pool2D
+
+    layer = Pool2D(2)
+    x = np.zeros((1, 2, 2, 1))  # ReLU outputs are often tied at zero
+    layer.forward(x, training=True)
+    assert layer.backward(np.ones((1, 1, 1, 1))).sum() == 1
 
 
 def test_reshape_gradient() -> None:

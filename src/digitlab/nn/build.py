@@ -20,39 +20,40 @@ def build_network(spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.flo
     with its output activation on top."""
     plan = spec.layer_plan()
     layers: list[Layer] = []
-    shape: tuple[int, ...] = (spec.input_size,)  # flat rows, or (channels, height, width)
+    shape: tuple[int, ...] = (spec.input_size,)  # flat rows, or (height, width, channels)
+    channels, height, width = INPUT_SHAPE
     last_dense = max(i for i, layer in enumerate(plan) if layer[0] == "dense")
     for index, layer in enumerate(plan):
         kind = layer[0]
         if kind in ("conv", "pool") and len(shape) == 1:
-            layers.append(Reshape(INPUT_SHAPE))
-            shape = INPUT_SHAPE
+            shape = (height, width, channels)  # channels-last inside the network: see nn.conv
+            layers.append(Reshape(shape))
         if kind == "conv":
             _, filters, kernel, padding = layer
-            channels = shape[0]
             weights, biases = init_weights(
                 spec.init,
-                (filters, channels, kernel, kernel),
-                channels * kernel**2,
+                (kernel, kernel, shape[2], filters),
+                shape[2] * kernel**2,
                 filters * kernel**2,
                 rng,
                 dtype,
             )
             conv = Conv2D(weights, biases, padding)
             shape = conv.output_shape(*shape)
-            if min(shape[1:]) < 1:
+            if min(shape[:2]) < 1:
                 raise SpecError(
                     f"layers: {layer[1]} {kernel}x{kernel} filters do not fit the image"
                 )
             layers += [conv, make_activation(spec.activation)]
         elif kind == "pool":
             _, size, mode = layer
-            if shape[1] % size or shape[2] % size:
+            if shape[0] % size or shape[1] % size:
                 raise SpecError(
-                    f"layers: pool:{size} cannot divide {shape[1]}x{shape[2]} feature maps"
+                    f"layers: pool:{size} cannot divide {shape[0]}x{shape[1]} feature maps"
                 )
-            layers.append(Pool2D(size, mode))
-            shape = (shape[0], shape[1] // size, shape[2] // size)
+            pool = Pool2D(size, mode)
+            layers.append(pool)
+            shape = pool.output_shape(*shape)
         elif kind == "dense":
             if len(shape) == 3:
                 layers.append(Reshape((shape[0] * shape[1] * shape[2],)))

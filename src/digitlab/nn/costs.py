@@ -15,9 +15,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import numpy as np
-from scipy.special import expit, logsumexp
+from scipy.special import logsumexp
 
-from digitlab.nn.activations import Sigmoid, Softmax
+from digitlab.nn.activations import Sigmoid, Softmax, sigmoid
 from digitlab.nn.layers import Layer
 
 
@@ -66,7 +66,7 @@ class CrossEntropyCost(Cost):
         return float((np.logaddexp(0, z) - y * z).sum()) / len(z)
 
     def delta(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
-        grad = expit(z)
+        grad = sigmoid(z)
         grad -= y
         grad *= grad.dtype.type(1 / len(z))
         return grad

@@ -20,9 +20,9 @@ def init_weights(
     rng: np.random.Generator,
     dtype: np.dtype = np.float32,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weights of ``shape`` and one bias per output unit (the last axis of a dense layer,
-    the first of a convolution's filters), given the fan-in and fan-out of one unit."""
-    units = shape[-1] if len(shape) == 2 else shape[0]
+    """Weights of ``shape`` and one bias per output unit (the last axis: a dense layer's
+    outputs, a convolution's filters), given the fan-in and fan-out of one unit."""
+    units = shape[-1]
     if name == "large":
         weights = rng.standard_normal(shape, dtype=np.float32)
         biases = rng.standard_normal(units, dtype=np.float32)
