@@ -34,10 +34,11 @@ def test_activation_gradient(name: str) -> None:
     assert_close(analytic, numeric)
 
 
-def test_dense_gradients() -> None:
-    layer = Dense(rng.standard_normal((5, 3)), rng.standard_normal(3))
-    x = rng.standard_normal((4, 5))
-    weights = probe((4, 3))
+def check_weighted_layer(layer, x: np.ndarray) -> tuple[int, ...]:
+    """Input, weight and bias gradients of ``layer`` against finite differences;
+    returns the output shape."""
+    out_shape = layer.forward(x, training=True).shape
+    weights = probe(out_shape)
 
     def loss() -> float:
         return float((weights * layer.forward(x, True)).sum())
@@ -47,6 +48,12 @@ def test_dense_gradients() -> None:
     assert_close(grad_x, numerical_gradient(loss, x))
     assert_close(layer.weights.grad, numerical_gradient(loss, layer.weights.value))
     assert_close(layer.biases.grad, numerical_gradient(loss, layer.biases.value))
+    return out_shape
+
+
+def test_dense_gradients() -> None:
+    layer = Dense(rng.standard_normal((5, 3)), rng.standard_normal(3))
+    assert check_weighted_layer(layer, rng.standard_normal((4, 5))) == (4, 3)
 
 
 def test_dropout_gradient_with_fixed_mask() -> None:
@@ -141,19 +148,8 @@ def test_conv2d_gradients(padding: str) -> None:
 
     # (kernel, kernel, channels, filters); feature maps are (batch, height, width, channels)
     layer = Conv2D(rng.standard_normal((3, 3, 3, 4)), rng.standard_normal(4), padding=padding)
-    x = rng.standard_normal((2, 6, 5, 3))
-    out_shape = layer.forward(x, training=True).shape
+    out_shape = check_weighted_layer(layer, rng.standard_normal((2, 6, 5, 3)))
     assert out_shape == ((2, 4, 3, 4) if padding == "valid" else (2, 6, 5, 4))
-    weights = probe(out_shape)
-
-    def loss() -> float:
-        return float((weights * layer.forward(x, True)).sum())
-
-    layer.forward(x, training=True)
-    grad_x = layer.backward(weights)
-    assert_close(grad_x, numerical_gradient(loss, x))
-    assert_close(layer.weights.grad, numerical_gradient(loss, layer.weights.value))
-    assert_close(layer.biases.grad, numerical_gradient(loss, layer.biases.value))
 
 
 @pytest.mark.parametrize("mode", ["max", "avg"])

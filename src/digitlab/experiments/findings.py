@@ -109,11 +109,7 @@ def grouping_key(study_file: StudyFile, key: str) -> str | None:
 
 def _with_others(row: TrialRow, key: str) -> str:
     others = {k: v for k, v in row.params.items() if k != key}
-    if not others:
-        return ""
-    return " with " + ", ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in others.items()
-    )
+    return " with " + params_label(others) if others else ""
 
 
 def _describe_range(rows: list[TrialRow], key: str, declared: Range) -> str:
@@ -157,5 +153,42 @@ def _repeat_spread(rows: list[TrialRow]) -> str | None:
     )
 
 
+def describe_curves(rows: list[TrialRow], limit: int = 4) -> str | None:
+    """When more epochs stopped helping, and how far training and validation drifted apart,
+    for the best configurations (their first run)."""
+    parts = []
+    for row in [r for r in finished(rows) if r.runs][:limit]:
+        validation = row.runs[0]["validation_curve"]
+        training = row.runs[0]["train_curve"]
+        if len(validation) < 2:
+            continue
+        peak = max(validation)
+        peak_epoch = validation.index(peak) + 1
+        settled = next(i for i, v in enumerate(validation, 1) if v >= peak - 0.001)
+        gap = 100 * (training[-1] - validation[-1])
+        parts.append(
+            f"{params_label(row.params)}: validation peaked at epoch {peak_epoch} of "
+            f"{len(validation)} ({pct(peak)}) and was within 0.1 points of that from "
+            f"epoch {settled}; at the end training accuracy was {pct(training[-1])} against "
+            f"{pct(validation[-1])} on validation, a gap of {gap:.2f} points"
+        )
+    if not parts:
+        return None
+    return (
+        "**epochs** (learning curves, first run of the best configurations): "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+def params_label(params: dict[str, Any]) -> str:
+    """``key=value, ...`` with floats to four significant digits."""
+    return ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+    )
+
+
 def findings(study_file: StudyFile, rows: list[TrialRow]) -> list[str]:
-    return [describe_parameter(study_file, rows, key) for key in study_file.space]
+    paragraphs = [describe_parameter(study_file, rows, key) for key in study_file.space]
+    curves = describe_curves(rows)
+    return [*paragraphs, curves] if curves else paragraphs

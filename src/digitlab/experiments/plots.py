@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -11,7 +10,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from digitlab.experiments.findings import best_by_value, finished, grouping_key, ordered_values
+from digitlab.experiments.findings import (
+    best_by_value,
+    finished,
+    grouping_key,
+    ordered_values,
+    params_label,
+)
 from digitlab.experiments.results import TrialRow
 from digitlab.experiments.study_file import Range, StudyFile
 
@@ -22,13 +27,6 @@ def _save(figure: plt.Figure, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
-
-
-def label(params: dict[str, Any]) -> str:
-    """``key=value, ...`` with floats to four significant digits."""
-    return ", ".join(
-        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
-    )
 
 
 def effect_plot(study_file: StudyFile, rows: list[TrialRow], key: str, path: Path) -> None:
@@ -103,7 +101,7 @@ def learning_curves(rows: list[TrialRow], path: Path) -> None:
         valid = np.array(row.runs[0]["validation_curve"]) * 100
         train = np.array(row.runs[0]["train_curve"]) * 100
         epochs = np.arange(1, len(valid) + 1)
-        axes.plot(epochs, valid, color=colour, label=label(row.params))
+        axes.plot(epochs, valid, color=colour, label=params_label(row.params))
         axes.plot(epochs, train, color=colour, linestyle="--", alpha=0.6)
     axes.set_xlabel("epoch")
     axes.set_ylabel("accuracy (%) — solid: validation, dashed: training")

@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 from digitlab.data import load_mnist
 from digitlab.errors import DivergenceError
 from digitlab.experiments import plots
-from digitlab.experiments.findings import findings, finished, pct
+from digitlab.experiments.findings import findings, finished, params_label, pct
 from digitlab.experiments.results import TrialRow, trial_rows
 from digitlab.experiments.study_file import StudyFile
 from digitlab.spec import Spec, make_spec
@@ -185,11 +185,11 @@ def write_report(
             best_validation_accuracy=best.value,
             best_test_accuracy=best.test_accuracy,
             command=command,
-            headline=f"best: {plots.label(best.params)} — validation {pct(best.value)}"
+            headline=f"best: {params_label(best.params)} — validation {pct(best.value)}"
             + (f", test {pct(best.test_accuracy)}" if best.test_accuracy is not None else ""),
         )
         best_section = (
-            f"**{plots.label(best.params)}**: validation accuracy {pct(best.value)} "
+            f"**{params_label(best.params)}**: validation accuracy {pct(best.value)} "
             f"(mean of {len(best.runs)} run{'s' if len(best.runs) > 1 else ''}"
             + (
                 f", range {pct(min(best.accuracies))}–{pct(max(best.accuracies))}"
