@@ -212,7 +212,14 @@ def write_report(
         if quick
         else ""
     )
-    findings_list = "\n".join(f"- {line}" for line in findings(study_file, rows))
+    paragraphs = findings(study_file, rows)
+    if importances:
+        ranked = ", ".join(f"{name} {share:.2f}" for name, share in importances.items())
+        paragraphs.append(
+            f"**importance** (fANOVA: the share of the variation in validation accuracy each "
+            f"hyperparameter explains, summing to 1): {ranked}."
+        )
+    findings_list = "\n".join(f"- {line}" for line in paragraphs)
     figure_list = "\n".join(f"### {title}\n\n![{title}]({name})\n" for title, name in figures)
     text = f"""# Study `{study.study_name}`
 
