@@ -76,8 +76,7 @@ def describe_parameter(study_file: StudyFile, rows: list[TrialRow], key: str) ->
             + " > ".join(f"{v} ({pct(best[v].value)}{_with_others(best[v], key)})" for v in ranking)
             + "."
         )
-    group_key = grouping_key(study_file, key)
-    if group_key:
+    for group_key in splitting_keys(study_file, key):
         per_group = []
         for group in study_file.space[group_key]:
             members = [r for r in rows if r.params.get(group_key) == group]
@@ -96,6 +95,19 @@ def describe_parameter(study_file: StudyFile, rows: list[TrialRow], key: str) ->
     if spread:
         parts.append(spread)
     return " ".join(parts)
+
+
+def splitting_keys(study_file: StudyFile, key: str) -> list[str]:
+    """Other hyperparameters to state ``key``'s best value for separately: lists of at most
+    six non-float values (a depth, an activation, a cost, a training-set size)."""
+    return [
+        other
+        for other, values in study_file.space.items()
+        if other != key
+        and isinstance(values, list)
+        and len(values) <= 6
+        and not any(isinstance(v, float) for v in values)
+    ]
 
 
 def grouping_key(study_file: StudyFile, key: str) -> str | None:

@@ -69,6 +69,7 @@ def effect_plot(study_file: StudyFile, rows: list[TrialRow], key: str, path: Pat
         }
     else:
         lines = {"best per value": best_by_value(rows, key)}
+    floor = None
     for name, best in lines.items():
         present = [v for v in values if v in best]
         if not present:
@@ -85,12 +86,31 @@ def effect_plot(study_file: StudyFile, rows: list[TrialRow], key: str, path: Pat
             capsize=4,
             label=f"{name} (bars: range over repeats)",
         )
+        lowest = float((means - low).min())
+        floor = lowest if floor is None else min(floor, lowest)
+    if floor is not None:
+        _focus(axes, floor, [100 * r.value for r in done])
     axes.set_xlabel(key)
     axes.set_ylabel("best validation accuracy (%)")
     axes.set_title(f"{study_file.name}: validation accuracy vs {key}")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     _save(figure, path)
+
+
+def _focus(axes: plt.Axes, floor: float, values: list[float]) -> None:
+    """Show the band the lines live in; say how many trials (e.g. diverged) lie below it."""
+    bottom = max(0.0, floor - 2.0)
+    below = sum(v < bottom for v in values)
+    if below:
+        axes.set_ylim(bottom, min(100.0, max(values) + 1.0))
+        axes.annotate(
+            f"{below} trial{'s' if below > 1 else ''} below {bottom:.0f} % not shown",
+            xy=(0.01, 0.01),
+            xycoords="axes fraction",
+            fontsize=7,
+            color="gray",
+        )
 
 
 def learning_curves(rows: list[TrialRow], path: Path) -> None:
