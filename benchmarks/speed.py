@@ -263,7 +263,7 @@ def main() -> None:
             )
             sk = (
                 measure("sklearn", network, batch, args.epochs)
-                if net["cost"] == "log-likelihood"
+                if net["cost"] == "log-likelihood" and not is_conv(net)
                 else None
             )
             ratio = statistics.median(ours["times"]) / statistics.median(torch_best["times"])
