@@ -246,13 +246,14 @@ def claim_queued_trial(study: optuna.Study, storage: RDBStorage) -> optuna.Trial
     """Atomically take a WAITING trial (WAITING -> RUNNING), or None if there is none."""
     study_id = storage.get_study_id_from_name(study.study_name)
     for frozen in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
         try:
-            claimed = storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING)
+            claimed = storage.set_trial_state_values(trial_id, state=TrialState.RUNNING)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
         if claimed:
             study.get_trials(deepcopy=False)  # let the study's trial cache see the claim
-            return optuna.Trial(study, frozen._trial_id)
+            return optuna.Trial(study, trial_id)
     return None
 
 
@@ -285,9 +286,21 @@ def work(settings: RunSettings, worker: int = 0, report: Report = lambda _: None
         _execute(trial, study, storage, settings, base, data, worker, report)
 
 
-def _execute(trial, study, storage, settings, base, data, worker, report) -> None:
+def _execute(
+    trial: optuna.Trial,
+    study: optuna.Study,
+    storage: RDBStorage,
+    settings: RunSettings,
+    base: Spec,
+    data: Dataset,
+    worker: int,
+    report: Report,
+) -> None:
+    """Run one claimed trial under heartbeats and record how it ended."""
     started = time.perf_counter()
-    with Heartbeat(storage, trial._trial_id, settings.heartbeat):
+    study_id = storage.get_study_id_from_name(study.study_name)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+    with Heartbeat(storage, trial_id, settings.heartbeat):
         try:
             value = run_trial(trial, settings, base, data)
         except optuna.TrialPruned as pruned:
