@@ -35,9 +35,12 @@ class Network:
             x = layer.forward(x, training)
         return x
 
-    def gradients(self, x: np.ndarray, y: np.ndarray) -> None:
-        """Backpropagate the mini-batch ``(x, y)``, filling every ``param.grad``."""
+    def gradients(self, x: np.ndarray, y: np.ndarray, scale: float = 1.0) -> None:
+        """Backpropagate the mini-batch ``(x, y)``, filling every ``param.grad`` with
+        ``scale`` times the gradient of the cost."""
         delta = self.cost.delta(self.forward(x, training=True), y)
+        if scale != 1.0:
+            delta *= delta.dtype.type(scale)
         for layer in self._backward_layers:
             delta = layer.backward(delta)
 

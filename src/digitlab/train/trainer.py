@@ -144,6 +144,7 @@ class Trainer:
         every = max(1, batches // PROGRESS_UPDATES)
         images, targets = self.train.images, self.train_targets
         gradients, step = self.network.gradients, self.optimizer.step
+        scale = self.optimizer.gradient_scale  # eta for plain SGD: see nn.optimizers.SGD
         started = time.perf_counter()
         if self.spec.augment != "none":  # a fresh warp of every image, from the run's generator
             images = AUGMENTATIONS[self.spec.augment](images, self.rng)
@@ -153,7 +154,7 @@ class Trainer:
             with threadpool_limits(threads, "blas"):
                 for number, start in enumerate(range(0, size, batch), 1):
                     rows = order[start : start + batch]
-                    gradients(images[rows], targets[rows])
+                    gradients(images[rows], targets[rows], scale)
                     step()
                     if number % every == 0:
                         for callback in self.callbacks:
