@@ -58,3 +58,23 @@ def test_same_seed_same_weights_different_seed_different(mnist) -> None:
     first, again, other = weights(1), weights(1), weights(2)
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     assert not np.array_equal(first[0], other[0])
+
+
+def test_sgd_step_is_w_minus_eta_times_the_penalised_gradient() -> None:
+    """SGD folds eta into the output error; the step must still be the book's rule."""
+    from digitlab.nn.optimizers import make_optimizer
+
+    spec = make_spec({"layers": [6, 5, 3], "cost": "log-likelihood"})
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((4, 6)), one_hot(np.array([0, 2, 1, 2]))[:, :3]
+    network = build_network(spec, np.random.default_rng(1), dtype=np.float64)
+    network.gradients(x, y)
+    before = [p.value.copy() for p in network.params]
+    gradients = [p.grad.copy() for p in network.params]
+    eta, lmbda, n = 0.3, 2.0, 50
+    optimizer = make_optimizer("sgd", network.params, eta, 0.0, lmbda, 0.0, n)
+    network.gradients(x, y, optimizer.gradient_scale)
+    optimizer.step()
+    for param, old, grad in zip(network.params, before, gradients, strict=True):
+        penalty = (lmbda / n) * old if param.regularize else 0
+        assert np.allclose(param.value, old - eta * (grad + penalty))
