@@ -242,11 +242,20 @@ class Heartbeat:
             self.storage.record_heartbeat(self.trial_id)
 
 
+def trial_id_of(storage: RDBStorage, study: optuna.Study, trial: optuna.Trial) -> int:
+    study_id = storage.get_study_id_from_name(study.study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+
+
 def claim_queued_trial(study: optuna.Study, storage: RDBStorage) -> optuna.Trial | None:
     """Atomically take a WAITING trial (WAITING -> RUNNING), or None if there is none."""
     study_id = storage.get_study_id_from_name(study.study_name)
     for frozen in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
+        # Beat *before* claiming: a worker killed right after the claim then still leaves a
+        # heartbeat that goes stale, so the trial is retried instead of staying RUNNING
+        # forever (Optuna only judges trials that have a heartbeat).
+        storage.record_heartbeat(trial_id)
         try:
             claimed = storage.set_trial_state_values(trial_id, state=TrialState.RUNNING)
         except optuna.exceptions.UpdateFinishedTrialError:
@@ -278,6 +287,7 @@ def work(settings: RunSettings, worker: int = 0, report: Report = lambda _: None
             )
             if started < settings.budget:
                 trial = study.ask()
+                storage.record_heartbeat(trial_id_of(storage, study, trial))
         if trial is None:
             if counts(study)[TrialState.RUNNING]:  # others still at work, or dead: wait and see
                 time.sleep(settings.heartbeat)
@@ -298,9 +308,7 @@ def _execute(
 ) -> None:
     """Run one claimed trial under heartbeats and record how it ended."""
     started = time.perf_counter()
-    study_id = storage.get_study_id_from_name(study.study_name)
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-    with Heartbeat(storage, trial_id, settings.heartbeat):
+    with Heartbeat(storage, trial_id_of(storage, study, trial), settings.heartbeat):
         try:
             value = run_trial(trial, settings, base, data)
         except optuna.TrialPruned as pruned:
