@@ -11,7 +11,7 @@ from PIL import Image
 
 from digitlab.data.fetch import MNIST_FILES
 from digitlab.data.idx import write_idx
-from digitlab.presets import PRESETS
+from digitlab.presets import ENSEMBLES, PRESETS
 
 
 def assert_one_line_error(result, *fragments: str) -> None:
@@ -109,6 +109,9 @@ def test_presets_lists_every_preset_with_book_accuracy(run_cli) -> None:
         line = next(line for line in result.stdout.splitlines() if line.startswith(name + " "))
         if preset.book_accuracy is not None:
             assert f"book {preset.book_accuracy:.2f}% ({preset.book_split})" in line
+    for name, ensemble in ENSEMBLES.items():
+        line = next(line for line in result.stdout.splitlines() if line.startswith(name + " "))
+        assert ensemble.member in line
 
 
 def test_data_fetch_prints_location(run_cli, mnist_dir) -> None:
@@ -127,7 +130,8 @@ def test_every_command_has_help(run_cli, command) -> None:
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
-        (["train", "--preset", "nope"], ["unknown preset 'nope'", "book-ch1"]),
+        (["train", "--preset", "nope"], ["unknown preset 'nope'", "book-ch1", "cnn-best-ensemble"]),
+        (["train", "--preset", "cnn-best-ensemble", "--seed", "3"], ["ensemble", "seed"]),
         (["train", "--layers", "784,x,10"], ["--layers", "784,x,10"]),
         (["train", "--layers", "conv:20,pool:2,dense:10"], ["--layers", "'conv:20' is not one of"]),
         (["train", "--layers", "conv:20:5,pool:5,dense:10"], ["pool:5 cannot divide 24x24"]),
@@ -329,3 +333,31 @@ def test_ensemble_of_identical_models_equals_the_model(
         one["predictions"][0]["probabilities"], two["predictions"][0]["probabilities"]
     )
     assert_one_line_error(run_cli("predict", model), "at least one model (.npz) and one image")
+
+
+def test_ensemble_preset_trains_its_members_resumably_and_evaluates(
+    run_cli, tmp_path: Path
+) -> None:
+    """A tiny stand-in for cnn-best-ensemble (same members' recipe, smaller network and
+    data): five member files, the ensemble's evaluation, and a re-run that keeps them."""
+    small = ["--layers", "conv:4:5,pool:2,dense:10", "--epochs", "1", "--eta", "0.01"]
+    small += ["--batch-size", "10", "--train-size", "500"]
+    folder = tmp_path / "ensemble"
+    first = run_cli("train", "--preset", "cnn-best-ensemble", *small, "--out", folder, "--json")
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout.strip().splitlines()[-1])
+    members = sorted(folder.glob("*.npz"))
+    assert [p.name for p in members] == [f"cnn-best-seed{seed}.npz" for seed in range(5)]
+    assert sorted(m["model"] for m in report["members"]) == [str(p) for p in members]
+    assert len({m["test_accuracy"] for m in report["members"]}) > 1  # the seeds differ
+    assert 0.7 < report["test_accuracy"] <= 1  # members alone: 73-82 % (seeds 0-2)
+    assert not list(folder.glob("*.checkpoint.npz"))
+    assert len(list(folder.glob("*.history.json"))) == 5
+
+    again = run_cli("train", "--preset", "cnn-best-ensemble", *small, "--out", folder, "--json")
+    assert again.returncode == 0 and again.stderr.count("already trained") == 5
+    assert json.loads(again.stdout.strip().splitlines()[-1]) == report
+
+    other = run_cli("train", "--preset", "cnn-best-ensemble", *small[:-1], "600", "--out", folder)
+    assert_one_line_error(other, "cnn-best-seed0.npz", "another spec")
+    assert_one_line_error(run_cli("train", "--preset", "cnn-best", "--spec", "x.toml"), "x.toml")

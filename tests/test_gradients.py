@@ -98,17 +98,26 @@ def test_cost_delta_is_gradient_of_value(make) -> None:
 
 
 @pytest.mark.parametrize(
-    ("activation", "cost", "dropout"),
+    ("activation", "cost", "dropout", "batch_norm"),
     [
-        ("sigmoid", "quadratic", 0.0),
-        ("tanh", "cross-entropy", 0.0),
-        ("relu", "log-likelihood", 0.3),
-        ("leaky-relu", "log-likelihood", 0.0),
+        ("sigmoid", "quadratic", 0.0, False),
+        ("tanh", "cross-entropy", 0.0, False),
+        ("relu", "log-likelihood", 0.3, False),
+        ("leaky-relu", "log-likelihood", 0.0, False),
+        ("tanh", "log-likelihood", 0.0, True),
     ],
 )
-def test_whole_network_backpropagation(activation: str, cost: str, dropout: float) -> None:
+def test_whole_network_backpropagation(
+    activation: str, cost: str, dropout: float, batch_norm: bool
+) -> None:
     spec = make_spec(
-        {"layers": [6, 5, 4, 3], "activation": activation, "cost": cost, "dropout": dropout}
+        {
+            "layers": [6, 5, 4, 3],
+            "activation": activation,
+            "cost": cost,
+            "dropout": dropout,
+            "batch_norm": batch_norm,
+        }
     )
     network = build_network(spec, np.random.default_rng(3), dtype=np.float64)
     x = rng.standard_normal((4, 6))
@@ -194,3 +203,24 @@ def test_reshape_gradient() -> None:
         layer.backward(weights),
         numerical_gradient(lambda: float((weights * layer.forward(x)).sum()), x),
     )
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (3, 4, 5, 2)], ids=["dense-rows", "feature-maps"])
+def test_batch_norm_gradients(shape: tuple[int, ...]) -> None:
+    """Per feature (the last axis), over the batch and, for feature maps, every pixel."""
+    from digitlab.nn.normalization import BatchNorm
+
+    layer = BatchNorm(shape[-1], dtype=np.float64)
+    layer.scale.value[...] = rng.uniform(0.5, 2, shape[-1])
+    layer.shift.value[...] = rng.standard_normal(shape[-1])
+    x = rng.standard_normal(shape) * 3 + 1
+    weights = probe(shape)
+
+    def loss() -> float:
+        return float((weights * layer.forward(x, True)).sum())
+
+    loss()
+    grad_x = layer.backward(weights)
+    assert_close(grad_x, numerical_gradient(loss, x))
+    assert_close(layer.scale.grad, numerical_gradient(loss, layer.scale.value))
+    assert_close(layer.shift.grad, numerical_gradient(loss, layer.shift.value))

@@ -24,6 +24,7 @@ from digitlab.nn.model_file import load_model, save_model
 from digitlab.predict import class_probabilities, predict_grayscale
 from digitlab.train.callbacks import default_display
 from digitlab.train.metrics import confusion_matrix, per_class_accuracy
+from digitlab.train.to_file import CHECKPOINT_SUFFIX, checkpoint_path_for, train_to_file
 from digitlab.train.trainer import Trainer, TrainResult
 
 app = typer.Typer(
@@ -45,7 +46,6 @@ DATA_DIR = typer.Option(
     "--data-dir",
     help="Folder with the four MNIST IDX files [default: $DIGITLAB_DATA_DIR or the user cache].",
 )
-CHECKPOINT_SUFFIX = ".checkpoint.npz"
 JSON = typer.Option(False, "--json", help="Print one JSON object as the last line of output.")
 
 
@@ -74,7 +74,8 @@ def data_fetch(
 
 @app.command("presets")
 def list_presets(as_json: bool = JSON) -> None:
-    """List the named specs (the book's networks) with the book's reported accuracy."""
+    """List the named specs (the book's networks, ours) and the ensembles built from them,
+    with the book's reported accuracy."""
     rows = [
         {
             "name": p.name,
@@ -85,13 +86,26 @@ def list_presets(as_json: bool = JSON) -> None:
         }
         for p in preset_registry.PRESETS.values()
     ]
+    ensembles = [
+        {
+            "name": e.name,
+            "summary": e.summary,
+            "member": e.member,
+            "seeds": list(e.seeds),
+            "book_accuracy": e.book_accuracy,
+        }
+        for e in preset_registry.ENSEMBLES.values()
+    ]
     if as_json:
-        emit_json({"presets": rows})
+        emit_json({"presets": rows, "ensembles": ensembles})
         return
-    width = max(len(r["name"]) for r in rows)
+    width = max(len(r["name"]) for r in rows + ensembles)
     for r in rows:
         book = f"book {r['book_accuracy']:.2f}% ({r['book_split']})" if r["book_accuracy"] else ""
         print(f"{r['name']:<{width}}  {r['summary']}, {r['epochs']} epochs  {book}")
+    for e in ensembles:
+        book = f"book {e['book_accuracy']:.2f}% (test)" if e["book_accuracy"] else ""
+        print(f"{e['name']:<{width}}  {e['summary']}  {book}")
 
 
 def parse_layers(text: str) -> list[int] | list[str]:
@@ -135,6 +149,11 @@ def train(
     lmbda: float | None = typer.Option(None, help="L2 regularisation, book scaling lambda/n."),
     l1: float | None = typer.Option(None, help="L1 regularisation, book scaling lambda/n."),
     dropout: float | None = typer.Option(None, help="Dropout probability for hidden neurons."),
+    batch_norm: bool | None = typer.Option(
+        None,
+        "--batch-norm/--no-batch-norm",
+        help="Batch-normalise every convolution and hidden dense layer.",
+    ),
     schedule: str | None = typer.Option(None, help="constant, step, plateau (book) or cosine."),
     epochs: int | None = typer.Option(None, help="Number of epochs."),
     batch_size: int | None = typer.Option(None, help="Mini-batch size."),
@@ -164,7 +183,11 @@ def train(
     data_dir: Path | None = DATA_DIR,
     as_json: bool = JSON,
 ) -> None:
-    """Train a network from a preset, a spec file and/or flags (flags win)."""
+    """Train a network from a preset, a spec file and/or flags (flags win).
+
+    An ensemble preset (see `digitlab presets`) trains each member into the folder --out
+    (default: the ensemble's name), skipping members already there and resuming an
+    interrupted one, then evaluates the ensemble."""
     overrides = {
         key: value
         for key, value in {
@@ -179,6 +202,7 @@ def train(
             "lmbda": lmbda,
             "l1": l1,
             "dropout": dropout,
+            "batch_norm": batch_norm,
             "schedule": schedule,
             "epochs": epochs,
             "batch_size": batch_size,
@@ -191,6 +215,14 @@ def train(
         if value is not None
     }
     callbacks = default_display(quiet=as_json)
+    if preset in preset_registry.ENSEMBLES:
+        if resume or spec or history or checkpoint or seed is not None:
+            raise SpecError(
+                "an ensemble preset takes --out (a folder) and spec flags only: it sets each "
+                "member's seed, history and checkpoint itself, and resumes when run again"
+            )
+        train_ensemble(preset_registry.ENSEMBLES[preset], overrides, out, data_dir, as_json)
+        return
     if resume:
         if overrides or preset or spec:
             raise SpecError(
@@ -204,7 +236,7 @@ def train(
     else:
         run_spec = preset_registry.resolve_spec(preset, spec, overrides)
         if checkpoint is None and out is not None:
-            checkpoint = out.with_name(out.name.removesuffix(".npz") + CHECKPOINT_SUFFIX)
+            checkpoint = checkpoint_path_for(out)
         trainer = Trainer(run_spec, load_data(data_dir), callbacks, checkpoint)
     try:
         result = trainer.run()
@@ -213,6 +245,36 @@ def train(
         say(f"interrupted after epoch {len(trainer.history)}{hint}")
         raise typer.Exit(130) from None
     report_training(result, out, history, checkpoint, as_json)
+
+
+def train_ensemble(
+    ensemble: preset_registry.Ensemble,
+    overrides: dict[str, Any],
+    folder: Path | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Train (or finish training) every member of ``ensemble``, then evaluate it."""
+    folder = folder or Path(ensemble.name)
+    if folder.suffix == ".npz" or folder.is_file():
+        raise SpecError(f"--out: {folder} must be a folder for the ensemble's member models")
+    data = load_data(data_dir)
+    base = preset_registry.resolve_spec(ensemble.member, None, overrides)
+    paths = []
+    for number, seed in enumerate(ensemble.seeds, 1):
+        path = folder / f"{ensemble.member_name(seed)}.npz"
+        say(f"member {number} of {len(ensemble.seeds)}: {path}")
+        try:
+            trained = train_to_file(
+                base.with_overrides(seed=seed), data, path, default_display(quiet=as_json)
+            )
+        except KeyboardInterrupt:
+            say(f"interrupted; run the same command again to continue with {path}")
+            raise typer.Exit(130) from None
+        if not trained:
+            say("  already trained: kept")
+        paths.append(path)
+    evaluate(paths, data_dir, as_json)
 
 
 def report_training(

@@ -105,6 +105,9 @@ class Spec(BaseModel):
     lmbda: float = Field(0.0, ge=0, description="L2 strength with the book's lambda/n scaling.")
     l1: float = Field(0.0, ge=0, description="L1 strength with the book's lambda/n scaling.")
     dropout: float = Field(0.0, ge=0, lt=1, description="Drop probability of hidden neurons.")
+    batch_norm: bool = Field(
+        False, description="Batch-normalise every convolution and hidden dense layer."
+    )
     schedule: ScheduleName = "constant"
     step_size: PositiveInt = Field(10, description="step: epochs between learning-rate cuts.")
     gamma: float = Field(0.5, gt=0, lt=1, description="step/plateau: factor applied to eta.")

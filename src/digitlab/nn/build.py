@@ -11,13 +11,14 @@ from digitlab.nn.costs import make_cost
 from digitlab.nn.init import init_weights
 from digitlab.nn.layers import Dense, Dropout, Layer
 from digitlab.nn.network import Network
+from digitlab.nn.normalization import BatchNorm
 from digitlab.spec import INPUT_SHAPE, Spec
 
 
 def build_network(spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.float32) -> Network:
     """Layers as the spec plans them, the hidden activation after every convolution and
-    hidden dense layer (with the spec's dropout after hidden dense layers), and the cost
-    with its output activation on top."""
+    hidden dense layer (batch-normalised before it if the spec asks, with the spec's
+    dropout after hidden dense layers), and the cost with its output activation on top."""
     plan = spec.layer_plan()
     layers: list[Layer] = []
     shape: tuple[int, ...] = (spec.input_size,)  # flat rows, or (height, width, channels)
@@ -44,7 +45,11 @@ def build_network(spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.flo
                 raise SpecError(
                     f"layers: {layer[1]} {kernel}x{kernel} filters do not fit the image"
                 )
-            layers += [conv, make_activation(spec.activation)]
+            layers += [
+                conv,
+                *_normalization(spec, filters, dtype),
+                make_activation(spec.activation),
+            ]
         elif kind == "pool":
             _, size, mode = layer
             if shape[0] % size or shape[1] % size:
@@ -65,10 +70,15 @@ def build_network(spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.flo
             layers.append(Dense(weights, biases))
             shape = (units,)
             if index < last_dense:
-                layers.append(make_activation(spec.activation))
+                layers += [*_normalization(spec, units, dtype), make_activation(spec.activation)]
                 if spec.dropout:
                     layers.append(Dropout(spec.dropout, rng))
         else:  # an explicit dropout layer
             layers.append(Dropout(layer[1], rng))
     cost = make_cost(spec.cost, make_activation(spec.resolved_output_activation))
     return Network(layers, cost)
+
+
+def _normalization(spec: Spec, features: int, dtype: np.dtype) -> list[Layer]:
+    """A batch-norm layer before an activation when the spec asks for one, else nothing."""
+    return [BatchNorm(features, dtype)] if spec.batch_norm else []

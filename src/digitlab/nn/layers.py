@@ -27,6 +27,8 @@ class Layer:
     """Base class: no parameters, identity in both directions."""
 
     params: tuple[Parameter, ...] = ()
+    #: State that is saved with the weights but not trained (batch norm's running averages).
+    buffers: tuple[np.ndarray, ...] = ()
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         return x

@@ -28,6 +28,7 @@ class Network:
             layers[first].propagate = False
         self._backward_layers = layers[first:][::-1]
         self.params: list[Parameter] = [p for layer in layers for p in layer.params]
+        self.buffers: list[np.ndarray] = [b for layer in layers for b in layer.buffers]
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """The output layer's weighted input ``z`` for a batch ``x``."""
@@ -65,15 +66,15 @@ class Network:
         return self.cost.value(z, targets), accuracy
 
     def arrays(self) -> list[np.ndarray]:
-        return [p.value for p in self.params]
+        """Everything a saved network needs: the parameters, then the untrained buffers."""
+        return [p.value for p in self.params] + self.buffers
 
     def load_arrays(self, arrays: list[np.ndarray]) -> None:
-        """Copy parameter values in, checking each shape matches."""
-        if len(arrays) != len(self.params):
-            raise ValueError(f"expected {len(self.params)} arrays, got {len(arrays)}")
-        for param, array in zip(self.params, arrays, strict=True):
-            if array.shape != param.value.shape:
-                raise ValueError(
-                    f"array of shape {array.shape} for a parameter of {param.value.shape}"
-                )
-            param.value[...] = array
+        """Copy parameter and buffer values in, checking each shape matches."""
+        targets = self.arrays()
+        if len(arrays) != len(targets):
+            raise ValueError(f"expected {len(targets)} arrays, got {len(arrays)}")
+        for target, array in zip(targets, arrays, strict=True):
+            if array.shape != target.shape:
+                raise ValueError(f"array of shape {array.shape} for a parameter of {target.shape}")
+            target[...] = array

@@ -1,0 +1,66 @@
+"""Training that survives interruption: a run whose result is a model file on disk.
+
+Long runs (an ensemble's members, the chapter-6 benchmark) are restarted rather than
+babysat: calling :func:`train_to_file` again skips a model that is already there and
+resumes one that was interrupted from its checkpoint, bit-identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from digitlab.data import Dataset
+from digitlab.errors import SpecError
+from digitlab.nn.model_file import load_model, save_model
+from digitlab.spec import Spec
+from digitlab.train.callbacks import Callback
+from digitlab.train.trainer import Trainer
+
+CHECKPOINT_SUFFIX = ".checkpoint.npz"
+HISTORY_SUFFIX = ".history.json"
+
+
+def checkpoint_path_for(model_path: Path) -> Path:
+    """Where the run that writes ``model_path`` keeps its checkpoint: ``NAME.checkpoint.npz``."""
+    return model_path.with_name(model_path.name.removesuffix(".npz") + CHECKPOINT_SUFFIX)
+
+
+def history_path_for(model_path: Path) -> Path:
+    """Where :func:`train_to_file` writes the per-epoch history: ``NAME.history.json``."""
+    return model_path.with_name(model_path.name.removesuffix(".npz") + HISTORY_SUFFIX)
+
+
+def train_to_file(
+    spec: Spec, data: Dataset, model_path: Path, callbacks: Sequence[Callback] = ()
+) -> bool:
+    """Make sure ``model_path`` holds ``spec`` trained on ``data``; True if it trained now.
+
+    A model of the same spec already at ``model_path`` is kept as it is (False); one of
+    another spec is an error, never overwritten.  Otherwise training
+    starts, or resumes from the checkpoint an interrupted call left, and the model and
+    its history (``NAME.history.json``) are written; the checkpoint is then removed.
+    """
+    if model_path.exists():
+        if load_model(model_path).spec != spec:
+            raise SpecError(
+                f"{model_path} holds a model trained with another spec; "
+                "choose another folder or delete it"
+            )
+        return False
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = checkpoint_path_for(model_path)
+    if checkpoint.exists():
+        trainer = Trainer.resume(checkpoint, data, callbacks)
+        if trainer.spec != spec:
+            raise SpecError(
+                f"{checkpoint} is from a run with a different spec; "
+                "delete it to start afresh, or resume it with `digitlab train --resume`"
+            )
+    else:
+        trainer = Trainer(spec, data, callbacks, checkpoint_path=checkpoint)
+    result = trainer.run()
+    result.history.write(history_path_for(model_path))
+    save_model(model_path, result.model)
+    checkpoint.unlink(missing_ok=True)
+    return True
