@@ -10,7 +10,9 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """Metrics after one epoch. Accuracies are fractions; time is the training pass only."""
+    """Metrics after one epoch. Accuracies are fractions.  ``seconds`` is the training
+    pass; ``evaluation_seconds`` the measuring that follows it (None in histories
+    written before it was recorded)."""
 
     epoch: int
     eta: float
@@ -20,6 +22,7 @@ class EpochRecord:
     validation_accuracy: float
     test_accuracy: float | None
     seconds: float
+    evaluation_seconds: float | None = None
 
 
 class History(list[EpochRecord]):

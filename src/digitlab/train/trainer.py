@@ -180,6 +180,7 @@ class Trainer:
             callback.on_epoch_end(record)
 
     def _measure(self, epoch: int, eta: float, seconds: float) -> EpochRecord:
+        started = time.perf_counter()
         net = self.network
         sample = self.train.head(TRAIN_METRIC_SIZE)
         train_cost, train_accuracy = net.evaluate(sample.images, self.train_targets[: len(sample)])
@@ -198,6 +199,7 @@ class Trainer:
             validation_accuracy=validation_accuracy,
             test_accuracy=test_accuracy,
             seconds=seconds,
+            evaluation_seconds=time.perf_counter() - started,
         )
 
 
