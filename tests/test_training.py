@@ -123,20 +123,22 @@ def test_early_stopping_and_train_size(mnist) -> None:
     assert result.history[-1].test_accuracy is None
 
 
+def small_conv_spec(**changes):
+    """One convolution of 8 5x5 filters, max-pooling and the output layer, one epoch."""
+    fields = {
+        "layers": ["conv:8:5", "pool:2", "dense:10"],
+        "activation": "relu",
+        "init": "he",
+        "cost": "log-likelihood",
+        "eta": 0.1,
+        "epochs": 1,
+    }
+    return make_spec({**fields, **changes})
+
+
 def test_small_conv_net_beats_95_percent_in_one_epoch(mnist, tmp_path: Path) -> None:
     """Measured over seeds 0-2: 95.6-96.1 % validation accuracy."""
-    spec = make_spec(
-        {
-            "layers": ["conv:8:5", "pool:2", "dense:10"],
-            "activation": "relu",
-            "init": "he",
-            "cost": "log-likelihood",
-            "eta": 0.1,
-            "epochs": 1,
-            "train_size": 10_000,
-        }
-    )
-    result = Trainer(spec, mnist, use_test=False).run()
+    result = Trainer(small_conv_spec(train_size=10_000), mnist, use_test=False).run()
     assert result.history[0].validation_accuracy > 0.95
     save_model(tmp_path / "conv.npz", result.model)
     loaded = load_model(tmp_path / "conv.npz")
@@ -150,18 +152,7 @@ def test_batch_norm_conv_net_uses_running_statistics_after_training(mnist, tmp_p
     """At test time batch norm uses the averages gathered in training: an image gets the
     same probabilities alone as inside a batch, and the averages travel in the model file.
     Validation accuracy measured over seeds 0-2: 94.0-95.4 %."""
-    spec = make_spec(
-        {
-            "layers": ["conv:8:5", "pool:2", "dense:10"],
-            "batch_norm": True,
-            "activation": "relu",
-            "init": "he",
-            "cost": "log-likelihood",
-            "eta": 0.1,
-            "epochs": 1,
-            "train_size": 5_000,
-        }
-    )
+    spec = small_conv_spec(train_size=5_000, batch_norm=True)
     result = Trainer(spec, mnist, use_test=False).run()
     assert result.history[0].validation_accuracy > 0.93
     network = result.model.network
