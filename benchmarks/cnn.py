@@ -166,6 +166,8 @@ Training time is the sum of the epochs' training passes; wall time adds the meas
 after each epoch (10,000 training images, the validation and test sets), "—" where the
 run predates that being timed.
 An ensemble averages its members' probabilities; its members are the preset at seeds 0-4.
+The runs measured here went two at a time, one core each (`OPENBLAS_NUM_THREADS=1`).
+[cnn-recipe.md](cnn-recipe.md) shows how `cnn-best` was chosen.
 
 {table(HEADER, rows)}
 """,

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from digitlab.errors import DivergenceError, ModelFileError
+from digitlab.errors import DivergenceError, ModelFileError, SpecError
 from digitlab.nn.model_file import load_model, save_model
 from digitlab.spec import make_spec
-from digitlab.train import Trainer
+from digitlab.train import History, Trainer
 from digitlab.train.callbacks import Callback
 from digitlab.train.checkpoint import read_checkpoint
+from digitlab.train.to_file import checkpoint_path_for, history_path_for, train_to_file
 
 from .interrupt import StopAfter
 
@@ -165,3 +167,26 @@ def test_batch_norm_conv_net_uses_running_statistics_after_training(mnist, tmp_p
     np.testing.assert_allclose(alone, together[:3], rtol=1e-5, atol=1e-6)
     save_model(tmp_path / "bn.npz", result.model)
     assert np.array_equal(load_model(tmp_path / "bn.npz").network.probabilities(images), together)
+
+
+def test_train_to_file_resumes_an_interrupted_run_and_keeps_a_finished_one(
+    mnist, tmp_path: Path
+) -> None:
+    spec = make_spec({"layers": [784, 20, 10], "epochs": 2, "train_size": 1000, "seed": 3})
+    straight = Trainer(spec, mnist).run().model
+
+    path = tmp_path / "m.npz"
+    with pytest.raises(KeyboardInterrupt):
+        train_to_file(spec, mnist, path, [StopAfter(1)])
+    assert checkpoint_path_for(path).exists() and not path.exists()
+    with pytest.raises(SpecError, match="different spec"):
+        train_to_file(spec.with_overrides(seed=4), mnist, path)
+    assert train_to_file(spec, mnist, path)
+    assert not checkpoint_path_for(path).exists()
+    for a, b in zip(load_model(path).network.arrays(), straight.network.arrays(), strict=True):
+        assert np.array_equal(a, b)
+    assert len(History.from_dicts(json.loads(history_path_for(path).read_text()))) == 2
+
+    assert not train_to_file(spec, mnist, path)  # finished: kept as it is
+    with pytest.raises(SpecError, match="another spec"):
+        train_to_file(spec.with_overrides(seed=4), mnist, path)
