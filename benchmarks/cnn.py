@@ -24,7 +24,7 @@ from report import machine, table, write
 from digitlab.data import Dataset, load_mnist
 from digitlab.nn.model_file import load_model
 from digitlab.predict import ensemble_probabilities
-from digitlab.presets import ENSEMBLES, PRESETS, Ensemble, Preset
+from digitlab.presets import ENSEMBLES, PRESETS, Ensemble, Preset, seeded_name
 from digitlab.train.callbacks import EpochLog
 from digitlab.train.to_file import history_path_for, train_to_file
 
@@ -45,7 +45,7 @@ HEADER = [
 
 
 def model_path(preset: Preset, seed: int) -> Path:
-    return WORK / f"{preset.name}-seed{seed}.npz"
+    return WORK / f"{seeded_name(preset.name, seed)}.npz"
 
 
 def ensure_trained(preset: Preset, seed: int, data: Dataset, train: bool) -> Path | None:
