@@ -214,7 +214,6 @@ def train(
         }.items()
         if value is not None
     }
-    callbacks = default_display(quiet=as_json)
     if preset in preset_registry.ENSEMBLES:
         if resume or spec or history or checkpoint or seed is not None:
             raise SpecError(
@@ -223,6 +222,7 @@ def train(
             )
         train_ensemble(preset_registry.ENSEMBLES[preset], overrides, out, data_dir, as_json)
         return
+    callbacks = default_display(quiet=as_json)
     if resume:
         if overrides or preset or spec:
             raise SpecError(
@@ -262,7 +262,7 @@ def train_ensemble(
     base = preset_registry.resolve_spec(ensemble.member, None, overrides)
     paths = []
     for number, seed in enumerate(ensemble.seeds, 1):
-        path = folder / f"{ensemble.member_name(seed)}.npz"
+        path = folder / f"{preset_registry.seeded_name(ensemble.member, seed)}.npz"
         say(f"member {number} of {len(ensemble.seeds)}: {path}")
         try:
             trained = train_to_file(

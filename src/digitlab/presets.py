@@ -257,10 +257,6 @@ class Ensemble:
     def preset(self) -> Preset:
         return PRESETS[self.member]
 
-    def member_name(self, seed: int) -> str:
-        """The file stem of the member trained with ``seed``."""
-        return seeded_name(self.member, seed)
-
 
 def seeded_name(preset: str, seed: int) -> str:
     """``PRESET-seedN``: how a preset trained at one seed is named on disk."""
