@@ -8,9 +8,9 @@ activation and pooling step working on strided views: measured 1.9x slower.)
 
 A convolution lays the input's K x K patches out as rows (im2col, through
 ``sliding_window_view``) and multiplies them by the filters as columns.  The backward
-pass is the same product turned around; scattering the patch gradients back onto the
-input adds K x K shifted slices -- a loop over kernel offsets (25 for 5 x 5), never
-over pixels.  Pooling compares the s x s strided views of a feature map (4 for 2 x 2).
+pass is the same product turned around (per kernel offset for the input's gradient);
+scattering the patch gradients back onto the input adds K x K shifted slices -- a loop
+over kernel offsets (25 for 5 x 5), never over pixels.  Pooling compares the s x s strided views of a feature map (4 for 2 x 2).
 """
 
 from __future__ import annotations
@@ -62,11 +62,16 @@ class Conv2D(Layer):
         if not self.propagate:
             return grad
         k, c = self.kernel, self.channels
-        patch_grads = (rows @ self.weights.value.T).reshape(n, out_h, out_w, k, k, c)
+        # One product per kernel offset, (rows x filters) @ (filters x channels), so each
+        # offset's patch gradients come out contiguous and the slice-adds below stream
+        # through memory (as rows of one big product they were 25-way interleaved, and
+        # the adds took longer than the products).
+        per_offset = self.weights.value.reshape(k * k, c, self.filters).transpose(0, 2, 1)
+        patch_grads = np.matmul(rows, per_offset).reshape(k, k, n, out_h, out_w, c)
         dx = np.zeros(self._input_shape, dtype=grad.dtype)
         for i in range(k):
             for j in range(k):
-                dx[:, i : i + out_h, j : j + out_w, :] += patch_grads[:, :, :, i, j, :]
+                dx[:, i : i + out_h, j : j + out_w, :] += patch_grads[i, j]
         if self.pad:
             p = self.pad
             dx = dx[:, p:-p, p:-p, :]
