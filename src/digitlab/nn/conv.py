@@ -10,7 +10,8 @@ A convolution lays the input's K x K patches out as rows (im2col, through
 ``sliding_window_view``) and multiplies them by the filters as columns.  The backward
 pass is the same product turned around (per kernel offset for the input's gradient);
 scattering the patch gradients back onto the input adds K x K shifted slices -- a loop
-over kernel offsets (25 for 5 x 5), never over pixels.  Pooling compares the s x s strided views of a feature map (4 for 2 x 2).
+over kernel offsets (25 for 5 x 5), never over pixels.  Pooling compares the s x s
+strided views of a feature map (4 for 2 x 2).
 """
 
 from __future__ import annotations
