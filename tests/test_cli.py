@@ -80,6 +80,11 @@ def test_evaluate_json(trained, run_cli) -> None:
     assert report["test_accuracy"] == pytest.approx(payload["test_accuracy"])
     assert set(report["per_digit_accuracy"]) == {str(d) for d in range(10)}
 
+    result = run_cli("evaluate", folder / "m.npz", "--split", "validation", "--json")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["split"] == "validation" and "test_accuracy" not in report
+    assert report["validation_accuracy"] == pytest.approx(payload["validation_accuracy"])
+
 
 def test_predict_own_images(trained, run_cli, mnist, tmp_path: Path) -> None:
     folder, _ = trained

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import typer
@@ -274,7 +274,7 @@ def train_ensemble(
         if not trained:
             say("  already trained: kept")
         paths.append(path)
-    evaluate(paths, data_dir, as_json)
+    evaluate(paths, split="test", data_dir=data_dir, as_json=as_json)
 
 
 def report_training(
@@ -321,27 +321,36 @@ def evaluate(
     model_paths: list[Path] = typer.Argument(
         ..., metavar="MODEL...", help="Model files from `digitlab train`; several form an ensemble."
     ),
+    split: Literal["test", "validation"] = typer.Option(
+        "test",
+        "--split",
+        help="Images to measure on: test, or validation (the last 10,000 training images), "
+        "to choose between models without looking at the test set.",
+    ),
     data_dir: Path | None = DATA_DIR,
     as_json: bool = JSON,
 ) -> None:
-    """Test accuracy, accuracy per digit and confusion matrix of a model or an ensemble
-    (several models: their probabilities are averaged; each member's accuracy is shown too)."""
+    """Accuracy, accuracy per digit and confusion matrix of a model or an ensemble
+    (several models: their probabilities are averaged; each member's accuracy is shown too)
+    on the test set, or on the validation set with --split validation."""
     models = [load_model(path) for path in model_paths]
-    test = load_data(data_dir).test
-    each = [class_probabilities(model, test.images) for model in models]
+    measured = getattr(load_data(data_dir), split)
+    key = f"{split}_accuracy"
+    each = [class_probabilities(model, measured.images) for model in models]
     members = [
-        {"model": str(path), "test_accuracy": float((p.argmax(axis=1) == test.labels).mean())}
+        {"model": str(path), key: float((p.argmax(axis=1) == measured.labels).mean())}
         for path, p in zip(model_paths, each, strict=True)
     ]
     predicted = np.mean(each, axis=0).argmax(axis=1)
-    matrix = confusion_matrix(test.labels, predicted)
+    matrix = confusion_matrix(measured.labels, predicted)
     accuracy = float(np.trace(matrix) / matrix.sum())
     per_digit = per_class_accuracy(matrix)
     if as_json:
         emit_json(
             {
                 "model": [str(p) for p in model_paths] if len(models) > 1 else str(model_paths[0]),
-                "test_accuracy": accuracy,
+                "split": split,
+                key: accuracy,
                 "members": members if len(models) > 1 else None,
                 "per_digit_accuracy": {str(d): float(a) for d, a in enumerate(per_digit)},
                 "confusion_matrix": matrix.tolist(),
@@ -350,9 +359,9 @@ def evaluate(
         return
     if len(models) > 1:
         for member in members:
-            print(f"{member['model']}: test accuracy {member['test_accuracy']:.2%}")
+            print(f"{member['model']}: {split} accuracy {member[key]:.2%}")
         print(f"ensemble of {len(models)}: ", end="")
-    print(f"test accuracy {accuracy:.2%} on {len(test)} images")
+    print(f"{split} accuracy {accuracy:.2%} on {len(measured.labels)} images")
     print("digit  " + "  ".join(f"{d:>5}" for d in range(10)))
     print("acc %  " + "  ".join(f"{100 * a:5.1f}" for a in per_digit))
     print("confusion matrix (rows: true digit, columns: predicted)")
