@@ -22,11 +22,12 @@ from pathlib import Path
 from report import machine, table, write
 
 from digitlab.data import Dataset, load_mnist
+from digitlab.errors import DigitlabError
 from digitlab.nn.model_file import load_model
 from digitlab.predict import ensemble_probabilities
 from digitlab.presets import ENSEMBLES, PRESETS, Ensemble, Preset, seeded_name
 from digitlab.train.callbacks import EpochLog
-from digitlab.train.to_file import history_path_for, train_to_file
+from digitlab.train.to_file import has_trained, history_path_for, train_to_file
 
 CHAPTER_6 = [name for name in PRESETS if name.startswith("book-ch6-")]
 OURS = ["cnn-best"]
@@ -50,12 +51,13 @@ def model_path(preset: Preset, seed: int) -> Path:
 
 def ensure_trained(preset: Preset, seed: int, data: Dataset, train: bool) -> Path | None:
     """The model file of ``preset`` at ``seed``: trained (or resumed) now if ``train``,
-    else only if it is already there."""
+    else only if it is already there (a model of another spec there is an error)."""
     path = model_path(preset, seed)
+    spec = preset.spec.with_overrides(seed=seed)
     if train:
         print(f"{preset.name}, seed {seed}", file=sys.stderr)
-        train_to_file(preset.spec.with_overrides(seed=seed), data, path, [EpochLog()])
-    return path if path.exists() else None
+        train_to_file(spec, data, path, [EpochLog()])
+    return path if has_trained(spec, path) else None
 
 
 def minutes(path: Path) -> tuple[float, float | None]:
@@ -175,4 +177,7 @@ The runs measured here went two at a time, one core each (`OPENBLAS_NUM_THREADS=
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except DigitlabError as error:  # e.g. out/cnn holds a model of an older preset
+        sys.exit(f"error: {error}")

@@ -31,6 +31,21 @@ def history_path_for(model_path: Path) -> Path:
     return model_path.with_name(model_path.name.removesuffix(".npz") + HISTORY_SUFFIX)
 
 
+def has_trained(spec: Spec, model_path: Path) -> bool:
+    """Whether ``model_path`` holds ``spec``'s trained model (False: no file there yet).
+
+    A model of another spec there is an error: reporting or keeping it as this spec's
+    result would be wrong, and overwriting it would lose someone's work."""
+    if not model_path.exists():
+        return False
+    if load_model(model_path).spec != spec:
+        raise SpecError(
+            f"{model_path} holds a model trained with another spec; "
+            "choose another folder or delete it"
+        )
+    return True
+
+
 def train_to_file(
     spec: Spec, data: Dataset, model_path: Path, callbacks: Sequence[Callback] = ()
 ) -> bool:
@@ -41,12 +56,7 @@ def train_to_file(
     starts, or resumes from the checkpoint an interrupted call left, and the model and
     its history (``NAME.history.json``) are written; the checkpoint is then removed.
     """
-    if model_path.exists():
-        if load_model(model_path).spec != spec:
-            raise SpecError(
-                f"{model_path} holds a model trained with another spec; "
-                "choose another folder or delete it"
-            )
+    if has_trained(spec, model_path):
         return False
     model_path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint_path_for(model_path)
