@@ -236,7 +236,7 @@ PRESETS: dict[str, Preset] = {
                     "optimizer": "adam",
                     "eta": 0.001,
                     "schedule": "cosine",
-                    "epochs": 30,
+                    "epochs": 40,
                     "batch_size": 64,
                     "augment": "affine",
                 },
