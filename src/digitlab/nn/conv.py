@@ -66,7 +66,8 @@ class Conv2D(Layer):
         # One product per kernel offset, (rows x filters) @ (filters x channels), so each
         # offset's patch gradients come out contiguous and the slice-adds below stream
         # through memory (as rows of one big product they were 25-way interleaved, and
-        # the adds took longer than the products).
+        # the adds took longer than the products).  book-ch6-conv2 at mini-batch 64:
+        # a training step went from 9.1 to 8.3 ms (median of 6 alternating runs).
         per_offset = self.weights.value.reshape(k * k, c, self.filters).transpose(0, 2, 1)
         patch_grads = np.matmul(rows, per_offset).reshape(k, k, n, out_h, out_w, c)
         dx = np.zeros(self._input_shape, dtype=grad.dtype)
