@@ -139,6 +139,34 @@ def test_whole_network_backpropagation(
         assert_close(grad, numerical_gradient(loss, param.value))
 
 
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_conv_network_backpropagation(activation: str) -> None:
+    """A whole convolutional network, on 28x28 images, with max-pooling moved in front of
+    its activation (see nn.build): the gradients still are those of the spec's network."""
+    spec = make_spec(
+        {
+            "layers": ["conv:2:5", "pool:4", "dense:3"],
+            "activation": activation,
+            "cost": "log-likelihood",
+            "init": "glorot",
+        }
+    )
+    network = build_network(spec, np.random.default_rng(3), dtype=np.float64)
+    kinds = [type(layer).__name__ for layer in network.layers]
+    assert kinds[1:4] == ["Conv2D", "Pool2D", make_activation(activation).__class__.__name__]
+    x = rng.random((2, 784))
+    reshape, conv, pool, act = network.layers[:4]
+    z = conv.forward(reshape.forward(x))
+    assert np.allclose(act.forward(pool.forward(z)), pool.forward(act.forward(z)))
+    y = one_hot_targets(2, 3)
+    network.gradients(x, y)
+    for param in network.params:
+        numeric = numerical_gradient(
+            lambda: network.cost.value(network.forward(x, training=True), y), param.value
+        )
+        assert_close(param.grad, numeric)
+
+
 def test_penalty_gradients_match_penalty() -> None:
     weights = Dense(rng.standard_normal((4, 3)), rng.standard_normal(3))
     optimizer = SGD(list(weights.params), eta=0.1, l2=0.3, l1=0.2)

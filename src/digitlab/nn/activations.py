@@ -25,6 +25,8 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class Sigmoid(Layer):
+    increasing = True
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._out = sigmoid(x)
         return self._out
@@ -37,6 +39,8 @@ class Sigmoid(Layer):
 
 
 class Tanh(Layer):
+    increasing = True
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._out = np.tanh(x)
         return self._out
@@ -49,6 +53,8 @@ class Tanh(Layer):
 
 
 class ReLU(Layer):
+    increasing = True
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._out = np.maximum(x, 0)
         return self._out
@@ -59,6 +65,8 @@ class ReLU(Layer):
 
 class LeakyReLU(Layer):
     """ReLU that keeps a small slope ``alpha`` for negative inputs, so no unit dies."""
+
+    increasing = True
 
     def __init__(self, alpha: float = 0.01) -> None:
         self.alpha = alpha
@@ -89,6 +97,8 @@ class Softmax(Layer):
 
 class Linear(Layer):
     """The identity: outputs are the weighted inputs themselves."""
+
+    increasing = True
 
 
 ACTIVATIONS: dict[str, type[Layer]] = {

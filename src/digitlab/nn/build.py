@@ -57,7 +57,14 @@ def build_network(spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.flo
                     f"layers: pool:{size} cannot divide {shape[0]}x{shape[1]} feature maps"
                 )
             pool = Pool2D(size, mode)
-            layers.append(pool)
+            if mode == "max" and layers[-1].increasing:
+                # Max-pooling commutes with an increasing activation, and pooling first
+                # leaves the activation a quarter of the values (for 2 x 2) to compute and
+                # differentiate: a book-ch6-conv2 step took 5 % less time at mini-batches
+                # 10 and 64 (medians of 15 alternating runs, 1.46 -> 1.39 and 9.2 -> 8.8 ms).
+                layers.insert(len(layers) - 1, pool)
+            else:
+                layers.append(pool)
             shape = pool.output_shape(*shape)
         elif kind == "dense":
             if len(shape) == 3:

@@ -29,6 +29,9 @@ class Layer:
     params: tuple[Parameter, ...] = ()
     #: State that is saved with the weights but not trained (batch norm's running averages).
     buffers: tuple[np.ndarray, ...] = ()
+    #: An elementwise non-decreasing function (an activation such as the sigmoid or ReLU):
+    #: then max(f(a), f(b)) = f(max(a, b)), so max-pooling may come first.
+    increasing: bool = False
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         return x

@@ -32,8 +32,8 @@ class Network:
             layers[first].propagate = False
         self._backward_layers = layers[first:][::-1]
         self.params: list[Parameter] = [p for layer in layers for p in layer.params]
-        convolutional = any(isinstance(layer, Conv2D) for layer in layers)
-        self.eval_chunk = EVAL_CHUNK_CONV if convolutional else EVAL_CHUNK
+        self.convolutional = any(isinstance(layer, Conv2D) for layer in layers)
+        self.eval_chunk = EVAL_CHUNK_CONV if self.convolutional else EVAL_CHUNK
         self.buffers: list[np.ndarray] = [b for layer in layers for b in layer.buffers]
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
