@@ -18,7 +18,9 @@ from digitlab.spec import INPUT_SHAPE, Spec
 def build_network(spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.float32) -> Network:
     """Layers as the spec plans them, the hidden activation after every convolution and
     hidden dense layer (batch-normalised before it if the spec asks, with the spec's
-    dropout after hidden dense layers), and the cost with its output activation on top."""
+    dropout after hidden dense layers), and the cost with its output activation on top.
+    A max-pooling layer goes in front of the activation it follows when that activation
+    is increasing: the same function, at a quarter of the activation's work."""
     plan = spec.layer_plan()
     layers: list[Layer] = []
     shape: tuple[int, ...] = (spec.input_size,)  # flat rows, or (height, width, channels)
