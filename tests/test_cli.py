@@ -11,7 +11,8 @@ from PIL import Image
 
 from digitlab.data.fetch import MNIST_FILES
 from digitlab.data.idx import write_idx
-from digitlab.presets import ENSEMBLES, PRESETS
+from digitlab.errors import SpecError
+from digitlab.presets import ENSEMBLES, PRESETS, get
 
 
 def assert_one_line_error(result, *fragments: str) -> None:
@@ -116,7 +117,17 @@ def test_presets_lists_every_preset_with_book_accuracy(run_cli) -> None:
             assert f"book {preset.book_accuracy:.2f}% ({preset.book_split})" in line
     for name, ensemble in ENSEMBLES.items():
         line = next(line for line in result.stdout.splitlines() if line.startswith(name + " "))
-        assert ensemble.member in line
+        assert all(preset in line for preset in ensemble.presets)
+
+
+def test_mixed_ensemble_names_its_presets_and_is_not_a_network(run_cli) -> None:
+    mixed = ENSEMBLES["cnn-mixed-ensemble"]
+    assert mixed.presets == ["cnn-best", "book-ch6-dropout"]
+    assert mixed.describe() == "5 x cnn-best + 5 x book-ch6-dropout"
+    with pytest.raises(SpecError, match=r"\(5 x cnn-best \+ 5 x book-ch6-dropout\)"):
+        get("cnn-mixed-ensemble")
+    result = run_cli("train", "--preset", "cnn-mixed-ensemble", "--seed", "1")
+    assert_one_line_error(result, "ensemble preset")
 
 
 def test_data_fetch_prints_location(run_cli, mnist_dir) -> None:

@@ -90,8 +90,7 @@ def list_presets(as_json: bool = JSON) -> None:
         {
             "name": e.name,
             "summary": e.summary,
-            "member": e.member,
-            "seeds": list(e.seeds),
+            "members": [{"preset": preset, "seed": seed} for preset, seed in e.members],
             "book_accuracy": e.book_accuracy,
         }
         for e in preset_registry.ENSEMBLES.values()
@@ -259,14 +258,16 @@ def train_ensemble(
     if folder.suffix == ".npz" or folder.is_file():
         raise SpecError(f"--out: {folder} must be a folder for the ensemble's member models")
     data = load_data(data_dir)
-    base = preset_registry.resolve_spec(ensemble.member, None, overrides)
+    specs = {
+        preset: preset_registry.resolve_spec(preset, None, overrides) for preset in ensemble.presets
+    }
     paths = []
-    for number, seed in enumerate(ensemble.seeds, 1):
-        path = folder / f"{preset_registry.seeded_name(ensemble.member, seed)}.npz"
-        say(f"member {number} of {len(ensemble.seeds)}: {path}")
+    for number, (preset, seed) in enumerate(ensemble.members, 1):
+        path = folder / f"{preset_registry.seeded_name(preset, seed)}.npz"
+        say(f"member {number} of {len(ensemble.members)}: {path}")
         try:
             trained = train_to_file(
-                base.with_overrides(seed=seed), data, path, default_display(quiet=as_json)
+                specs[preset].with_overrides(seed=seed), data, path, default_display(quiet=as_json)
             )
         except KeyboardInterrupt:
             say(f"interrupted; run the same command again to continue with {path}")

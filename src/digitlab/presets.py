@@ -251,19 +251,30 @@ PRESETS: dict[str, Preset] = {
 
 @dataclass(frozen=True)
 class Ensemble:
-    """Several networks trained from one preset with different seeds; their averaged
-    probabilities vote.  Independent seeds make different mistakes, so the average
-    makes fewer (the book's chapter 6 ends with five networks: 99.67 %)."""
+    """Several trained networks whose averaged probabilities vote.  Networks that make
+    different mistakes make fewer together: the book's chapter 6 ends with five copies
+    of one network, trained from different seeds (99.67 %); networks of different
+    architectures differ more."""
 
     name: str
-    member: str
-    seeds: tuple[int, ...]
+    members: tuple[tuple[str, int], ...]  # (preset, seed) of each network
     summary: str
     book_accuracy: float | None = None
 
     @property
-    def preset(self) -> Preset:
-        return PRESETS[self.member]
+    def presets(self) -> list[str]:
+        """The member presets, each once, in order."""
+        return list(dict.fromkeys(preset for preset, _ in self.members))
+
+    def describe(self) -> str:
+        """``5 x cnn-best + 5 x book-ch6-dropout``: how many networks of each preset."""
+        counts = [sum(p == preset for p, _ in self.members) for preset in self.presets]
+        return " + ".join(f"{n} x {p}" for n, p in zip(counts, self.presets, strict=True))
+
+
+def at_seeds(preset: str, seeds: range) -> tuple[tuple[str, int], ...]:
+    """Ensemble members: ``preset`` trained once from each seed."""
+    return tuple((preset, seed) for seed in seeds)
 
 
 def seeded_name(preset: str, seed: int) -> str:
@@ -276,16 +287,20 @@ ENSEMBLES: dict[str, Ensemble] = {
     for ensemble in [
         Ensemble(
             "book-ch6-ensemble",
-            "book-ch6-dropout",
-            tuple(range(5)),
+            at_seeds("book-ch6-dropout", range(5)),
             "5 x book-ch6-dropout (seeds 0-4), probabilities averaged",
             99.67,
         ),
         Ensemble(
             "cnn-best-ensemble",
-            "cnn-best",
-            tuple(range(5)),
-            "our best ensemble: 5 x cnn-best (seeds 0-4), probabilities averaged",
+            at_seeds("cnn-best", range(5)),
+            "5 x cnn-best (seeds 0-4), probabilities averaged",
+        ),
+        Ensemble(
+            "cnn-mixed-ensemble",
+            at_seeds("cnn-best", range(5)) + at_seeds("book-ch6-dropout", range(5)),
+            "5 x cnn-best and 5 x book-ch6-dropout (seeds 0-4): two architectures, "
+            "probabilities averaged",
         ),
     ]
 }
@@ -299,8 +314,8 @@ def get(name: str) -> Preset:
         if name in ENSEMBLES:
             ensemble = ENSEMBLES[name]
             raise SpecError(
-                f"{name} is an ensemble of {len(ensemble.seeds)} x {ensemble.member}, "
-                f"not one network: use the preset {ensemble.member}"
+                f"{name} is an ensemble ({ensemble.describe()}), not one network: use the "
+                f"preset {' or '.join(ensemble.presets)}"
             ) from None
         names = ", ".join([*PRESETS, *ENSEMBLES])
         raise SpecError(f"unknown preset {name!r}; choose one of: {names}") from None
