@@ -38,17 +38,19 @@ def describe(record: EpochRecord, epochs: int) -> str:
 
 
 class EpochLog(Callback):
-    """One line per epoch on stderr: the plain display for logs and pipes."""
+    """One line per epoch on stderr: the plain display for logs and pipes.  ``label``
+    starts each line, to tell apart runs that share one log."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "") -> None:
         self.console = Console(stderr=True, highlight=False, soft_wrap=True)
         self.epochs = 0
+        self.prefix = f"{label}: " if label else ""
 
     def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
         self.epochs = epochs
 
     def on_epoch_end(self, record: EpochRecord) -> None:
-        self.console.print(describe(record, self.epochs))
+        self.console.print(self.prefix + describe(record, self.epochs))
 
 
 class ProgressBar(EpochLog):
