@@ -16,11 +16,11 @@ from .interrupt import StopAfter
 CONV = ["conv:4:5", "pool:2", "dense:16", "dense:10"]
 
 
-def network(dropout: float = 0.0, seed: int = 0, **extra):
+def network(dropout: float = 0.0, seed: int = 0, dtype=np.float32, **extra):
     spec = make_spec(
         {"layers": CONV, "cost": "log-likelihood", "dropout": dropout, "seed": seed, **extra}
     )
-    return build_network(spec, np.random.default_rng(seed))
+    return build_network(spec, np.random.default_rng(seed), dtype)
 
 
 def batch(mnist, n: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -38,6 +38,34 @@ def test_shards_add_up_to_the_whole_batch_gradient(mnist) -> None:
     ShardedGradients(sharded, threads=2)(x, y, 0.5)
     for a, b in zip(grads(whole), grads(sharded), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_batch_norm_shards_keep_the_whole_batch_statistics(mnist, threads: int) -> None:
+    x, y = (array.astype(np.float64) for array in batch(mnist))  # exact maths: no rounding
+    whole, sharded = (
+        network(batch_norm=True, dtype=np.float64),
+        network(batch_norm=True, dtype=np.float64),
+    )
+    whole.gradients(x, y)
+    gradients = ShardedGradients(sharded, threads)
+    gradients(x, y)
+    for a, b in zip(grads(whole), grads(sharded), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    for a, b in zip(whole.buffers, sharded.buffers, strict=True):  # running averages
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert all(layer.gather is None for layer in sharded.layers if hasattr(layer, "gather"))
+    # and the network alone is itself again: a one-row batch, no exchange to wait at
+    gradients(x[:1], y[:1])
+
+
+def test_an_error_in_one_shard_is_raised_not_waited_for(mnist) -> None:
+    x, y = batch(mnist)
+    gradients = ShardedGradients(network(batch_norm=True), threads=2)
+    gradients.replicas[0].layers[1].forward = lambda *args: 1 / 0  # the replica's conv
+
+    with pytest.raises(ZeroDivisionError):
+        gradients(x, y)
 
 
 def test_thread_count_does_not_change_a_single_number(mnist) -> None:
@@ -72,10 +100,10 @@ def test_replica_shares_weights_not_gradients() -> None:
 
 @pytest.mark.parametrize(
     ("layers", "batch_norm", "expected"),
-    [(CONV, False, True), (CONV, True, False), ([784, 30, 10], False, False)],
+    [(CONV, False, True), (CONV, True, True), ([784, 30, 10], False, False)],
     ids=["conv", "batch-norm", "dense"],
 )
-def test_only_convolutional_networks_without_batch_norm_are_sharded(
+def test_only_convolutional_networks_are_sharded(
     mnist, layers, batch_norm: bool, expected: bool
 ) -> None:
     spec = make_spec({"layers": layers, "batch_norm": batch_norm, "batch_size": MIN_SHARDED_BATCH})

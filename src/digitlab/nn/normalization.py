@@ -12,9 +12,15 @@ for feature maps (batch, height, width, channels): one layer serves both.
 At test time the batch's statistics are replaced by running averages gathered during
 training, so a single image gets the same answer whatever batch it arrives in.  Those
 averages are not trained; they are the layer's ``buffers``, saved with the weights.
+
+When a mini-batch is cut into shards that separate threads backpropagate (see
+:mod:`digitlab.nn.parallel`), each shard's layer is given a ``gather``: the shards
+exchange their partial sums there, so the statistics still are the whole batch's.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -36,13 +42,26 @@ class BatchNorm(Layer):
         self.running_mean = np.zeros(features, dtype=dtype)
         self.running_var = np.ones(features, dtype=dtype)
         self.buffers = (self.running_mean, self.running_var)
+        #: Set while this layer backpropagates one shard of a batch: hands this shard's
+        #: partial results to the other shards' layers and returns everyone's, in order.
+        self.gather: Callable[[tuple[np.ndarray, ...]], Sequence[tuple]] | None = None
+
+    def _batch_statistics(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """Mean and (biased) variance of each feature over the batch, and the count."""
+        axes = tuple(range(x.ndim - 1))
+        mean, var, count = x.mean(axis=axes), x.var(axis=axes), x.size // x.shape[-1]
+        if self.gather is None:
+            return mean, var, count
+        # Chan et al.'s pairwise combination: exact, and stable where E[x^2] - E[x]^2 is not
+        parts = self.gather((mean, var, count))
+        total = sum(part[2] for part in parts)
+        mean = sum(part[0] * (part[2] / total) for part in parts).astype(x.dtype)
+        var = sum((part[1] + (part[0] - mean) ** 2) * (part[2] / total) for part in parts)
+        return mean, var.astype(x.dtype), total
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        axes = tuple(range(x.ndim - 1))
         if training:
-            mean = x.mean(axis=axes)
-            var = x.var(axis=axes)
-            count = x.size // x.shape[-1]
+            mean, var, count = self._batch_statistics(x)
             momentum = x.dtype.type(RUNNING_MOMENTUM)
             self.running_mean += momentum * (mean - self.running_mean)
             # the running variance is the unbiased estimate, as at test time it stands in
@@ -62,11 +81,17 @@ class BatchNorm(Layer):
         normalized = self._normalized
         self.shift.grad[...] = grad.sum(axis=axes)
         self.scale.grad[...] = (grad * normalized).sum(axis=axes)
+        shift_total, scale_total = self.shift.grad, self.scale.grad
         count = grad.size // grad.shape[-1]
+        if self.gather is not None:  # the whole batch's sums (each shard keeps its own part)
+            parts = self.gather((shift_total, scale_total, count))
+            shift_total = sum(part[0] for part in parts)
+            scale_total = sum(part[1] for part in parts)
+            count = sum(part[2] for part in parts)
         # d/dx of the normalisation, with the mean and variance depending on x as well:
         # (scale / std) * (g - mean(g) - x_hat * mean(g * x_hat))
         return (self.scale.value * self._inv_std) * (
             grad
-            - self.shift.grad / grad.dtype.type(count)
-            - normalized * (self.scale.grad / grad.dtype.type(count))
+            - shift_total / grad.dtype.type(count)
+            - normalized * (scale_total / grad.dtype.type(count))
         )
