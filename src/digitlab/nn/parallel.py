@@ -99,7 +99,6 @@ class ShardedGradients:
             for index, layer in enumerate(network.layers)
             if isinstance(layer, BatchNorm)
         ]
-        self._exchanges: list[Exchange] = []
         workers = SHARDS - 1 if self._norms else min(threads, SHARDS) - 1
         self._pool = ThreadPoolExecutor(workers) if workers > 0 else None
 
@@ -119,14 +118,14 @@ class ShardedGradients:
                 [self.network, *self.replicas], bounds[:-1], bounds[1:], strict=True
             )
         ]
-        self._connect_norms()
+        exchanges = self._connect_norms()
 
         def backpropagate(net: Network, rows: slice) -> None:
             try:
                 # each shard's cost is its mean over its rows: weigh it by its share of the batch
                 net.gradients(x[rows], y[rows], scale * (rows.stop - rows.start) / n)
             except BaseException:
-                for exchange in self._exchanges:
+                for exchange in exchanges:
                     exchange.barrier.abort()  # no shard waits for this one any more
                 raise
 
@@ -153,11 +152,10 @@ class ShardedGradients:
             for other in params[1:]:
                 total += other.grad
 
-    def _connect_norms(self) -> None:
+    def _connect_norms(self) -> list[Exchange]:
         """Give each batch-norm layer of each shard its place in a fresh exchange."""
-        self._exchanges = []
-        for layers in self._norms:
-            exchange = Exchange(SHARDS)
-            self._exchanges.append(exchange)
+        exchanges = [Exchange(SHARDS) for _ in self._norms]
+        for exchange, layers in zip(exchanges, self._norms, strict=True):
             for shard, layer in enumerate(layers):
                 layer.gather = exchange.gather_for(shard)
+        return exchanges
