@@ -36,7 +36,7 @@ from digitlab.train.callbacks import EpochLog
 from digitlab.train.to_file import has_trained, history_path_for, train_to_file
 
 CHAPTER_6 = [name for name in PRESETS if name.startswith("book-ch6-")]
-OURS = ["cnn-best"]
+OURS = ["cnn-5x5", "cnn-best"]
 WORK = Path("out/cnn")
 HEADER = [
     "preset",

@@ -9,6 +9,7 @@ from digitlab.data.mnist import one_hot
 from digitlab.nn.activations import ACTIVATIONS, make_activation
 from digitlab.nn.build import build_network
 from digitlab.nn.costs import CrossEntropyCost, LogLikelihoodCost, QuadraticCost
+from digitlab.presets import PRESETS
 from digitlab.spec import make_spec
 from digitlab.train import Trainer
 
@@ -45,6 +46,16 @@ def test_parameters_and_gradients_stay_float32() -> None:
     x = np.random.default_rng(1).random((10, 784), dtype=np.float32)
     network.gradients(x, one_hot(np.arange(10)))
     assert all(p.value.dtype == np.float32 and p.grad.dtype == np.float32 for p in network.params)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_builds_a_network_giving_each_image_ten_outputs(name: str) -> None:
+    """Each preset's layers fit together (e.g. no pooling of an odd-sized feature map)."""
+    network = build_network(PRESETS[name].spec, np.random.default_rng(0))
+    x = np.random.default_rng(1).random((3, 784), dtype=np.float32)
+    outputs = network.probabilities(x)
+    assert outputs.shape == (3, 10) and outputs.dtype == np.float32
+    assert np.all((outputs >= 0) & (outputs <= 1))
 
 
 def test_same_seed_same_weights_different_seed_different(mnist) -> None:

@@ -15,7 +15,7 @@ from digitlab.nn.layers import Layer, Parameter
 
 #: Rows per forward pass when evaluating many images, to bound memory.  Convolutional
 #: networks use fewer: their patch matrices are large (for 1,000 images, 205 MB in
-#: cnn-best's second convolution), and at 256 rows evaluation measured 1.3-1.6x faster
+#: cnn-5x5's second convolution), and at 256 rows evaluation measured 1.3-1.6x faster
 #: than at 1,000 (memory traffic), while dense networks were fastest at 1,000.
 EVAL_CHUNK = 1_000
 EVAL_CHUNK_CONV = 256

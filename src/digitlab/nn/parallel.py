@@ -8,7 +8,7 @@ mini-batches the batch is cut into shards, each backpropagated by its own replic
 the network in its own thread (NumPy releases the GIL inside its loops), and the
 replicas' gradients are added up.  With both cores free, a step at mini-batch 64 took
 6.7 ms this way against 8.6 ms as one batch with two BLAS threads for book-ch6-conv2,
-and 16.1 against 19.5 ms for cnn-best (medians of 7 alternating runs).
+and 16.1 against 19.5 ms for cnn-5x5 (medians of 7 alternating runs).
 
 What a run computes does not depend on how many threads ran it: the batch is always cut
 into ``SHARDS`` pieces in the same places, the gradients are added in the same order,
