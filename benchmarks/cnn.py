@@ -214,8 +214,9 @@ run predates that being timed.
 An ensemble averages its members' probabilities; its members are presets at seeds 0-4.
 Validation accuracy (the last 10,000 training images) is what choices were made on; for
 an ensemble it is the averaged probabilities' accuracy on those images.
-The runs measured here went two at a time, one core each (as `--lanes 2` runs them).
-[cnn-recipe.md](cnn-recipe.md) shows how `cnn-best` was chosen.
+The runs measured here went two at a time, one core each (as `--lanes 2` runs them),
+except where [cnn-recipe.md](cnn-recipe.md) says otherwise; it also shows how `cnn-best`
+and our best ensemble were chosen.
 
 {table(HEADER, rows)}
 """,

@@ -298,13 +298,14 @@ ENSEMBLES: dict[str, Ensemble] = {
         Ensemble(
             "cnn-best-ensemble",
             at_seeds("cnn-best", range(5)),
-            "5 x cnn-best (seeds 0-4), probabilities averaged",
+            "our best ensemble (chosen on validation): 5 x cnn-best (seeds 0-4), "
+            "probabilities averaged",
         ),
         Ensemble(
             "cnn-mixed-ensemble",
             at_seeds("cnn-best", range(5)) + at_seeds("book-ch6-dropout", range(5)),
-            "our best ensemble (chosen on validation): 5 x cnn-best and 5 x "
-            "book-ch6-dropout (seeds 0-4), probabilities averaged",
+            "two architectures: 5 x cnn-best and 5 x book-ch6-dropout (seeds 0-4), "
+            "probabilities averaged",
         ),
     ]
 }
