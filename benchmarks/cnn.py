@@ -13,6 +13,11 @@ and lists the others as not run yet.  ``--lanes 2`` trains two networks at a tim
 its own process on one core: on a 2-core CPU that finishes a set of runs sooner than
 running them one after another on both cores, as a single run leaves the second core idle
 for much of each step.
+
+Next to the table goes its reproduction check (cnn.checks.json beside cnn.md): the exact
+figures of its cheapest row, book-ch6-fc at seed 0 (under a minute to train), which the
+test suite (tests/test_reproduce.py) retrains and compares, so an engine change that moves
+them fails the tests until the table is regenerated.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from report import machine, table, write
+from report import machine, repository_relative, table, write
 from threadpoolctl import threadpool_limits
 
 from digitlab.data import Dataset, Split, load_mnist
@@ -33,10 +38,17 @@ from digitlab.nn.model_file import load_model
 from digitlab.predict import ensemble_probabilities
 from digitlab.presets import ENSEMBLES, PRESETS, Ensemble, Preset, seeded_name
 from digitlab.train.callbacks import EpochLog
+from digitlab.train.history import History
+from digitlab.train.reproduce import Check, check_from_history, checks_path_for, write_checks
 from digitlab.train.to_file import has_trained, history_path_for, train_to_file
 
 CHAPTER_6 = [name for name in PRESETS if name.startswith("book-ch6-")]
 OURS = ["cnn-5x5", "cnn-best"]
+#: The row the test suite retrains to tell whether the table still reproduces: the
+#: cheapest one (a dense network, about 45 s on 2 cores).  It exercises what every row
+#: shares -- data, shuffling, initialisation, sigmoid, softmax + log-likelihood, SGD, the
+#: choice of the best epoch -- though not the convolution or pooling themselves.
+CHECKED = "book-ch6-fc"
 WORK = Path("out/cnn")
 HEADER = [
     "preset",
@@ -110,6 +122,18 @@ def versus_book(ours: float, book: float | None) -> list[str]:
     return [f"{book:.2f}", f"{ours:.2f}", f"{ours - book:+.2f}"]
 
 
+def command_for(preset: Preset, seed: int = 0) -> str:
+    return f"digitlab train --preset {preset.name} --seed {seed}"
+
+
+def check_for(preset: Preset, path: Path) -> Check:
+    """The reproduction check of a finished seed-0 run: its figures from the history
+    recorded next to the model, exactly as the table shows them."""
+    history = History.from_dicts(json.loads(history_path_for(path).read_text()))
+    spec = load_model(path).spec
+    return check_from_history(f"{preset.name}, seed 0", command_for(preset), spec, history)
+
+
 def preset_row(preset: Preset, path: Path) -> list[object]:
     metrics = load_model(path).metrics
     return [
@@ -119,7 +143,7 @@ def preset_row(preset: Preset, path: Path) -> list[object]:
         f"{100 * metrics['validation_accuracy']:.2f}",
         f"{metrics['best_epoch']} of {metrics['epochs_run']}",
         *time_cells([minutes(path)]),
-        f"`digitlab train --preset {preset.name} --seed 0`",
+        f"`{command_for(preset)}`",
     ]
 
 
@@ -179,11 +203,13 @@ def main() -> None:
         runs += [member for name in args.ensembles for member in ENSEMBLES[name].members]
         train_all(list(dict.fromkeys(runs)), data, args.lanes)
 
-    rows, missing = [], []
+    rows, missing, checks = [], [], []
     for name in args.presets:
         path = ensure_trained(PRESETS[name], 0, data, False)
         if path:
             rows.append(preset_row(PRESETS[name], path))
+            if name == CHECKED:
+                checks.append(check_for(PRESETS[name], path))
         else:
             missing.append(name)
     for name in args.ensembles:
@@ -221,6 +247,10 @@ and our best ensemble were chosen.
 {table(HEADER, rows)}
 """,
     )
+    write_checks(checks_path_for(args.out), repository_relative(args.out), checks)
+    print(f"wrote {checks_path_for(args.out)}")
+    if not checks:
+        print(f"note: no reproduction check, as the table has no {CHECKED} row", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Shared by the benchmark scripts: Markdown tables and a description of the machine."""
+"""Shared by the benchmark scripts: Markdown tables, a description of the machine, and paths
+as the checks files record them."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from digitlab.train.reproduce import source_commit
+
 
 def machine() -> str:
-    """One line saying where and when the figures were measured."""
+    """One line saying where, when and at which commit the figures were measured (the
+    commit tells which source the figures belong to; see digitlab.train.reproduce)."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as handle:
@@ -24,7 +28,8 @@ def machine() -> str:
         pass
     when = datetime.now(UTC).strftime("%Y-%m-%d")
     return (
-        f"Measured {when} on {os.cpu_count()} CPU cores ({cpu}), no GPU; "
+        f"Measured {when} at commit {source_commit()} on {os.cpu_count()} CPU cores ({cpu}), "
+        "no GPU; "
         f"Python {platform.python_version()}, NumPy {np.__version__}."
     )
 
@@ -47,3 +52,12 @@ def write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text.rstrip() + "\n")
     print(f"wrote {path}")
+
+
+def repository_relative(path: Path) -> str:
+    """``path`` as the checks file records it: relative to the repository root (the
+    benchmarks run from there), or as given when it lies elsewhere."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

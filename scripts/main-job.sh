@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, end to end on a fresh machine: install digitlab, get MNIST (verified and
-# cached), train the book's first network and report its test accuracy, then run the six
+# cached), train the book's first network and report its test accuracy, then run the
 # studies that ship in studies/ in quick mode and write their reports to out/studies/
 # (the full studies' reports are committed in docs/studies/).
 set -euo pipefail

@@ -8,6 +8,7 @@ stderr with exit status 1; ``--json`` puts one JSON object on the last line of s
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -463,7 +464,21 @@ def study_run(
     best = max(done, key=lambda t: t.value) if done else None
     if best:
         print(f"best of {len(done)} finished trials: {best.params} -> validation {best.value:.2%}")
-    print(f"report: digitlab study report {study_file}{' --quick' if quick else ''}")
+    print("report: " + report_command(study_file, storage, quick, data_dir))
+
+
+def report_command(
+    study_file: Path, storage: str | None, quick: bool, data_dir: Path | None
+) -> str:
+    """The ``study report`` command for a study just run, with the same storage and data."""
+    words = ["digitlab", "study", "report", str(study_file)]
+    if quick:
+        words.append("--quick")
+    if storage:
+        words += ["--storage", storage]
+    if data_dir:
+        words += ["--data-dir", str(data_dir)]
+    return shlex.join(words)
 
 
 @study_app.command("list")
@@ -490,7 +505,7 @@ def study_list(storage: str | None = STORAGE, as_json: bool = JSON) -> None:
 @study_app.command("report")
 def study_report(
     study_file: Path = typer.Argument(..., metavar="STUDY.toml", help="The study's file."),
-    out: Path | None = typer.Option(None, help="Report folder [default: docs/studies/NAME]."),
+    out: Path | None = typer.Option(None, help="Report folder [default: out/studies/NAME]."),
     storage: str | None = STORAGE,
     quick: bool = QUICK,
     data_dir: Path | None = DATA_DIR,
@@ -502,7 +517,7 @@ def study_report(
 
     settings = RunSettings(load_study_file(study_file), storage, quick)
     study = load_existing_study(settings)
-    folder = out or Path("docs/studies") / settings.study_name
+    folder = out or Path("out/studies") / settings.study_name
     summary = write_report(study, settings.study_file, folder, data_dir, report=say)
     print(f"{folder / 'README.md'}: {summary.get('headline', 'no finished trials yet')}")
 

@@ -9,8 +9,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-from digitlab.experiments.findings import (
+from digitlab.experiments.effects import (
     best_by_value,
     finished,
     grouping_key,
@@ -21,6 +22,8 @@ from digitlab.experiments.results import TrialRow
 from digitlab.experiments.study_file import Range, StudyFile
 
 MAX_CURVES = 12
+#: Line styles cycled together with the ten colours, so 12+ curves stay distinguishable.
+LINE_STYLES = ("-", "--", ":", "-.")
 
 
 def _save(figure: plt.Figure, path: Path) -> None:
@@ -30,10 +33,11 @@ def _save(figure: plt.Figure, path: Path) -> None:
 
 
 def effect_plot(study_file: StudyFile, rows: list[TrialRow], key: str, path: Path) -> None:
-    """Validation accuracy against one hyperparameter, with the spread over repeats.
+    """Validation accuracy against one hyperparameter, with the noise over seeds.
 
     Every finished trial is a dot; the line joins, for each value, the best trial that
-    used it, with bars from its worst to its best repeat."""
+    used it, with bars showing the 95 % interval of its mean over seeds (its range when
+    a single seed gives no interval)."""
     figure, axes = plt.subplots(figsize=(6.4, 4))
     done = finished(rows)
     declared = study_file.space[key]
@@ -49,7 +53,11 @@ def effect_plot(study_file: StudyFile, rows: list[TrialRow], key: str, path: Pat
     else:
         values = ordered_values(study_file, key, list({r.params[key] for r in done}))
         position = {v: i for i, v in enumerate(values)}
-        axes.set_xticks(range(len(values)), [str(v) for v in values])
+        labels = [str(v) for v in values]
+        long = sum(len(label) for label in labels) > 40
+        axes.set_xticks(
+            range(len(values)), labels, rotation=30 if long else 0, ha="right" if long else "center"
+        )
     axes.scatter(
         [position[r.params[key]] for r in done],
         [100 * r.value for r in done],
@@ -75,16 +83,22 @@ def effect_plot(study_file: StudyFile, rows: list[TrialRow], key: str, path: Pat
         if not present:
             continue
         tops = [best[v] for v in present]
-        means = np.array([100 * r.value for r in tops])
-        low = means - np.array([100 * min(r.accuracies or [r.value]) for r in tops])
-        high = np.array([100 * max(r.accuracies or [r.value]) for r in tops]) - means
+        estimates = [r.estimate for r in tops]
+        means = np.array([100 * e.mean for e in estimates])
+        low = means - np.array(
+            [100 * (e.low if e.low is not None else e.minimum) for e in estimates]
+        )
+        high = np.array([100 * (e.high if e.high is not None else e.maximum) for e in estimates])
+        high -= means
+        bars = "95 % interval" if all(e.low is not None for e in estimates) else "range"
         axes.errorbar(
             [position[v] for v in present],
             means,
             yerr=[low, high],
             marker="o",
             capsize=4,
-            label=f"{name} (bars: range over repeats)",
+            linestyle=LINE_STYLES[len(axes.lines) % len(LINE_STYLES)],
+            label=f"{name} (bars: {bars} over seeds)",
         )
         lowest = float((means - low).min())
         floor = lowest if floor is None else min(floor, lowest)
@@ -113,23 +127,106 @@ def _focus(axes: plt.Axes, floor: float, values: list[float]) -> None:
         )
 
 
-def learning_curves(rows: list[TrialRow], path: Path) -> None:
-    """Training (dashed) and validation (solid) accuracy per epoch, best trials first."""
-    figure, axes = plt.subplots(figsize=(7.5, 4.5))
-    for index, row in enumerate([r for r in finished(rows) if r.runs][:MAX_CURVES]):
-        colour = f"C{index % 10}"
-        valid = np.array(row.runs[0]["validation_curve"]) * 100
-        train = np.array(row.runs[0]["train_curve"]) * 100
-        epochs = np.arange(1, len(valid) + 1)
-        axes.plot(epochs, valid, color=colour, label=params_label(row.params))
-        axes.plot(epochs, train, color=colour, linestyle="--", alpha=0.6)
+def _style(index: int) -> dict:
+    """Colour and line style of curve ``index``: 40 combinations before any repeats."""
+    return {"color": f"C{index % 10}", "linestyle": LINE_STYLES[(index // 10) % len(LINE_STYLES)]}
+
+
+def _curves(
+    rows: list[TrialRow],
+    path: Path,
+    train_name: str,
+    validation_name: str,
+    ylabel: str,
+    title: str,
+    scale: float,
+) -> None:
+    """Training (thin) and validation (thick) curves per epoch of the best configurations,
+    each the mean over its seeds; a legend names every configuration and both kinds."""
+    figure, axes = plt.subplots(figsize=(8, 4.8))
+    shown = [
+        r
+        for r in finished(rows)
+        if any(getattr(x, validation_name) and not x.diverged for x in r.runs)
+    ]
+    for index, row in enumerate(shown[:MAX_CURVES]):
+        # A diverged run's curves end in NaN; the text leaves them out, and so does the plot.
+        runs = [run for run in row.runs if getattr(run, validation_name) and not run.diverged]
+        if not runs:
+            continue
+        length = min(len(getattr(run, validation_name)) for run in runs)
+        valid = np.mean([getattr(run, validation_name)[:length] for run in runs], axis=0)
+        train = np.mean([getattr(run, train_name)[:length] for run in runs], axis=0)
+        epochs = np.arange(1, length + 1)
+        style = _style(index)
+        axes.plot(epochs, scale * valid, linewidth=1.8, label=params_label(row.params), **style)
+        axes.plot(epochs, scale * train, linewidth=0.8, alpha=0.7, **style)
+    axes.plot([], [], color="gray", linewidth=1.8, label="thick: validation")
+    axes.plot([], [], color="gray", linewidth=0.8, label="thin: training")
     axes.set_xlabel("epoch")
-    axes.set_ylabel("accuracy (%) — solid: validation, dashed: training")
-    axes.set_title("learning curves (first repeat of each configuration)")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
     axes.grid(alpha=0.3)
-    if axes.lines:
-        axes.legend(fontsize=7, loc="lower right")
+    axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     _save(figure, path)
+
+
+def learning_curves(rows: list[TrialRow], path: Path) -> None:
+    """Training and validation accuracy per epoch, best configurations first."""
+    _curves(
+        rows,
+        path,
+        "train_accuracy",
+        "validation_accuracy",
+        "accuracy (%)",
+        "accuracy per epoch (mean over seeds)",
+        100.0,
+    )
+
+
+def cost_curves(rows: list[TrialRow], path: Path) -> None:
+    """Training and validation cost per epoch: the book's sign of overfitting is the
+    validation cost turning up while the training cost keeps falling."""
+    _curves(
+        rows,
+        path,
+        "train_cost",
+        "validation_cost",
+        "cost per image",
+        "cost per epoch (mean over seeds; training cost includes the penalty)",
+        1.0,
+    )
+
+
+def gradient_plot(rows: list[TrialRow], path: Path) -> bool:
+    """Each layer's gradient norm ||dC/db|| per epoch (log scale) for the best
+    configurations with two or more hidden layers -- the book's chapter-5 'speed of
+    learning' -- or nothing (False) when the study has no such network."""
+    deep = [
+        r
+        for r in finished(rows)
+        if r.runs and r.runs[0].diagnostics and len(r.runs[0].diagnostics[0].hidden) >= 2
+    ][:4]
+    if not deep:
+        return False
+    figure, grid = plt.subplots(1, len(deep), figsize=(4 * len(deep), 3.8), squeeze=False)
+    for axes, row in zip(grid[0], deep, strict=True):
+        run = row.runs[0]
+        history = ([run.initial] if run.initial else []) + run.diagnostics
+        start = 0 if run.initial else 1
+        for index, name in enumerate(layer.layer for layer in history[0].hidden):
+            norms = [d.hidden[index].bias_gradient_norm for d in history]
+            axes.plot(range(start, start + len(norms)), norms, label=name, **_style(index))
+        axes.set_yscale("log")
+        axes.set_title(params_label(row.params), fontsize=8)
+        axes.set_xlabel("epoch (0: initial weights)")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=7)
+    grid[0][0].set_ylabel("‖∂C/∂b‖ of the hidden layer (first seed)")
+    _save(figure, path)
+    return True
 
 
 def history_plot(rows: list[TrialRow], path: Path) -> None:
@@ -143,6 +240,7 @@ def history_plot(rows: list[TrialRow], path: Path) -> None:
         numbers, np.maximum.accumulate(values) if values else [], color="C1", label="best so far"
     )
     axes.set_xlabel("trial number")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel("validation accuracy (%)")
     axes.set_title("optimisation history")
     axes.grid(alpha=0.3)

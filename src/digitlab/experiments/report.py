@@ -9,8 +9,10 @@ configuration with the command that retrains it, findings, plots, the table),
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +20,39 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from digitlab.atomic import atomic_write
 from digitlab.data import load_mnist
 from digitlab.errors import DivergenceError
 from digitlab.experiments import plots
-from digitlab.experiments.findings import findings, finished, params_label, pct
+from digitlab.experiments.effects import (
+    cheaper_by,
+    difference,
+    finished,
+    interval,
+    params_label,
+    pct,
+    training_compute,
+    verdict,
+)
+from digitlab.experiments.findings import answer, findings
 from digitlab.experiments.results import TrialRow, trial_rows
+from digitlab.experiments.statistics import TEST_NAME, Verdict, compare
 from digitlab.experiments.study_file import StudyFile
 from digitlab.spec import Spec, make_spec
 from digitlab.train import Trainer
 from digitlab.train.metrics import confusion_matrix
+from digitlab.train.reproduce import Check, source_commit, write_checks
 
 Report = Callable[[str], None]
 
 
 def train_command(spec: dict[str, Any]) -> str:
-    """The ``digitlab train`` command line for a spec (fields left at defaults omitted)."""
+    """The ``digitlab train`` command line for a spec (fields left at their defaults
+    omitted, the seed always given)."""
     defaults = Spec().model_dump()
     parts = ["digitlab train"]
     for key, value in spec.items():
-        if value == defaults[key] or value is None:
+        if key == "seed" or value == defaults[key] or value is None:
             continue
         text = (
             ",".join(map(str, value))
@@ -46,7 +62,7 @@ def train_command(spec: dict[str, Any]) -> str:
             else value
         )
         parts.append(f"--{key.replace('_', '-')} {text}")
-    return " ".join(parts)
+    return " ".join([*parts, f"--seed {spec.get('seed', 0)}"])
 
 
 def columns(study_file: StudyFile) -> list[str]:
@@ -56,6 +72,8 @@ def columns(study_file: StudyFile) -> list[str]:
         *study_file.space,
         "state",
         "validation_accuracy",
+        "interval_low",
+        "interval_high",
         "min",
         "max",
         "repeats",
@@ -72,6 +90,7 @@ def table_rows(study_file: StudyFile, rows: list[TrialRow]) -> list[list[Any]]:
     table = []
     for rank, row in enumerate(rows, 1):
         accuracies = row.accuracies
+        spread = row.estimate if accuracies else None
         table.append(
             [
                 rank,
@@ -79,6 +98,8 @@ def table_rows(study_file: StudyFile, rows: list[TrialRow]) -> list[list[Any]]:
                 *(row.params.get(k, "") for k in study_file.space),
                 row.state,
                 number(row.value),
+                number(spread.low if spread else None),
+                number(spread.high if spread else None),
                 number(min(accuracies, default=None)),
                 number(max(accuracies, default=None)),
                 len(row.runs),
@@ -92,7 +113,8 @@ def table_rows(study_file: StudyFile, rows: list[TrialRow]) -> list[list[Any]]:
 
 def markdown_table(header: list[str], table: list[list[Any]]) -> str:
     def cell(value: Any, name: str) -> str:
-        if name in ("validation_accuracy", "min", "max", "test_accuracy") and value != "":
+        percentages = ("validation_accuracy", "interval_low", "interval_high", "min", "max")
+        if (name in percentages or name == "test_accuracy") and value != "":
             return pct(value)
         return str(value)
 
@@ -138,106 +160,124 @@ def write_report(
     rows = trial_rows(study)
     done = finished(rows)
     quick = bool(study.user_attrs.get("quick"))
+    repeats = int(study.user_attrs.get("repeats", 1))
     header = columns(study_file)
     table = table_rows(study_file, rows)
-    with open(out / "trials.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows([round(v, 6) if isinstance(v, float) else v for v in row] for row in table)
+    csv_text = io.StringIO(newline="")
+    writer = csv.writer(csv_text)
+    writer.writerow(header)
+    writer.writerows([round(v, 6) if isinstance(v, float) else v for v in row] for row in table)
+    write_text(out / "trials.csv", csv_text.getvalue())
 
     figures = []
     for key in study_file.space:
         plots.effect_plot(study_file, rows, key, out / f"effect-{key}.png")
         figures.append((f"Validation accuracy against {key}", f"effect-{key}.png"))
     plots.learning_curves(rows, out / "learning-curves.png")
-    figures.append(("Learning curves", "learning-curves.png"))
+    figures.append(("Learning curves: accuracy", "learning-curves.png"))
+    plots.cost_curves(rows, out / "cost-curves.png")
+    figures.append(("Learning curves: cost (overfitting shows here first)", "cost-curves.png"))
+    if plots.gradient_plot(rows, out / "gradients.png"):
+        figures.append(("Speed of learning of each layer", "gradients.png"))
     plots.history_plot(rows, out / "history.png")
     figures.append(("Optimisation history", "history.png"))
     importances = param_importances(study, study_file)
     if importances:
         plots.importance_plot(importances, out / "importance.png")
-        figures.append(("Hyperparameter importance", "importance.png"))
+        figures.append(
+            (
+                "Hyperparameter importance (fANOVA: the share of the variation in validation "
+                "accuracy each hyperparameter explains across the trials run, not a test of "
+                "any difference)",
+                "importance.png",
+            )
+        )
 
     summary: dict[str, Any] = {
         "name": study_file.name,
         "study": study.study_name,
         "question": study_file.question,
         "quick": quick,
+        "repeats": repeats,
         "sampler": study_file.search.sampler,
         "trials": {
             state: sum(r.state == state for r in rows)
             for state in ("complete", "diverged", "pruned", "failed")
         },
         "wall_seconds": round(wall_seconds(study), 1),
+        "commit": source_commit(),
     }
     best_section = "No trial has finished yet."
     if done:
-        best = done[0]
-        command = train_command(best.spec) + f" --seed {study_file.search.seed}"
-        report(f"retraining the best configuration for the confusion matrix: {command}")
-        test_accuracy = _best_model_figures(best, out, data_dir)
+        overall = verdict(done)
+        chosen = overall.recommended
+        spec = {**chosen.spec, "seed": chosen.runs[0].seed}
+        command = train_command(spec)
+        report(f"retraining the recommended configuration for its figures: {command}")
+        test_accuracy = _best_model_figures(spec, out, data_dir)
         figures += [
-            ("Confusion matrix of the best configuration", "confusion.png"),
+            ("Confusion matrix of the recommended configuration", "confusion.png"),
             ("Misclassified test digits", "misclassified.png"),
         ]
+        found = answer(study_file, rows)
         summary.update(
-            best_params=best.params,
-            best_validation_accuracy=best.value,
-            best_test_accuracy=best.test_accuracy,
+            best_params=overall.best.params,
+            best_validation_accuracy=overall.best.value,
+            recommended_params=chosen.params,
+            recommended_validation_accuracy=chosen.value,
+            recommended_test_accuracy=chosen.test_accuracy,
             command=command,
-            headline=f"best: {params_label(best.params)} — validation {pct(best.value)}"
-            + (f", test {pct(best.test_accuracy)}" if best.test_accuracy is not None else ""),
+            answer=asdict(found) if found else None,
+            headline=f"use: {params_label(chosen.params)} — validation {pct(chosen.value)}"
+            + (f", test {pct(chosen.test_accuracy)}" if chosen.test_accuracy is not None else ""),
         )
-        best_section = (
-            f"**{params_label(best.params)}**: validation accuracy {pct(best.value)} "
-            f"(mean of {len(best.runs)} run{'s' if len(best.runs) > 1 else ''}"
-            + (
-                f", range {pct(min(best.accuracies))}–{pct(max(best.accuracies))}"
-                if len(best.runs) > 1
-                else ""
-            )
-            + ")"
-            + (
-                f", test accuracy {pct(best.test_accuracy)} at the best epoch"
-                if best.test_accuracy is not None
-                else ""
-            )
-            + f". Retrained once for the figures below: test accuracy {pct(test_accuracy)}.\n\n"
-            f"Retrain it with:\n\n```\n{command}\n```"
-        )
+        best_section = _recommendation(overall, command, test_accuracy, spec["seed"])
+        _write_check(rows, out)
     trial_counts = ", ".join(f"{n} {state}" for state, n in summary["trials"].items() if n)
     quick_note = (
-        " **Quick mode**: a small training subset and few epochs, for a first look; the full "
-        "study runs without `--quick`."
+        " **Quick mode**: a small training subset, few epochs"
+        + (", one seed per configuration (so no difference is tested)" if repeats == 1 else "")
+        + "; for a first look. The full study runs without `--quick`."
         if quick
         else ""
     )
-    paragraphs = findings(study_file, rows)
-    if importances:
-        ranked = ", ".join(f"{name} {share:.2f}" for name, share in importances.items())
-        paragraphs.append(
-            f"**importance** (fANOVA: the share of the variation in validation accuracy each "
-            f"hyperparameter explains, summing to 1): {ranked}."
-        )
-    findings_list = "\n".join(f"- {line}" for line in paragraphs)
+    found_all = findings(study_file, rows)
+    effects = "\n\n".join(f"### {key}\n\n{body}" for key, body in found_all.effects)
+    notes = "\n".join(f"- {note}" for note in found_all.notes)
+    why = (
+        "\n\n".join(f"### {cause.title}\n\n{cause.text}" for cause in found_all.causes)
+        or "No cause could be measured from this study's runs."
+    )
     figure_list = "\n".join(f"### {title}\n\n![{title}]({name})\n" for title, name in figures)
     text = f"""# Study `{study.study_name}`
 
 > {study_file.question}
 
 Generated by `digitlab study report` from {len(rows)} trials ({trial_counts}); sampler
-{study_file.search.sampler}, {study.user_attrs.get("repeats", 1)} run(s) per configuration,
-wall time {duration(summary["wall_seconds"])}.{quick_note}
-Accuracies are the best validation accuracy over the epochs (mean over runs); the test set
-is only used for the final numbers.
+{study_file.search.sampler}, {repeats} run(s) per configuration (seeds
+{study_file.search.seed}–{study_file.search.seed + repeats - 1}), wall time
+{duration(summary["wall_seconds"])}, at commit {summary["commit"]}.{quick_note}
+Accuracies are the best validation accuracy over the epochs, as the mean over seeds with
+its 95 % interval; two configurations are called different only when {TEST_NAME}
+says so. The test set is only used for the final numbers.
 
-## Best configuration
+## Recommended configuration
 
 {best_section}
 
 ## Findings
 
-{findings_list}
+{effects}
+
+{notes}
+
+## Why: what the diagnostics measured
+
+Recorded while training, on a fixed batch of training images after every epoch (and at
+the initial weights): training and validation cost, each layer's gradient and weight
+norms, saturated sigmoid/tanh units and dead ReLUs.
+
+{why}
 
 ## Figures
 
@@ -248,16 +288,79 @@ Also as [trials.csv](trials.csv).
 
 {markdown_table(header, table)}
 """
-    (out / "README.md").write_text(text)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text(out / "README.md", text)
+    write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     write_index(out.parent)
     return summary
 
 
-def _best_model_figures(best: TrialRow, out: Path, data_dir: Path | None) -> float:
-    """Retrain the best configuration (first seed) and draw its confusion matrix and errors."""
+def _recommendation(
+    overall: Verdict[TrialRow], command: str, test_accuracy: float, seed: int
+) -> str:
+    """The best mean, what ties with it, and the cheapest of those, with its command."""
+    best, chosen = overall.best, overall.recommended
+    lines = [f"Best mean: **{params_label(best.params)}**, {interval(best.estimate)}."]
+    if not overall.tested:
+        lines.append("One seed per configuration: no difference could be tested.")
+    elif overall.ties:
+        tied = "; ".join(params_label(r.params) for r in overall.ties[:8])
+        more = f" and {len(overall.ties) - 8} more" if len(overall.ties) > 8 else ""
+        lines.append(
+            f"Indistinguishable from it ({TEST_NAME}): {len(overall.ties)} "
+            f"configuration(s): {tied}{more}."
+        )
+    else:
+        lines.append(
+            f"Every other configuration is worse by more than the seeds' noise ({TEST_NAME})."
+        )
+    if chosen is not best:
+        lines.append(
+            f"Recommended: **{params_label(chosen.params)}**, {interval(chosen.estimate)}: "
+            "not shown to differ from the best "
+            f"({difference(compare(chosen.accuracies, best.accuracies))}), "
+            f"{cheaper_by(chosen, best)}; the cheapest and simplest of those that tie and "
+            "had no diverged seed."
+        )
+    elif overall.ties:
+        lines.append(
+            "Recommended: the best itself (what ties with it costs as much or more to train)."
+        )
+    else:
+        lines.append("Recommended: the best itself.")
+    if chosen.test_accuracy is not None:
+        lines.append(f"Its test accuracy at the best epoch: {pct(chosen.test_accuracy)} (mean).")
+    lines.append(
+        f"Retrained once (seed {seed}) for the figures below: test accuracy {pct(test_accuracy)}."
+    )
+    return " ".join(lines) + f"\n\nTrain it with:\n\n```\n{command}\n```"
+
+
+def _write_check(rows: list[TrialRow], out: Path) -> None:
+    """``checks.json``: the cheapest finished run of the study, to retrain in the tests and
+    compare exactly, so the report cannot silently stop matching the engine."""
+    candidates = [r for r in finished(rows) if r.spec and r.runs and not r.runs[0].diverged]
+    if not candidates:
+        return
+    row = min(candidates, key=training_compute)
+    run = row.runs[0]
+    spec = {**row.spec, "seed": run.seed}
+    check = Check(
+        label=f"trial {row.number} ({params_label(row.params)}), seed {run.seed}",
+        command=train_command(spec),
+        spec=spec,
+        expected={
+            "validation_accuracy": run.best_validation_accuracy,
+            "test_accuracy": run.test_accuracy,
+            "best_epoch": run.best_epoch,
+        },
+    )
+    write_checks(out / "checks.json", str(out / "README.md"), [check])
+
+
+def _best_model_figures(spec: dict[str, Any], out: Path, data_dir: Path | None) -> float:
+    """Retrain a configuration and draw its confusion matrix and errors."""
     data = load_mnist(data_dir)
-    trainer = Trainer(make_spec(best.spec), data)
+    trainer = Trainer(make_spec(spec), data, diagnostics=False)
     try:
         model = trainer.run().model
     except DivergenceError:
@@ -271,19 +374,49 @@ def _best_model_figures(best: TrialRow, out: Path, data_dir: Path | None) -> flo
     return float(np.trace(matrix) / matrix.sum())
 
 
+ANSWER_COLUMNS = (
+    ("changes", "what changes"),
+    ("effect", "by how much (worst → best mean)"),
+    ("noise", "within what noise"),
+    ("why", "why (measured)"),
+    ("use", "configuration to use"),
+)
+
+
 def write_index(folder: Path) -> None:
-    """``folder/README.md``: one line per study report found below ``folder``."""
-    entries = []
+    """``folder/README.md``: the studies' answers in one table, then one line per report."""
+    answers, entries = [], []
     for summary_path in sorted(folder.glob("*/summary.json")):
         summary = json.loads(summary_path.read_text())
         link = f"[{summary['study']}]({summary_path.parent.name}/README.md)"
+        found = summary.get("answer")
+        if found:
+            cells = " | ".join(_cell(found[key]) for key, _ in ANSWER_COLUMNS)
+            answers.append(f"| {link}: {summary['question']} | {cells} |")
         entries.append(
-            f"| {link} | {summary['question']} | {summary.get('headline', 'no finished trials')} "
-            f"| {duration(summary['wall_seconds'])} |"
+            f"| {link} | {summary.get('headline', 'no finished trials')} "
+            f"| {summary.get('repeats', 1)} | {duration(summary['wall_seconds'])} "
+            f"| {summary.get('commit', 'unknown')} |"
         )
-    (folder / "README.md").write_text(
-        "# Studies\n\nGenerated by `digitlab study report`: one row per study report in this "
-        "folder.\n\n| study | question | headline | wall time |\n|---|---|---|---|\n"
-        + "\n".join(entries)
-        + "\n"
+    header = " | ".join(title for _, title in ANSWER_COLUMNS)
+    write_text(
+        folder / "README.md",
+        "# Studies\n\nGenerated by `digitlab study report` from every report in this folder. "
+        "Each row answers one study's question from its stored runs: the effect as means "
+        f"over seeds, the noise as the 95 % interval of a mean, differences tested with "
+        f"{TEST_NAME}, the cause as measured by the diagnostics recorded while training, and "
+        "the cheapest configuration that ties with the best.\n\n"
+        f"| question | {header} |\n|---|{'---|' * len(ANSWER_COLUMNS)}\n"
+        + "\n".join(answers)
+        + "\n\n## Reports\n\n| study | recommended | seeds | wall time | commit |\n"
+        "|---|---|---|---|---|\n" + "\n".join(entries) + "\n",
     )
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace ``path`` atomically: a reader never sees half a report."""
+    atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")

@@ -26,20 +26,21 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage, fail_stale_trials
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import TrialState
 
 from digitlab.data import Dataset, load_mnist
 from digitlab.errors import DigitlabError, DivergenceError
+from digitlab.experiments.results import RUN_ATTR, RUN_DATA_ATTR, STATES, RunSummary
 from digitlab.experiments.storage import DEFAULT_HEARTBEAT, open_storage
-from digitlab.experiments.study_file import Range, StudyFile, apply_params, base_spec
+from digitlab.experiments.study_file import Range, StudyFile, apply_params, base_spec, numeric
 from digitlab.spec import Spec
 from digitlab.train import Trainer
 from digitlab.train.callbacks import Callback
-from digitlab.train.history import History
 
 Report = Callable[[str], None]
 READY_TIMEOUT = 120  # seconds a worker waits for another to finish creating the study
+METRIC_NAME = "validation accuracy"  # the objective, as optuna-dashboard labels it
 
 
 class StudyError(DigitlabError):
@@ -127,9 +128,11 @@ def open_study(settings: RunSettings, storage: RDBStorage, worker: int = 0) -> o
         if study.user_attrs.get("fingerprint") != study_file.space_fingerprint():
             raise StudyError(
                 f"a study named {settings.study_name!r} already exists with a different base or "
-                "search space; rename the study in its file or use another --storage"
+                "search space, or was stored by an older digitlab; rename the study in its file "
+                "or use another --storage"
             ) from None
         return study
+    study.set_metric_names([METRIC_NAME])
     study.set_user_attr("fingerprint", study_file.space_fingerprint())
     study.set_user_attr("question", study_file.question)
     study.set_user_attr("quick", settings.quick)
@@ -151,18 +154,28 @@ def _wait_until_ready(study: optuna.Study) -> None:
 
 
 def suggest(trial: optuna.Trial, study_file: StudyFile) -> dict[str, Any]:
-    """The trial's hyperparameters (queued ones come back exactly as queued)."""
+    """The trial's hyperparameters (queued ones come back exactly as queued).
+
+    Numbers are stored as numbers: a range as the float or int distribution it is, and a
+    grid's list of numbers as a float or int distribution over its span (log scale when
+    it spans a factor of 10 or more), so that optuna-dashboard's slice, contour and rank
+    plots order them.  A list searched by random or TPE sampling stays categorical: the
+    sampler may only pick its values."""
+    grid = study_file.search.sampler == "grid"
     params = {}
     for key, values in study_file.space.items():
         if isinstance(values, Range):
-            if values.int:
-                params[key] = trial.suggest_int(
-                    key, int(values.low), int(values.high), log=values.log
-                )
-            else:
-                params[key] = trial.suggest_float(key, values.low, values.high, log=values.log)
+            low, high, log, whole = values.low, values.high, values.log, values.int
+        elif grid and numeric(values):
+            low, high, whole = min(values), max(values), all(isinstance(v, int) for v in values)
+            log = low > 0 and high / low >= 10
         else:
             params[key] = trial.suggest_categorical(key, values)
+            continue
+        if whole:
+            params[key] = trial.suggest_int(key, int(low), int(high), log=log)
+        else:
+            params[key] = trial.suggest_float(key, float(low), float(high), log=log)
     return params
 
 
@@ -178,32 +191,29 @@ class ReportToTrial(Callback):
             raise optuna.TrialPruned(f"pruned after epoch {record.epoch + 1}")
 
 
-def run_summary(history: History, seconds: float, diverged: bool) -> dict[str, Any]:
-    """What the report needs from one training run (stored with the trial)."""
-    best = history.best
-    return {
-        "best_validation_accuracy": best.validation_accuracy if best else None,
-        "best_epoch": best.epoch + 1 if best else None,
-        "test_accuracy": best.test_accuracy if best else None,
-        "validation_curve": history.validation_accuracies,
-        "train_curve": [r.train_accuracy for r in history],
-        "seconds": seconds,
-        "diverged": diverged,
-    }
-
-
-def run_trial(trial: optuna.Trial, settings: RunSettings, base: Spec, data: Dataset) -> float:
+def run_trial(
+    trial: optuna.Trial,
+    trial_id: int,
+    storage: RDBStorage,
+    settings: RunSettings,
+    base: Spec,
+    data: Dataset,
+) -> float:
     """Train the trial's configuration ``repeats`` times; its value is the mean best accuracy.
 
-    A run that diverges is a result, not a crash: it counts with the best accuracy it
-    had reached (a NaN network scores about chance)."""
+    Each run's headline numbers become a user attribute of their own (short enough for
+    optuna-dashboard's table); its curves and diagnostics (at initialisation and after
+    every epoch) a system attribute, which reports read.  A run that
+    diverges is a result, not a crash: it counts with the best accuracy it had reached
+    (a NaN network scores about chance)."""
     spec = apply_params(base, suggest(trial, settings.study_file), settings.overrides())
     trial.set_user_attr("spec", spec.model_dump())
-    runs = []
+    runs: list[RunSummary] = []
     for repeat in range(settings.repeats):
         seed = settings.study_file.search.seed + repeat
         callbacks = [ReportToTrial(trial)] if repeat == 0 else []
         trainer = Trainer(spec.with_overrides(seed=seed), data, callbacks)
+        initial = trainer.diagnose()
         started = time.perf_counter()
         diverged = False
         try:
@@ -211,13 +221,36 @@ def run_trial(trial: optuna.Trial, settings: RunSettings, base: Spec, data: Data
         except DivergenceError:
             diverged = True
         except optuna.TrialPruned:
-            trial.set_user_attr(
-                "runs", [run_summary(trainer.history, time.perf_counter() - started, False)]
+            pruned = RunSummary.from_history(
+                seed, trainer.history, time.perf_counter() - started, False, initial
             )
+            _record_run(trial, trial_id, storage, repeat, pruned)
             raise
-        runs.append(run_summary(trainer.history, time.perf_counter() - started, diverged))
-        trial.set_user_attr("runs", runs)
-    return statistics.fmean(run["best_validation_accuracy"] for run in runs)
+        run = RunSummary.from_history(
+            seed, trainer.history, time.perf_counter() - started, diverged, initial
+        )
+        _record_run(trial, trial_id, storage, repeat, run)
+        runs.append(run)
+    _record_headline(trial, runs)
+    return statistics.fmean(run.best_validation_accuracy for run in runs)
+
+
+def _record_run(
+    trial: optuna.Trial, trial_id: int, storage: RDBStorage, repeat: int, run: RunSummary
+) -> None:
+    trial.set_user_attr(RUN_ATTR.format(repeat), run.headline())
+    storage.set_trial_system_attr(trial_id, RUN_DATA_ATTR.format(repeat), run.to_dict())
+
+
+def _record_headline(trial: optuna.Trial, runs: list[RunSummary]) -> None:
+    """The numbers a reader of the study scans for, as separate user attributes."""
+    tests = [r.test_accuracy for r in runs if r.test_accuracy is not None]
+    if tests:
+        trial.set_user_attr("test_accuracy", round(statistics.fmean(tests), 6))
+    trial.set_user_attr("validation_accuracy_per_seed", [r.best_validation_accuracy for r in runs])
+    trial.set_user_attr("best_epoch", statistics.median(r.best_epoch or 0 for r in runs))
+    trial.set_user_attr("train_seconds", round(sum(r.seconds for r in runs), 2))
+    trial.set_user_attr("diverged_runs", sum(r.diverged for r in runs))
 
 
 class Heartbeat:
@@ -308,9 +341,10 @@ def _execute(
 ) -> None:
     """Run one claimed trial under heartbeats and record how it ended."""
     started = time.perf_counter()
-    with Heartbeat(storage, trial_id_of(storage, study, trial), settings.heartbeat):
+    trial_id = trial_id_of(storage, study, trial)
+    with Heartbeat(storage, trial_id, settings.heartbeat):
         try:
-            value = run_trial(trial, settings, base, data)
+            value = run_trial(trial, trial_id, storage, settings, base, data)
         except optuna.TrialPruned as pruned:
             study.tell(trial, state=TrialState.PRUNED)
             report(f"[worker {worker}] trial {trial.number} {trial.params}: {pruned}")
@@ -378,22 +412,25 @@ def load_existing_study(settings: RunSettings) -> optuna.Study:
 
 
 def list_studies(storage_url: str | None) -> list[dict[str, Any]]:
-    """Every study in the storage: trials per state and the best value."""
+    """Every study in the storage: trials per state (counted as its report counts them:
+    a finished trial with a diverged run is "diverged", a dead worker's retried trial
+    appears once) and the best value."""
     storage = open_storage(storage_url)
     entries = []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=True):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        tally = counts(study)
+        trials = study.get_trials(deepcopy=False)
+        retried = {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
+        states = {state: 0 for state in ("complete", "diverged", *STATES.values())}
+        for t in trials:
+            if t.state == TrialState.FAIL and t.number in retried:
+                continue
+            diverged = t.state == TrialState.COMPLETE and t.user_attrs.get("diverged_runs")
+            states["diverged" if diverged else STATES[t.state]] += 1
         entries.append(
             {
                 "name": summary.study_name,
-                "trials": {
-                    "complete": tally[TrialState.COMPLETE],
-                    "running": tally[TrialState.RUNNING],
-                    "waiting": tally[TrialState.WAITING],
-                    "pruned": tally[TrialState.PRUNED],
-                    "failed": tally[TrialState.FAIL],
-                },
+                "trials": states,
                 "best_value": summary.best_trial.value if summary.best_trial else None,
             }
         )

@@ -49,6 +49,8 @@ from digitlab.spec import Spec, describe_validation_error, make_spec
 
 Scalar = bool | int | float | str
 DERIVED = {"hidden_units", "hidden_layers", "layers", "regularization"}
+#: How trials record their runs (2: numeric distributions, runs as system attributes).
+STORAGE_FORMAT = 2
 REGULARIZERS = {"none": {}, "l2": "lmbda", "l1": "l1", "dropout": "dropout"}
 
 
@@ -134,11 +136,23 @@ class StudyFile(BaseModel):
         return self
 
     def space_fingerprint(self) -> str:
-        """A canonical text of what is searched, to tell studies apart in storage."""
+        """A canonical text of what is searched and how it is stored, to tell studies
+        apart in storage (a study stored by an older digitlab is refused, not misread)."""
         space = {k: v if isinstance(v, list) else v.model_dump() for k, v in self.space.items()}
         return json.dumps(
-            {"base": self.base, "space": space, "sampler": self.search.sampler}, sort_keys=True
+            {
+                "base": self.base,
+                "space": space,
+                "sampler": self.search.sampler,
+                "storage_format": STORAGE_FORMAT,
+            },
+            sort_keys=True,
         )
+
+
+def numeric(values: list[Any]) -> bool:
+    """Whether a list of values holds numbers only (booleans are not numbers here)."""
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
 
 
 def load_study_file(path: Path) -> StudyFile:

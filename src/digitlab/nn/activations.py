@@ -24,8 +24,19 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return half
 
 
+#: A sigmoid or tanh unit counts as saturated where its slope is under this fraction of
+#: the slope's maximum (sigma' < 0.0025, |z| > 5.99; tanh' < 0.01, |z| > 2.99): there a
+#: gradient passing through it is cut to under a hundredth.
+SATURATION_SLOPE = 0.01
+
+
 class Sigmoid(Layer):
     increasing = True
+
+    def saturated(self) -> np.ndarray:
+        """Where the last forward pass left the slope sigma' = a (1 - a) under 1 % of its
+        maximum 1/4 (a boolean array shaped like the output)."""
+        return self._out * (1 - self._out) < SATURATION_SLOPE / 4
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._out = sigmoid(x)
@@ -41,6 +52,10 @@ class Sigmoid(Layer):
 class Tanh(Layer):
     increasing = True
 
+    def saturated(self) -> np.ndarray:
+        """Where the last forward pass left the slope 1 - a^2 under 1 % of its maximum 1."""
+        return 1 - self._out * self._out < SATURATION_SLOPE
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._out = np.tanh(x)
         return self._out
@@ -54,6 +69,11 @@ class Tanh(Layer):
 
 class ReLU(Layer):
     increasing = True
+
+    def silent(self) -> np.ndarray:
+        """Per unit (every axis but the batch's), whether the last forward pass gave zero
+        for every example: a unit silent over a whole batch passes no gradient ("dead")."""
+        return ~(self._out > 0).any(axis=0)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._out = np.maximum(x, 0)

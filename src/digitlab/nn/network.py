@@ -42,14 +42,16 @@ class Network:
             x = layer.forward(x, training)
         return x
 
-    def gradients(self, x: np.ndarray, y: np.ndarray, scale: float = 1.0) -> None:
+    def gradients(self, x: np.ndarray, y: np.ndarray, scale: float = 1.0) -> np.ndarray:
         """Backpropagate the mini-batch ``(x, y)``, filling every ``param.grad`` with
-        ``scale`` times the gradient of the cost."""
-        delta = self.cost.delta(self.forward(x, training=True), y)
+        ``scale`` times the gradient of the cost; return the output layer's ``z``."""
+        z = self.forward(x, training=True)
+        delta = self.cost.delta(z, y)
         if scale != 1.0:
             delta *= delta.dtype.type(scale)
         for layer in self._backward_layers:
             delta = layer.backward(delta)
+        return z
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """``z`` for any number of rows, in chunks so memory stays bounded."""

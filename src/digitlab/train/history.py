@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Any
+
+from digitlab.atomic import atomic_write
+from digitlab.train.diagnostics import Diagnostics
 
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """Metrics after one epoch. Accuracies are fractions.  ``seconds`` is the training
-    pass; ``evaluation_seconds`` the measuring that follows it (None in histories
-    written before it was recorded)."""
+    """Metrics after one epoch. Accuracies are fractions; costs are the mean cost per
+    image (the training cost with the L1/L2 penalty, the validation cost without, as in
+    the book's plots).  ``seconds`` is the training pass; ``evaluation_seconds`` the
+    measuring that follows it (None in histories written before it was recorded).
+    ``diagnostics`` are measured only when the trainer was asked to (see
+    :mod:`digitlab.train.diagnostics`)."""
 
     epoch: int
     eta: float
@@ -23,6 +31,19 @@ class EpochRecord:
     test_accuracy: float | None
     seconds: float
     evaluation_seconds: float | None = None
+    diagnostics: Diagnostics | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        row = asdict(replace(self, diagnostics=None))
+        row["diagnostics"] = self.diagnostics.to_dict() if self.diagnostics else None
+        return row
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> EpochRecord:
+        diagnostics = row.get("diagnostics")
+        return cls(
+            **{**row, "diagnostics": Diagnostics.from_dict(diagnostics) if diagnostics else None}
+        )
 
 
 class History(list[EpochRecord]):
@@ -41,21 +62,40 @@ class History(list[EpochRecord]):
         best = self.best
         return 0 if best is None else self[-1].epoch - best.epoch
 
-    def to_dicts(self) -> list[dict]:
-        return [asdict(record) for record in self]
+    def column(self, name: str) -> list[Any]:
+        """One field over the epochs, e.g. ``history.column("validation_cost")``."""
+        return [getattr(record, name) for record in self]
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [record.to_dict() for record in self]
 
     @classmethod
-    def from_dicts(cls, rows: list[dict]) -> History:
-        return cls(EpochRecord(**row) for row in rows)
+    def from_dicts(cls, rows: list[dict[str, Any]]) -> History:
+        return cls(EpochRecord.from_dict(row) for row in rows)
+
+    def csv_rows(self) -> list[dict[str, Any]]:
+        """One flat row per epoch: the diagnostics spread over columns of their own."""
+        rows = []
+        for record in self:
+            row = record.to_dict()
+            del row["diagnostics"]
+            if record.diagnostics:
+                row.update(record.diagnostics.flat())
+            rows.append(row)
+        return rows
 
     def write(self, path: Path) -> None:
-        """Write to ``path`` as CSV if it ends in ``.csv``, else as JSON."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix.lower() == ".csv":
-            with open(path, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=[f.name for f in fields(EpochRecord)])
-                writer.writeheader()
-                writer.writerows(self.to_dicts())
+        """Write to ``path`` (atomically) as CSV if it ends in ``.csv``, else as JSON."""
+        if Path(path).suffix.lower() == ".csv":
+            rows = self.csv_rows()
+            names = [f.name for f in fields(EpochRecord) if f.name != "diagnostics"]
+            for row in rows:  # a resumed run may have epochs with and without diagnostics
+                names += [key for key in row if key not in names]
+            text = io.StringIO(newline="")
+            writer = csv.DictWriter(text, fieldnames=names, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+            content = text.getvalue()
         else:
-            path.write_text(json.dumps(self.to_dicts(), indent=2) + "\n")
+            content = json.dumps(self.to_dicts(), indent=2) + "\n"
+        atomic_write(Path(path), lambda handle: handle.write(content.encode()))

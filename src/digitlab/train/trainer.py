@@ -34,6 +34,7 @@ from digitlab.nn.schedules import learning_rate
 from digitlab.spec import Spec
 from digitlab.train.callbacks import Callback
 from digitlab.train.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+from digitlab.train.diagnostics import Diagnostics, Probe
 from digitlab.train.history import EpochRecord, History
 
 #: Training-set metrics are measured on at most this many images (enough for a curve).
@@ -58,6 +59,16 @@ class TrainResult:
 
 
 class Trainer:
+    """Trains the network a spec describes on a dataset: ``Trainer(spec, data).run()``.
+
+    ``callbacks`` watch the run (progress display, study pruning); ``checkpoint_path``
+    makes every epoch resumable; ``use_test=False`` keeps the test set out of the
+    history.  After every epoch the history records, besides costs and accuracies,
+    diagnostics: gradient and weight norms per layer, saturated and dead units (see
+    :mod:`digitlab.train.diagnostics`; they cost a forward and backward pass over at most
+    1,000 images, and ``diagnostics=False`` skips them).
+    """
+
     def __init__(
         self,
         spec: Spec,
@@ -65,6 +76,7 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         checkpoint_path: Path | None = None,
         use_test: bool = True,
+        diagnostics: bool = True,
     ) -> None:
         inputs = data.train.images.shape[1]
         if spec.input_size != inputs:
@@ -102,6 +114,8 @@ class Trainer:
         self.train_targets = one_hot(self.train.labels)
         self.validation_targets = one_hot(self.validation.labels)
         self.test_targets = None if self.test is None else one_hot(self.test.labels)
+        self.diagnostics = diagnostics
+        self._probe: Probe | None = None
 
     @classmethod
     def resume(
@@ -110,10 +124,11 @@ class Trainer:
         data: Dataset,
         callbacks: Sequence[Callback] = (),
         use_test: bool = True,
+        diagnostics: bool = True,
     ) -> Trainer:
         """A trainer in exactly the state a checkpoint recorded."""
         state: Checkpoint = read_checkpoint(checkpoint_path)
-        trainer = cls(state.spec, data, callbacks, checkpoint_path, use_test)
+        trainer = cls(state.spec, data, callbacks, checkpoint_path, use_test, diagnostics)
         trainer.network.load_arrays(state.params)
         trainer.best_arrays = state.best_params
         trainer.optimizer.load_state(state.optimizer_state)
@@ -142,6 +157,13 @@ class Trainer:
             for callback in self.callbacks:
                 callback.on_train_end()
         return TrainResult(self.best_model(), self.history, stop_reason)
+
+    def diagnose(self) -> Diagnostics:
+        """Diagnostics of the network's weights as they are now: before :meth:`run`, those
+        of the initial weights (the book's chapter 5 measures the speed of learning there)."""
+        if self._probe is None:
+            self._probe = Probe(self.spec, self.train.images, self.train_targets)
+        return self._probe.measure(self.network)
 
     def best_model(self) -> Model:
         """A model holding the parameters of the best validation epoch so far."""
@@ -212,6 +234,7 @@ class Trainer:
         test_accuracy = None
         if self.test is not None:
             test_accuracy = net.evaluate(self.test.images, self.test_targets)[1]
+        diagnostics = self.diagnose() if self.diagnostics else None
         return EpochRecord(
             epoch=epoch,
             eta=eta,
@@ -222,6 +245,7 @@ class Trainer:
             test_accuracy=test_accuracy,
             seconds=seconds,
             evaluation_seconds=time.perf_counter() - started,
+            diagnostics=diagnostics,
         )
 
 

@@ -1,0 +1,524 @@
+"""Causes: *why* a study's numbers came out as they did, from the diagnostics.
+
+The trainer records, after every epoch and at the initial weights, the training and
+validation cost, each layer's gradient and weight norms, and the fraction of saturated
+sigmoid/tanh units and dead ReLUs (:mod:`digitlab.train.diagnostics`).  Each function
+here looks for the pattern of one mechanism the book explains -- the quadratic cost's
+learning slowdown, overfitting, what a penalty does to the weights, the vanishing
+gradient, a step too large -- and states it with its numbers, only where its
+measurements are present; otherwise it says nothing rather than guess.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+import numpy as np
+
+from digitlab.experiments.effects import (
+    NEAR_CHANCE,
+    difference,
+    finished,
+    params_label,
+    pct,
+    points,
+)
+from digitlab.experiments.results import RunSummary, TrialRow
+from digitlab.experiments.statistics import compare, estimate
+
+#: A validation cost that rises by more than this fraction of its minimum has turned up.
+RISE = 0.02
+#: Weights grown to more than this multiple of their initial norm have blown up.
+BLOW_UP = 10.0
+
+
+@dataclass(frozen=True)
+class Cause:
+    """A measured reason: a title and Markdown for the report, one line for the index."""
+
+    title: str
+    text: str
+    short: str
+
+
+def _curve_mean(runs: list[RunSummary], name: str) -> np.ndarray:
+    """The mean over seeds of a per-epoch curve, as long as the shortest run."""
+    curves = [getattr(run, name) for run in runs if getattr(run, name)]
+    length = min(len(c) for c in curves)
+    return np.mean([c[:length] for c in curves], axis=0)
+
+
+def _is_quadratic_sigmoid(row: TrialRow) -> bool:
+    spec = row.spec or {}
+    return spec.get("cost") == "quadratic" and spec.get("output_activation") in (None, "sigmoid")
+
+
+def learning_slowdown(rows: list[TrialRow]) -> Cause | None:
+    """Quadratic against cross-entropy cost at the same initial weights: the mechanism
+    (the output layer's gradient at initialisation, same seed), the evidence (accuracy
+    after one epoch at the smallest learning rate), and each cost's best learning rate.
+    Each sentence only where its numbers support it."""
+    pairs = _cost_pairs(finished(rows))
+    ratios = [
+        q.initial.layers[-1].bias_gradient_norm / c.initial.layers[-1].bias_gradient_norm
+        for quad, ce in pairs
+        for q, c in _same_seeds(quad.runs, ce.runs)
+        if q.initial and c.initial and c.initial.layers[-1].bias_gradient_norm > 0
+    ]
+    if not ratios:
+        return None
+    ratio = statistics.median(ratios)
+    parts = [
+        "The mechanism: at the same initial weights (same seed), the output layer's gradient "
+        f"‖∂C/∂b‖ was {ratio:.2f}× as large with the quadratic cost as with cross-entropy "
+        f"(median of {len(ratios)} runs). The quadratic cost's output error (a − y)·σ'(z) "
+        "carries the sigmoid's slope σ' ≤ 1/4, tiny where an output saturates; "
+        "cross-entropy's output error is a − y, with no σ' (the book's chapter 3)."
+    ]
+    short = f"quadratic cost's output gradient {ratio:.2f}× cross-entropy's (its σ' factor)"
+    evidence = _first_epoch_evidence(min(pairs, key=lambda pair: _eta(pair[0])))
+    if evidence:
+        parts.append(evidence)
+        short = "learning slowdown: " + short
+    rates = _best_rates(pairs)
+    if rates:
+        parts.append(rates[0])
+        if rates[1] > 1:
+            short += f"; its best η is {rates[1]:g}× larger"
+    return Cause("Learning slowdown (quadratic cost)", " ".join(parts), short)
+
+
+def _cost_pairs(done: list[TrialRow]) -> list[tuple[TrialRow, TrialRow]]:
+    """(quadratic, cross-entropy) configurations that differ in nothing but the cost."""
+    pairs = []
+    for quad in (r for r in done if _is_quadratic_sigmoid(r)):
+        others = {k: v for k, v in quad.params.items() if k != "cost"}
+        for ce in done:
+            if ce.params.get("cost") == "cross-entropy" and all(
+                ce.params.get(k) == v for k, v in others.items()
+            ):
+                pairs.append((quad, ce))
+    return pairs
+
+
+def _same_seeds(a: list[RunSummary], b: list[RunSummary]) -> list[tuple[RunSummary, RunSummary]]:
+    by_seed = {run.seed: run for run in b}
+    return [(run, by_seed[run.seed]) for run in a if run.seed in by_seed]
+
+
+def _first_epoch_evidence(pair: tuple[TrialRow, TrialRow]) -> str | None:
+    """After one epoch at the smallest learning rate: is cross-entropy really ahead?"""
+    quad, ce = pair
+    first_q = [run.validation_accuracy[0] for run in quad.runs if run.validation_accuracy]
+    first_c = [run.validation_accuracy[0] for run in ce.runs if run.validation_accuracy]
+    if not first_q or not first_c:
+        return None
+    test = compare(first_c, first_q)
+    measured = (
+        f"after one epoch at η = {_eta(quad):g} the quadratic cost reached "
+        f"{pct(statistics.fmean(first_q))} validation accuracy and cross-entropy "
+        f"{pct(statistics.fmean(first_c))}"
+    )
+    if not (test.real and test.difference > 0):
+        return f"The evidence is missing here: {measured}, not a real lead for cross-entropy."
+    stuck_q = [run.diagnostics[0].output_stuck for run in quad.runs if run.diagnostics]
+    stuck_c = [run.diagnostics[0].output_stuck for run in ce.runs if run.diagnostics]
+    stuck = ""
+    if stuck_q and stuck_c and None not in stuck_q + stuck_c:
+        mean_q, mean_c = statistics.fmean(stuck_q), statistics.fmean(stuck_c)
+        if mean_q > mean_c + 0.01:
+            stuck = (
+                f"; after that epoch {100 * mean_q:.1f} % of the quadratic network's outputs "
+                f"were saturated at the wrong value, against {100 * mean_c:.1f} % with "
+                "cross-entropy"
+            )
+    return f"The evidence: {measured} ({test.p_text()}){stuck}."
+
+
+def _best_rates(pairs: list[tuple[TrialRow, TrialRow]]) -> tuple[str, float] | None:
+    """Each cost's best learning rate, whether the two bests differ, and the ratio of
+    the quadratic cost's best rate to cross-entropy's."""
+    best_q = max((q for q, _ in pairs), key=lambda r: r.value)
+    best_c = max((c for _, c in pairs), key=lambda r: r.value)
+    if _eta(best_q) == _eta(best_c):
+        return None
+    test = compare(best_q.accuracies, best_c.accuracies)
+    ratio = _eta(best_q) / _eta(best_c)
+    text = (
+        f"Each cost's best learning rate: η = {_eta(best_q):g} for quadratic "
+        f"({pct(best_q.value)}), η = {_eta(best_c):g} for cross-entropy ({pct(best_c.value)})"
+    )
+    if ratio > 1:
+        text += f": {ratio:g}× larger steps make up for the quadratic cost's smaller gradient"
+    return (
+        text
+        + "; at their best the two costs "
+        + ("differ" if test.real else "are not shown to differ")
+        + f" ({difference(test)}). The effect table above says which learning rates tie.",
+        ratio,
+    )
+
+
+def _eta(row: TrialRow) -> float:
+    return float((row.spec or {}).get("eta", row.params.get("eta", 0.0)))
+
+
+@dataclass(frozen=True)
+class Overfit:
+    """Where one configuration's validation cost turned up (mean curves over seeds)."""
+
+    row: TrialRow
+    epochs: int
+    lowest_epoch: int  # of the validation cost, from 1
+    rise: float  # validation cost at the end minus its minimum
+    train_fall_after: float  # training cost at the lowest epoch minus at the end
+    gap: float  # training minus validation accuracy at the end
+    peak_epoch: int  # of validation accuracy, from 1
+    lowest: float  # the validation cost's minimum
+    settled_epoch: int  # from here validation accuracy stays within the noise of its peak
+    noise: float  # that noise: the half-width of the seeds' interval at the peak (0: 1 seed)
+    drop: float  # validation accuracy at its peak minus at the end
+
+    @property
+    def turned(self) -> bool:
+        """The validation cost rose clearly (by over RISE of its minimum) after its lowest
+        epoch while the training cost went on falling."""
+        return self.train_fall_after > 0 and self.rise > RISE * self.lowest
+
+
+def overfitting_of(row: TrialRow) -> Overfit | None:
+    runs = [r for r in row.runs if not r.diverged and len(r.validation_cost) > 1]
+    if not runs:
+        return None
+    validation_cost = _curve_mean(runs, "validation_cost")
+    train_cost = _curve_mean(runs, "train_cost")
+    validation = _curve_mean(runs, "validation_accuracy")
+    train = _curve_mean(runs, "train_accuracy")
+    lowest = int(np.argmin(validation_cost))
+    peak = int(np.argmax(validation))
+    per_seed = [run.validation_accuracy[peak] for run in runs]
+    noise = estimate(per_seed).half_width or 0.0
+    below = [i for i, v in enumerate(validation) if v < validation[peak] - noise]
+    settled = below[-1] + 1 if below else 0  # the first epoch of the run within noise to the end
+    return Overfit(
+        row=row,
+        epochs=len(validation_cost),
+        lowest_epoch=lowest + 1,
+        rise=float(validation_cost[-1] - validation_cost[lowest]),
+        train_fall_after=float(train_cost[lowest] - train_cost[-1]),
+        gap=float(train[-1] - validation[-1]),
+        peak_epoch=peak + 1,
+        lowest=float(validation_cost[lowest]),
+        settled_epoch=settled + 1,
+        noise=noise,
+        drop=float(validation[peak] - validation[-1]),
+    )
+
+
+def describe_overfit(found: Overfit, label: str) -> str:
+    if found.turned:
+        turn = (
+            f"validation cost was lowest at epoch {found.lowest_epoch} of {found.epochs} and "
+            f"then rose by {found.rise:.3f} while the training cost kept falling (by "
+            f"{found.train_fall_after:.3f}): overfitting from epoch {found.lowest_epoch}"
+        )
+    elif found.rise > RISE * found.lowest:
+        turn = (
+            f"validation cost was lowest at epoch {found.lowest_epoch} of {found.epochs} and "
+            f"then rose by {found.rise:.3f}, but the training cost did not keep falling "
+            "either: a sign of unstable training rather than of overfitting"
+        )
+    else:
+        turn = (
+            f"validation cost was lowest at epoch {found.lowest_epoch} of {found.epochs} and "
+            f"rose by no more than {100 * RISE:.0f} % of that after it: no clear sign of "
+            "overfitting in the cost"
+        )
+    settled = (
+        f", but from epoch {found.settled_epoch} on it stayed within the seeds' noise "
+        f"(±{100 * found.noise:.2f} points) of that peak: later epochs were not shown to help"
+        if found.noise and found.settled_epoch < found.peak_epoch
+        else f", and by the end it had fallen {100 * found.drop:.2f} points, more than the "
+        f"seeds' noise (±{100 * found.noise:.2f}): overfitting cost accuracy too"
+        if found.noise and found.drop > found.noise
+        else ""
+    )
+    side = "above" if found.gap >= 0 else "below"
+    return (
+        f"{label}: {turn}; validation accuracy peaked at epoch {found.peak_epoch}{settled}; "
+        f"at the end training accuracy was {abs(100 * found.gap):.2f} points {side} "
+        "validation accuracy"
+    )
+
+
+def overfitting(rows: list[TrialRow], limit: int = 4) -> Cause | None:
+    """The book's sign of overfitting -- validation cost turning up while the training
+    cost keeps falling -- for the best configuration and, for contrast, those that
+    overfit most (all of them when there are at most ``limit``)."""
+    fits = [f for f in (overfitting_of(row) for row in finished(rows)) if f]
+    if not fits:
+        return None
+    best, others = fits[0], fits[1:]
+    if len(fits) > limit:
+        others = sorted((f for f in others if f.turned), key=lambda f: -f.rise / f.lowest)
+        others = others[: limit - 1]
+    shown = [best, *others]
+    parts = [describe_overfit(found, params_label(found.row.params)) for found in shown]
+    turning = [f for f in shown if f.turned]
+    short = (
+        "overfitting: validation cost turns up at epoch "
+        + ", ".join(f"{f.lowest_epoch} ({params_label(f.row.params)})" for f in turning[:2])
+        + " while training cost keeps falling"
+        if turning
+        else "no overfitting in the validation cost"
+    )
+    if not best.turned:
+        short += f"; not in the best configuration ({params_label(best.row.params)})"
+    return Cause(
+        "Overfitting",
+        "The book's sign of overfitting is the validation cost turning up while the training "
+        "cost keeps falling: the network goes on fitting its training images' peculiarities "
+        "instead of what digits share (curves averaged over seeds; the validation cost is the "
+        "cost per image without the penalty). The best configuration first, then those that "
+        "overfit most:\n\n" + "\n".join(f"- {p}." for p in parts),
+        short,
+    )
+
+
+def _regularizer(row: TrialRow) -> tuple[str, float]:
+    """('l2', 0.1) or ('none', 0) from a configuration's spec."""
+    spec = row.spec or {}
+    for kind, field_name in (("l2", "lmbda"), ("l1", "l1"), ("dropout", "dropout")):
+        if spec.get(field_name):
+            return kind, float(spec[field_name])
+    return "none", 0.0
+
+
+def _final(run: RunSummary, attribute: str, layer: int = 0) -> float | None:
+    """A diagnostic of the run's last epoch; None for a run that diverged (its last
+    diagnostics were measured on blown-up weights) or that recorded none."""
+    if run.diverged or not run.diagnostics:
+        return None
+    return getattr(run.diagnostics[-1].layers[layer], attribute)
+
+
+def regularization(rows: list[TrialRow], key: str) -> Cause | None:
+    """What each penalty did against no regularisation: the first layer's weight norm,
+    the train-validation gap, the rise of the validation cost, and where it starts to
+    hurt."""
+    if key not in ("regularization", "lmbda", "l1", "dropout"):
+        return None
+    done = finished(rows)
+    plain = [r for r in done if _regularizer(r)[0] == "none"]
+    if not plain:
+        return None
+    base = plain[0]
+    measured = [(row, overfitting_of(row), _final_mean(row, "weight_norm")) for row in done]
+    measured = [(row, fit, norm) for row, fit, norm in measured if fit and norm is not None]
+    if base not in [row for row, _, _ in measured]:
+        return None
+    measured.sort(key=lambda item: _regularizer(item[0]))
+    lines = [
+        "| regularization | validation accuracy | against none | weight norm (first layer) "
+        "| train − validation accuracy | validation cost: lowest epoch, rise after it |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row, fit, norm in measured:
+        kind, amount = _regularizer(row)
+        test = compare(row.accuracies, base.accuracies)
+        verdict_text = f"p = {test.p_value:.2g}" if test.real else "within noise"
+        against = "" if row is base else f"{points(test.difference)} ({verdict_text})"
+        lines.append(
+            f"| {kind}{'' if kind == 'none' else f' {amount:g}'} | {pct(row.value)} | {against} "
+            f"| {norm:.1f} | {100 * fit.gap:.2f} points | {fit.lowest_epoch}, {fit.rise:+.3f} |"
+        )
+    base_fit = overfitting_of(base)
+    base_norm = _final_mean(base, "weight_norm")
+    best_row, best_fit, best_norm = max(measured, key=lambda item: item[0].value)
+    text = (
+        "Means over seeds at the last epoch. A weight penalty (L2, L1) pulls every weight "
+        "towards zero at each step, so the weights stay small and the network cannot fit "
+        "every peculiarity of its training images; dropout instead silences random hidden "
+        "neurons, so no neuron can rely on another. Where it works, the gap between training "
+        "and validation accuracy narrows and the validation cost stops turning up; the table "
+        "shows where it did.\n\n" + "\n".join(lines)
+    )
+    hurt = _starts_to_hurt(done)
+    if hurt:
+        text += "\n\n" + hurt
+    kind, amount = _regularizer(best_row)
+    short = (
+        f"{kind} {amount:g}: weight norm {base_norm:.1f} → {best_norm:.1f}, train−validation gap "
+        f"{100 * base_fit.gap:.1f} → {100 * best_fit.gap:.1f} points"
+        if best_row is not base
+        else "no penalty beat none"
+    )
+    return Cause("What regularisation does", text, short)
+
+
+def _final_mean(row: TrialRow, attribute: str) -> float | None:
+    values = [v for v in (_final(run, attribute) for run in row.runs) if v is not None]
+    return statistics.fmean(values) if values else None
+
+
+def _starts_to_hurt(done: list[TrialRow]) -> str | None:
+    """For each penalty with several strengths: the weakest strength above the best one
+    that is really worse than the best."""
+    sentences = []
+    for kind in ("l2", "l1", "dropout"):
+        ladder = sorted((r for r in done if _regularizer(r)[0] == kind), key=_regularizer)
+        if len(ladder) < 2:
+            continue
+        top = max(ladder, key=lambda r: r.value)
+        worse = [
+            r
+            for r in ladder[ladder.index(top) + 1 :]
+            if compare(r.accuracies, top.accuracies).real and r.value < top.value
+        ]
+        amount = _regularizer(top)[1]
+        if worse:
+            listed = ", ".join(
+                f"{_regularizer(r)[1]:g} ({points(r.value - top.value)})" for r in worse
+            )
+            sentences.append(
+                f"{kind}: best at {amount:g}; worse than that by more than the seeds' noise at "
+                f"{listed}: from {_regularizer(worse[0])[1]:g} the penalty starts to hurt."
+            )
+        elif ladder[-1] is not top:
+            sentences.append(
+                f"{kind}: best at {amount:g}; up to {_regularizer(ladder[-1])[1]:g} no stronger "
+                "setting was shown to be worse."
+            )
+    return " ".join(sentences) or None
+
+
+def vanishing_gradients(rows: list[TrialRow]) -> Cause | None:
+    """In networks with two or more hidden layers: the first hidden layer's gradient
+    against the last hidden layer's, at initialisation and during training, per
+    activation."""
+    by_activation: dict[str, list[tuple[float, float]]] = {}
+    for row in finished(rows):
+        for run in row.runs:
+            if not run.initial or len(run.initial.hidden) < 2 or not run.diagnostics:
+                continue
+            start = _first_to_last(run.initial.hidden)
+            ratios = [_first_to_last(d.hidden) for d in run.diagnostics]
+            ratios = [r for r in ratios if math.isfinite(r)]  # not a diverged epoch's
+            if not math.isfinite(start) or not ratios:
+                continue
+            activation = (row.spec or {}).get("activation", "?")
+            by_activation.setdefault(activation, []).append((start, statistics.median(ratios)))
+    if not by_activation:
+        return None
+    parts = [
+        f"{activation}: {statistics.median(s for s, _ in pairs):.2g}× at initialisation, "
+        f"{statistics.median(d for _, d in pairs):.2g}× during training"
+        for activation, pairs in by_activation.items()
+    ]
+    short = "first/last hidden layer's gradient: " + ", ".join(
+        f"{activation} {statistics.median(d for _, d in pairs):.2g}×"
+        for activation, pairs in by_activation.items()
+    )
+    return Cause(
+        "Vanishing gradient",
+        "In networks with several hidden layers: the first hidden layer's gradient ‖∂C/∂b‖ "
+        "(the book's chapter-5 'speed of learning') as a fraction of the last hidden "
+        "layer's, medians over runs and epochs: "
+        + "; ".join(parts)
+        + ". Below 1 the early layers learn more slowly than the late ones: backpropagation "
+        "multiplies the error by each layer's weights and activation slope on the way back, "
+        "and the sigmoid's slope is at most 1/4 while a ReLU's is 1 wherever it is active.",
+        short,
+    )
+
+
+def _first_to_last(hidden: tuple) -> float:
+    last = hidden[-1].bias_gradient_norm
+    return hidden[0].bias_gradient_norm / last if last > 0 else float("nan")
+
+
+def failures(rows: list[TrialRow]) -> Cause | None:
+    """Configurations that diverged (cost NaN/inf) or stayed near chance, with what the
+    diagnostics show about them."""
+    parts, failed, kinds = [], [], set()
+    for row in finished(rows):
+        diverged = [r for r in row.runs if r.diverged]
+        label = params_label(row.params)
+        if diverged or row.value < NEAR_CHANCE:
+            failed.append(label)
+        if diverged:
+            epochs = sorted(len(r.validation_accuracy) for r in diverged)
+            last = [r.train_cost[-2] for r in diverged if len(r.train_cost) > 1]
+            growth = [
+                r.diagnostics[-2].layers[0].weight_norm / r.initial.layers[0].weight_norm
+                for r in diverged
+                if r.initial and len(r.diagnostics) > 1
+            ]
+            parts.append(
+                f"{label}: {len(diverged)} of {len(row.runs)} runs diverged (cost NaN/inf) in "
+                f"epoch {_span(epochs)}"
+                + (f", the last finite training cost {max(last):.3g}" if last else "")
+                + (
+                    f", the first layer's weights {statistics.median(growth):.3g}× their "
+                    "initial norm one epoch before: the steps overshoot and the weights blow up"
+                    if growth and statistics.median(growth) > BLOW_UP
+                    else f", the first layer's weights {statistics.median(growth):.3g}× their "
+                    "initial norm one epoch before (no blow-up measured before the NaN)"
+                    if growth
+                    else ""
+                )
+            )
+            kinds.add("NaN")
+        elif row.value < NEAR_CHANCE:
+            clause, kind = _stuck_cause(row)
+            parts.append(f"{label}: stayed near chance ({pct(row.value)}){clause}")
+            kinds.add(kind)
+    if not parts:
+        return None
+    return Cause(
+        "Failures",
+        "A step too large overshoots: it drives the weighted inputs far from zero, where "
+        "sigmoid and tanh units saturate and ReLUs fall silent, so almost no gradient passes "
+        "back -- or it makes the weights grow until the cost is NaN. What the diagnostics "
+        "showed in each failed configuration:\n\n" + "\n".join(f"- {p}." for p in parts),
+        ("; ".join(failed) if len(failed) <= 2 else f"{len(failed)} configurations")
+        + " diverged or stayed near chance ("
+        + ", ".join(sorted(kinds))
+        + ")",
+    )
+
+
+def _span(values: list[int]) -> str:
+    return str(values[0]) if values[0] == values[-1] else f"{values[0]}–{values[-1]}"
+
+
+def _stuck_cause(row: TrialRow) -> tuple[str, str]:
+    """Saturated or dead hidden units after the first epoch, where measured: the clause
+    for the report and a one-word kind for the index."""
+    first = [r.diagnostics[0] for r in row.runs if r.diagnostics]
+    if not first:
+        return "; no diagnostics recorded, cause not measured", "cause not measured"
+    saturated = [d.layers[0].saturated for d in first if d.layers[0].saturated is not None]
+    dead = [d.layers[0].dead for d in first if d.layers[0].dead is not None]
+    if saturated and statistics.fmean(saturated) > 0.5:
+        share = 100 * statistics.fmean(saturated)
+        return (
+            f", with {share:.0f} % of the first hidden layer's sigmoid/tanh "
+            "values saturated after epoch 1 (slope under 1 % of its maximum), which passes "
+            "almost no gradient",
+            "saturated units",
+        )
+    if dead and statistics.fmean(dead) > 0.5:
+        share = 100 * statistics.fmean(dead)
+        return (
+            f", with {share:.0f} % of the first hidden layer's ReLUs dead after "
+            "epoch 1 (zero for every probe image), which passes no gradient",
+            "dead ReLUs",
+        )
+    return (
+        "; the diagnostics show no majority of saturated or dead units, so the cause is not "
+        "measured",
+        "cause not measured",
+    )

@@ -1,0 +1,132 @@
+"""Noise-aware comparisons: is one configuration really better than another?
+
+Training the same configuration with another seed gives another accuracy (other initial
+weights, another shuffling order), so a study runs each configuration with several seeds
+and every conclusion is drawn from the spread of those runs, never from one number:
+
+- a configuration's accuracy is the mean over its seeds with a 95 % confidence interval
+  (Student's t: with three seeds the interval is wide, as it should be);
+- two configurations differ only when Welch's t-test says so at the 5 % level (two-sided;
+  Welch's version because one configuration can be noisier than another).  Otherwise they
+  are *indistinguishable*: the measured difference is within the run-to-run noise;
+- the configuration to recommend is the cheapest one indistinguishable from the best
+  mean -- the idea of the one-standard-error rule, with the t-test as the yardstick: pay
+  for the larger network only when the data shows it buys something.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from scipy import stats
+
+#: Differences with a smaller p-value are called real.
+SIGNIFICANCE = 0.05
+CONFIDENCE = 0.95
+TEST_NAME = "Welch's t-test over seeds, 5 % level"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The runs of one configuration: mean, 95 % interval of the mean, min and max.
+    With a single run there is no interval (``low`` and ``high`` are None)."""
+
+    mean: float
+    low: float | None
+    high: float | None
+    minimum: float
+    maximum: float
+    runs: int
+
+    @property
+    def half_width(self) -> float | None:
+        return None if self.low is None else self.mean - self.low
+
+
+def estimate(values: Sequence[float]) -> Estimate:
+    """Mean and Student-t confidence interval of ``values`` (one per seed)."""
+    if not values:
+        raise ValueError("no runs to estimate from")
+    mean = statistics.fmean(values)
+    low = high = None
+    if len(values) > 1:
+        sem = statistics.stdev(values) / math.sqrt(len(values))
+        half = float(stats.t.ppf((1 + CONFIDENCE) / 2, len(values) - 1)) * sem
+        low, high = mean - half, mean + half
+    return Estimate(mean, low, high, min(values), max(values), len(values))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``a`` against ``b``: the difference of their means, its 95 % interval (Welch), and
+    whether it is real.  ``p_value`` and the interval are None when either side has a
+    single run: then nothing can be told apart and ``real`` is False.
+
+    Not real is not the same as equal: with three seeds a difference of half a point can
+    go unnoticed, which is why the wording says "not shown to differ" and quotes the
+    interval -- the range of differences the seeds cannot rule out."""
+
+    difference: float
+    p_value: float | None
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def real(self) -> bool:
+        return self.p_value is not None and self.p_value < SIGNIFICANCE
+
+    def p_text(self) -> str:
+        """``p = 0.03``, or ``p < 0.001`` (never a bare 0)."""
+        if self.p_value is None:
+            return "untested"
+        return "p < 0.001" if self.p_value < 0.001 else f"p = {self.p_value:.2g}"
+
+
+def compare(a: Sequence[float], b: Sequence[float]) -> Comparison:
+    """Welch's two-sided t-test of the means of ``a`` and ``b``."""
+    difference = statistics.fmean(a) - statistics.fmean(b)
+    if len(a) < 2 or len(b) < 2:
+        return Comparison(difference, None)
+    if statistics.pvariance(a) == 0 and statistics.pvariance(b) == 0:
+        # Identical runs on each side (e.g. both stuck at chance): no noise at all, so any
+        # difference is real and none is a tie.
+        return Comparison(difference, 0.0 if difference else 1.0, difference, difference)
+    result = stats.ttest_ind(a, b, equal_var=False)
+    interval = result.confidence_interval(CONFIDENCE)
+    return Comparison(difference, float(result.pvalue), float(interval.low), float(interval.high))
+
+
+@dataclass(frozen=True)
+class Verdict(Generic[T]):
+    """The outcome of comparing several configurations: the best mean, those
+    indistinguishable from it, and the one to use."""
+
+    best: T
+    ties: list[T]  # indistinguishable from the best, best first
+    recommended: T  # the cheapest of the best and its ties
+    tested: bool  # False when single runs allowed no test (quick mode)
+
+
+def decide(
+    candidates: Sequence[T],
+    runs: Callable[[T], Sequence[float]],
+    cost: Callable[[T], Any],
+    eligible: Callable[[T], bool] = lambda _: True,
+) -> Verdict[T]:
+    """Rank ``candidates`` by their mean, find those indistinguishable from the best and
+    recommend the cheapest of those: ``cost`` gives a sort key, lower being cheaper or
+    simpler (on equal keys, the higher mean wins).  ``eligible`` says which candidates
+    may be recommended at all (not one with a diverged seed, however wide its interval)."""
+    ranked = sorted(candidates, key=lambda c: -statistics.fmean(runs(c)))
+    best = ranked[0]
+    tested = all(len(runs(c)) > 1 for c in ranked)
+    ties = [c for c in ranked[1:] if not compare(runs(best), runs(c)).real] if tested else []
+    pool = [c for c in (best, *ties) if eligible(c)] or [best]
+    recommended = min(pool, key=lambda c: (cost(c), -statistics.fmean(runs(c))))
+    return Verdict(best, ties, recommended, tested)

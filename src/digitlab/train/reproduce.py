@@ -1,0 +1,222 @@
+"""Checks that keep published results true: cheap runs whose figures must not move.
+
+A results file (``docs/results/book.md``, a study report) shows figures that a command
+reproduces -- until an engine change moves them, and the file silently describes a
+program that no longer exists.  So every generated results file gets a small JSON
+sidecar of *checks*: for one or a few cheap rows, the spec that was trained, the command
+a person runs to get it, and the exact figures the file shows.  The test suite retrains
+each check and compares the new figures with ``==``, not within a tolerance: training is
+deterministic for a given spec, seed and engine, so any difference means the engine
+changed the numbers, and the results file has to be regenerated at the new commit.
+
+The sidecar of ``X.md`` is ``X.checks.json`` next to it (:func:`checks_path_for`); a
+study report folder keeps its checks in ``checks.json``.  Each sidecar also records the
+commit it was written at (:func:`source_commit`), so a reader can tell which source the
+figures belong to.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from digitlab.atomic import atomic_write
+from digitlab.data.mnist import Dataset
+from digitlab.errors import DigitlabError, DivergenceError, SpecError
+from digitlab.spec import Spec, make_spec
+from digitlab.train.history import History
+from digitlab.train.trainer import Trainer, summarise
+
+#: The figures a check compares: those of the best-validation epoch, as summarise() names them.
+CHECKED_METRICS = ("validation_accuracy", "test_accuracy", "best_epoch")
+#: Written into every checks file; a file of another version is refused rather than misread.
+FORMAT_VERSION = 1
+#: What a checks file's name ends in when it sits next to the results file it guards.
+CHECKS_SUFFIX = ".checks.json"
+#: Seconds a git command may take before the commit is reported as unknown.
+GIT_TIMEOUT = 10
+
+
+class ChecksFileError(DigitlabError):
+    """A checks file is missing, not JSON, or not shaped as :func:`write_checks` writes it."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One cheap run of a results file and the figures the file shows for it.
+
+    ``label`` names the row (``"book-ch1, seed 0"``); ``command`` is what a person runs to
+    reproduce it (``"digitlab train --preset book-ch1 --seed 0"``); ``spec`` is the run's
+    complete spec, seed included, as ``Spec.model_dump()`` gives it; ``expected`` maps
+    metric names of :func:`digitlab.train.trainer.summarise` to their exact values.
+    """
+
+    label: str
+    command: str
+    spec: dict[str, Any]
+    expected: dict[str, float]
+
+
+@dataclass(frozen=True)
+class CheckFile:
+    """The checks of one results file (repository-relative, e.g. ``"docs/results/book.md"``)
+    and the commit they were written at."""
+
+    results_file: str
+    commit: str
+    checks: list[Check]
+
+
+def checks_path_for(results_file: Path) -> Path:
+    """Where the checks of a results file live: ``X.md`` -> ``X.checks.json`` next to it."""
+    results_file = Path(results_file)
+    return results_file.with_name(results_file.stem + CHECKS_SUFFIX)
+
+
+def source_commit() -> str:
+    """The commit the source is at: the short hash of HEAD of the git repository holding
+    the current directory, followed by ``+uncommitted changes`` when anything under its
+    ``src`` folder differs from that commit (the figures then belong to no commit), or
+    ``unknown`` outside git or without git.  Never raises: a results file is worth writing
+    even where its provenance cannot be told."""
+    try:
+        top = _git("rev-parse", "--show-toplevel", cwd=None)
+        commit = _git("rev-parse", "--short", "HEAD", cwd=top)
+        changes = _git("status", "--porcelain", "--", "src", cwd=top)
+    except (OSError, subprocess.SubprocessError, UnicodeDecodeError):
+        return "unknown"
+    if not commit:
+        return "unknown"
+    return commit + "+uncommitted changes" if changes else commit
+
+
+def _git(*args: str, cwd: str | None) -> str:
+    done = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=GIT_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def check_from_history(label: str, command: str, spec: Spec, history: History) -> Check:
+    """The check a finished run gives: the best-validation epoch's validation and test
+    accuracy and its 1-based number, exactly as :func:`summarise` reports them (and so
+    as a model file and the results tables record them).  A history without test
+    accuracies checks the other two."""
+    summary = summarise(history, spec.train_size or 0)
+    if "best_epoch" not in summary:
+        raise ValueError(f"{label}: the run has no epochs to check")
+    expected = {
+        name: _plain(summary[name]) for name in CHECKED_METRICS if summary[name] is not None
+    }
+    return Check(label, command, spec.model_dump(), expected)
+
+
+def write_checks(path: Path, results_file: str, checks: list[Check]) -> None:
+    """Write the checks of ``results_file`` to ``path`` as JSON, atomically, with the
+    commit the source is at now; call it when the results file itself is written."""
+    content = {
+        "format": FORMAT_VERSION,
+        "results_file": str(results_file),
+        "commit": source_commit(),
+        "checks": [
+            {
+                "label": check.label,
+                "command": check.command,
+                "spec": check.spec,
+                "expected": check.expected,
+            }
+            for check in checks
+        ],
+    }
+    text = json.dumps(content, indent=2) + "\n"
+    atomic_write(Path(path), lambda handle: handle.write(text.encode()))
+
+
+def read_checks(path: Path) -> CheckFile:
+    """The checks file at ``path``; a missing, unreadable or malformed file raises a
+    one-line :class:`ChecksFileError` naming the file and what is wrong."""
+    path = Path(path)
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ChecksFileError(f"{path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ChecksFileError(f"{path} cannot be read ({reason})") from None
+    except json.JSONDecodeError as error:
+        raise ChecksFileError(
+            f"{path} is not JSON ({error.msg} at line {error.lineno}); "
+            "regenerate it with the command its results file names"
+        ) from None
+
+    def bad(what: str) -> ChecksFileError:
+        return ChecksFileError(
+            f"{path} is not a checks file: {what}; "
+            "regenerate it with the command its results file names"
+        )
+
+    if not isinstance(content, dict):
+        raise bad("it holds no JSON object")
+    if content.get("format") != FORMAT_VERSION:
+        raise bad(f"its format is {content.get('format')!r}, not {FORMAT_VERSION}")
+    for key in ("results_file", "commit"):
+        if not isinstance(content.get(key), str):
+            raise bad(f'"{key}" is missing or not text')
+    rows = content.get("checks")
+    if not isinstance(rows, list):
+        raise bad('"checks" is missing or not a list')
+    checks = []
+    for number, row in enumerate(rows, 1):
+        where = f"check {number}"
+        if not isinstance(row, dict):
+            raise bad(f"{where} is not an object")
+        for key in ("label", "command"):
+            if not isinstance(row.get(key), str):
+                raise bad(f'{where}: "{key}" is missing or not text')
+        if not isinstance(row.get("spec"), dict):
+            raise bad(f'{where}: "spec" is missing or not an object')
+        expected = row.get("expected")
+        if not isinstance(expected, dict) or not expected:
+            raise bad(f'{where}: "expected" is missing, empty or not an object')
+        for name, value in expected.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise bad(f'{where}: expected "{name}" is not a number')
+        checks.append(Check(row["label"], row["command"], row["spec"], expected))
+    return CheckFile(content["results_file"], content["commit"], checks)
+
+
+def run_check(check: Check, data: Dataset) -> list[str]:
+    """Train the check's spec again on ``data`` and compare the figures with the expected
+    ones exactly; one line per figure that moved (``"validation_accuracy: committed
+    0.9531, now 0.9526"``), none when the run reproduces.  A spec that no longer
+    validates, or a run that now diverges, is a line too: the figures are gone."""
+    try:
+        spec = make_spec(check.spec, source=f"{check.label}: spec")
+        trainer = Trainer(spec, data, diagnostics=False)
+        summary = summarise(trainer.run().history, len(trainer.train))
+    except (SpecError, DivergenceError) as error:
+        return [str(error)]
+    return [
+        f"{name}: committed {_shown(value)}, now {_shown(summary.get(name))}"
+        for name, value in check.expected.items()
+        if summary.get(name) != value
+    ]
+
+
+def _plain(value: Any) -> float:
+    """A figure as a Python int or float (a NumPy scalar has no JSON form)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _shown(value: Any) -> str:
+    """A figure as written: floats in full (the shortest text that reads back exactly)."""
+    return "missing" if value is None else repr(_plain(value))

@@ -1,0 +1,546 @@
+"""Findings from synthetic trial tables: ties within the seed noise, real gaps, and the
+causes the diagnostics support -- each stated only where its numbers are present."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import replace
+
+import pytest
+
+from digitlab.experiments.causes import (
+    failures,
+    learning_slowdown,
+    overfitting,
+    overfitting_of,
+    regularization,
+    vanishing_gradients,
+)
+from digitlab.experiments.effects import (
+    describe_parameter,
+    effect_table,
+    training_compute,
+    verdict,
+)
+from digitlab.experiments.findings import answer, findings
+from digitlab.experiments.results import RunSummary, TrialRow
+from digitlab.experiments.statistics import compare, decide, estimate
+from digitlab.experiments.study_file import StudyFile
+from digitlab.spec import make_spec
+from digitlab.train.diagnostics import Diagnostics, LayerDiagnostics
+
+TIE = ([0.9800, 0.9810, 0.9790], [0.9805, 0.9795, 0.9812])  # 30 vs 100 hidden units
+GAP = ([0.97, 0.9705, 0.9698], [0.98, 0.9805, 0.9798])
+
+
+def spec(hidden: int | list[int] = 30, **fields) -> dict:
+    hidden = hidden if isinstance(hidden, list) else [hidden]
+    base = {"layers": [784, *hidden, 10], "epochs": 10, "train_size": 10_000}
+    return make_spec({**base, **fields}).model_dump()
+
+
+def diagnostics(*bias_gradient_norms: float, weight_norm: float = 1.0, **extra) -> Diagnostics:
+    """One dense layer per bias gradient norm, input side first."""
+    return Diagnostics(
+        tuple(
+            LayerDiagnostics(f"dense {i}", weight_norm, 1.0, norm)
+            for i, norm in enumerate(bias_gradient_norms, 1)
+        ),
+        **extra,
+    )
+
+
+def run(seed: int, accuracy: float, epochs: int = 3, **fields) -> RunSummary:
+    """A run whose validation accuracy climbs to ``accuracy`` in its last epoch."""
+    curve = [accuracy - 0.01 * (epochs - 1 - e) for e in range(epochs)]
+    row = {
+        "seed": seed,
+        "best_validation_accuracy": accuracy,
+        "best_epoch": epochs,
+        "test_accuracy": accuracy,
+        "seconds": 1.0,
+        "diverged": False,
+        "train_accuracy": [a + 0.01 for a in curve],
+        "validation_accuracy": curve,
+        "train_cost": [0.5 / (e + 1) for e in range(epochs)],
+        "validation_cost": [0.6 / (e + 1) for e in range(epochs)],
+    }
+    return RunSummary(**{**row, **fields})
+
+
+def trial(number: int, params: dict, accuracies: list[float], spec_fields: dict, **run_fields):
+    runs = [run(seed, a, **run_fields) for seed, a in enumerate(accuracies)]
+    return TrialRow(number, params, "complete", statistics.fmean(accuracies), runs, spec_fields)
+
+
+def best_first(rows: list[TrialRow]) -> list[TrialRow]:
+    """As trial_rows returns them."""
+    return sorted(rows, key=lambda r: -r.value)
+
+
+def hidden_study() -> StudyFile:
+    return StudyFile.model_validate(
+        {
+            "name": "hidden",
+            "question": "How many hidden neurons?",
+            "space": {"hidden_units": [30, 100]},
+            "search": {"sampler": "grid", "repeats": 3},
+        }
+    )
+
+
+def hidden_rows(small: list[float], large: list[float]) -> list[TrialRow]:
+    return best_first(
+        [
+            trial(0, {"hidden_units": 30}, small, spec(30)),
+            trial(1, {"hidden_units": 100}, large, spec(100)),
+        ]
+    )
+
+
+def by_units(rows: list[TrialRow]) -> dict[int, TrialRow]:
+    return {r.params["hidden_units"]: r for r in rows}
+
+
+# statistics -------------------------------------------------------------------------------
+
+
+def test_compare_without_noise_or_without_repeats() -> None:
+    same = compare([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
+    assert same.difference == 0 and not same.real
+    different = compare([0.1, 0.1, 0.1], [0.098, 0.098, 0.098])
+    assert different.real and different.difference == pytest.approx(0.002)
+    single = compare([0.97], [0.98])
+    assert single.p_value is None and not single.real
+    assert compare([0.97], [0.98, 0.99]).p_value is None
+
+
+def test_planted_values_compare_as_intended() -> None:
+    assert not compare(*TIE).real
+    gap = compare(*GAP)
+    assert gap.real and gap.difference == pytest.approx(-0.01)
+
+
+def test_estimate_interval() -> None:
+    one = estimate([0.9])
+    assert (one.mean, one.low, one.high, one.half_width, one.runs) == (0.9, None, None, None, 1)
+    three = estimate(GAP[1])
+    assert three.low < three.minimum <= three.mean <= three.maximum < three.high
+    assert three.half_width == pytest.approx(three.high - three.mean)
+    with pytest.raises(ValueError, match="no runs"):
+        estimate([])
+
+
+def test_decide_prefers_the_higher_mean_at_equal_cost() -> None:
+    runs = {"a": TIE[0], "b": TIE[1]}
+    chosen = decide(["a", "b"], runs.__getitem__, lambda _: 1.0)
+    assert (chosen.best, chosen.ties, chosen.recommended, chosen.tested) == ("b", ["a"], "b", True)
+
+
+def test_run_summary_round_trip_keeps_diagnostics() -> None:
+    summary = run(
+        0,
+        0.95,
+        initial=diagnostics(0.1, 0.2),
+        diagnostics=[diagnostics(0.3, 0.4, output_stuck=0.1)] * 3,
+    )
+    assert RunSummary.from_dict(summary.to_dict()) == summary
+
+
+# effects ----------------------------------------------------------------------------------
+
+
+def test_training_compute_is_parameters_times_images_times_epochs() -> None:
+    row = TrialRow(0, {}, "complete", 0.9, [], spec(30, epochs=4, train_size=1000))
+    assert training_compute(row) == (784 * 30 + 30 + 30 * 10 + 10) * 1000 * 4
+    full = TrialRow(0, {}, "complete", 0.9, [], spec(30, epochs=1, train_size=None, expand=True))
+    assert training_compute(full) == (784 * 30 + 30 + 30 * 10 + 10) * 50_000 * 5
+    assert training_compute(TrialRow(0, {}, "complete", 0.9)) == float("inf")
+
+
+def test_planted_tie_is_called_a_tie_and_the_cheaper_network_recommended() -> None:
+    rows = hidden_rows(*TIE)
+    units = by_units(rows)
+    assert units[30].value < units[100].value  # the cheaper one is a hair lower
+    v = verdict(rows)
+    assert v.tested and v.best is units[100]
+    assert v.ties == [units[30]] and v.recommended is units[30]
+
+    text = describe_parameter(hidden_study(), rows, "hidden_units")
+    assert "best mean at hidden_units = 100 (98.04 %)" in text
+    assert (
+        "Not shown to differ from it (within the seeds' noise): 30: -0.04 points (95 % interval"
+        in text
+    )
+    assert "**Use hidden_units = 30**: not shown to differ from 100, at 0.3× its training" in text
+    assert "Within noise: 30 → 100 +0.04 points" in text
+    assert "worse by more than" not in text and "Real steps" not in text
+
+
+def test_planted_gap_names_the_winner_even_though_it_costs_more() -> None:
+    rows = hidden_rows(*GAP)
+    units = by_units(rows)
+    assert training_compute(units[100]) > 3 * training_compute(units[30])
+    v = verdict(rows)
+    assert v.tested and v.best is units[100] and v.recommended is units[100]
+    assert v.ties == []
+
+    text = describe_parameter(hidden_study(), rows, "hidden_units")
+    assert "best mean at hidden_units = 100 (98.01 %)" in text
+    assert "Every other value is worse by more than the seeds' noise." in text
+    assert "Real steps: 30 → 100 +1.00 points (p < 0.001)" in text
+    assert "Not shown to differ" not in text and "**Use" not in text
+
+
+def test_one_seed_per_configuration_tells_nothing_apart() -> None:
+    rows = hidden_rows([0.97], [0.98])
+    v = verdict(rows)
+    assert not v.tested and v.ties == [] and v.best is v.recommended is by_units(rows)[100]
+    text = describe_parameter(hidden_study(), rows, "hidden_units")
+    assert "nothing can be told apart from noise (quick mode)" in text
+    assert (
+        "Not shown to differ" not in text
+        and "worse by more than" not in text
+        and "**Use" not in text
+    )
+    assert "±" not in effect_table(hidden_study(), rows, "hidden_units")
+
+    cells = answer(hidden_study(), rows)
+    assert cells.noise == "not measured (one seed)"
+    assert cells.use == "hidden_units=100"
+
+
+def test_effect_table_has_a_row_per_value_with_its_interval() -> None:
+    rows = hidden_rows(*GAP)
+    lines = effect_table(hidden_study(), rows, "hidden_units").splitlines()
+    assert lines[0] == "| hidden_units | validation accuracy |"
+    half = estimate(GAP[0]).half_width
+    assert lines[2] == f"| 30 | 97.01 % ± {100 * half:.2f} |"
+    assert lines[3].startswith("| 100 | 98.01 % ± ")
+
+
+def test_effect_is_stated_within_each_value_of_a_crossed_hyperparameter() -> None:
+    """hidden_units x cost: with cross-entropy 100 units win beyond the noise, with the quadratic
+    cost the two tie; each is said separately, and the table has a column per cost."""
+    study = StudyFile.model_validate(
+        {
+            "name": "crossed",
+            "space": {"hidden_units": [30, 100], "cost": ["quadratic", "cross-entropy"]},
+        }
+    )
+    quad, ce = {"cost": "quadratic"}, {"cost": "cross-entropy"}
+    rows = best_first(
+        [
+            trial(0, {"hidden_units": 30, "cost": "cross-entropy"}, GAP[0], spec(30, **ce)),
+            trial(1, {"hidden_units": 100, "cost": "cross-entropy"}, GAP[1], spec(100, **ce)),
+            trial(
+                2, {"hidden_units": 30, "cost": "quadratic"}, [0.95, 0.951, 0.949], spec(30, **quad)
+            ),
+            trial(
+                3,
+                {"hidden_units": 100, "cost": "quadratic"},
+                [0.9505, 0.9495, 0.9512],
+                spec(100, **quad),
+            ),
+        ]
+    )
+    text = describe_parameter(study, rows, "hidden_units")
+    assert "| hidden_units | cost = quadratic | cost = cross-entropy |" in text
+    lines = {line.split(":", 1)[0]: line for line in text.splitlines() if line.startswith("- ")}
+    assert (
+        "Every other value is worse by more than the seeds' noise"
+        in lines["- Overall (each value at the best setting of the other hyperparameters)"]
+    )
+    assert (
+        "Every other value is worse by more than the seeds' noise"
+        in lines["- With cost = cross-entropy"]
+    )
+    assert (
+        "Not shown to differ from it (within the seeds' noise): 30"
+        in lines["- With cost = quadratic"]
+    )
+    assert "**Use" not in lines["- With cost = quadratic"]  # no compute note within a group
+
+
+# causes -----------------------------------------------------------------------------------
+
+
+def overfit_row(validation_cost: list[float], train_cost: list[float]) -> TrialRow:
+    epochs = len(validation_cost)
+    return trial(
+        0,
+        {"eta": 0.5},
+        [0.97, 0.971, 0.969],
+        spec(30),
+        epochs=epochs,
+        validation_cost=validation_cost,
+        train_cost=train_cost,
+    )
+
+
+def test_planted_overfitting_is_found_at_the_epoch_of_the_minimum() -> None:
+    row = overfit_row([0.50, 0.40, 0.35, 0.38, 0.42, 0.45], [0.5, 0.35, 0.25, 0.18, 0.12, 0.08])
+    found = overfitting_of(row)
+    assert found.turned and found.lowest_epoch == 3 and found.epochs == 6
+    assert found.rise == pytest.approx(0.10) and found.train_fall_after == pytest.approx(0.17)
+    cause = overfitting([row])
+    assert "lowest at epoch 3 of 6" in cause.text and "overfitting from epoch 3" in cause.text
+    assert cause.short.startswith("overfitting: validation cost turns up at epoch 3 (eta=0.5)")
+
+
+@pytest.mark.parametrize(
+    "validation_cost",
+    [[0.5, 0.4, 0.35, 0.33, 0.32], [0.5, 0.5, 0.5, 0.5, 0.5], [0.5, 0.4, 0.35, 0.351, 0.352]],
+    ids=["falling", "flat", "within-rise"],
+)
+def test_no_overfitting_without_a_clear_rise(validation_cost: list[float]) -> None:
+    row = overfit_row(validation_cost, [0.5, 0.4, 0.3, 0.2, 0.1])
+    assert not overfitting_of(row).turned
+    cause = overfitting([row])
+    assert "no clear sign of overfitting" in cause.text
+    assert cause.short.startswith("no overfitting in the validation cost; not in the best")
+
+
+def test_overfitting_needs_curves() -> None:
+    row = overfit_row([0.5], [0.5])
+    assert overfitting_of(row) is None and overfitting([row]) is None
+
+
+def slowdown_row(number, cost, eta, accuracies, output_gradient, first_epoch, stuck):
+    runs = [
+        run(
+            seed,
+            a,
+            epochs=2,
+            validation_accuracy=[first_epoch + 0.001 * seed, a],
+            initial=diagnostics(0.5, output_gradient),
+            diagnostics=[diagnostics(0.5, output_gradient, output_stuck=stuck)] * 2,
+        )
+        for seed, a in enumerate(accuracies)
+    ]
+    params = {"cost": cost, "eta": eta}
+    return TrialRow(
+        number, params, "complete", statistics.fmean(accuracies), runs, spec(30, **params)
+    )
+
+
+def slowdown_rows(
+    eta: float = 0.5,
+    quadratic=(0.95, 0.951, 0.949),
+    cross_entropy=(0.96, 0.961, 0.959),
+    number: int = 0,
+) -> list[TrialRow]:
+    """Quadratic against cross-entropy, same seeds: the output layer's initial bias
+    gradient is 0.02 with the quadratic cost, 0.1 with cross-entropy."""
+    return [
+        slowdown_row(number, "quadratic", eta, list(quadratic), 0.02, 0.60, 0.30),
+        slowdown_row(number + 1, "cross-entropy", eta, list(cross_entropy), 0.1, 0.90, 0.02),
+    ]
+
+
+def test_learning_slowdown_states_the_gradient_ratio() -> None:
+    cause = learning_slowdown(best_first(slowdown_rows()))
+    assert "‖∂C/∂b‖ was 0.20× as large with the quadratic cost" in cause.text
+    assert "(median of 3 runs)" in cause.text
+    assert (
+        "the quadratic cost reached 60.10 % validation accuracy and cross-entropy 90.10 %"
+        in cause.text
+    )
+    assert cause.text.count("The evidence: after one epoch") == 1
+    assert "30.0 % of the quadratic network's outputs were saturated" in cause.text
+    assert "output gradient 0.20× cross-entropy's" in cause.short
+    assert "best learning rate differs" not in cause.text
+
+
+def test_learning_slowdown_compares_each_costs_best_learning_rate() -> None:
+    larger = slowdown_rows(3.0, (0.97, 0.971, 0.969), (0.94, 0.941, 0.939), number=2)
+    cause = learning_slowdown(best_first(slowdown_rows() + larger))
+    assert "η = 3 for quadratic (97.00 %), η = 0.5 for cross-entropy (96.00 %)" in cause.text
+    assert (
+        "6× larger steps" in cause.text
+        and "at their best the two costs differ (+1.00 points" in cause.text
+    )
+    assert cause.short.endswith("its best η is 6× larger")
+
+
+def test_learning_slowdown_says_nothing_without_a_quadratic_pair() -> None:
+    quadratic, cross_entropy = slowdown_rows()
+    assert learning_slowdown([cross_entropy]) is None
+    other_eta = slowdown_rows(eta=3.0)[1]
+    assert learning_slowdown([quadratic, other_eta]) is None  # they differ in eta too
+    for row in (quadratic, cross_entropy):
+        row.runs = [replace(r, initial=None) for r in row.runs]
+    assert learning_slowdown([quadratic, cross_entropy]) is None
+
+
+def test_vanishing_gradient_states_the_first_to_last_hidden_ratio() -> None:
+    epochs = [diagnostics(0.02, 0.1, 0.5), diagnostics(0.03, 0.1, 0.5), diagnostics(0.05, 0.1, 0.5)]
+    deep = trial(
+        0,
+        {"hidden_layers": 2},
+        [0.95, 0.951, 0.949],
+        spec([30, 30]),
+        initial=diagnostics(0.01, 0.1, 0.5),
+        diagnostics=epochs,
+    )
+    cause = vanishing_gradients([deep])
+    assert "sigmoid: 0.1× at initialisation, 0.3× during training" in cause.text
+    assert cause.short == "first/last hidden layer's gradient: sigmoid 0.3×"
+
+    shallow = trial(
+        1,
+        {"hidden_layers": 1},
+        [0.95, 0.951, 0.949],
+        spec(30),
+        initial=diagnostics(0.01, 0.5),
+        diagnostics=[diagnostics(0.02, 0.5)],
+    )
+    assert vanishing_gradients([shallow]) is None
+
+
+def test_a_diverged_epoch_does_not_turn_the_vanishing_gradient_into_nan() -> None:
+    """A run that diverged has the NaN diagnostics of its last epoch (the probe measured
+    the blown-up weights); like overfitting_of, the median should leave them out."""
+    healthy = run(
+        0,
+        0.95,
+        initial=diagnostics(0.01, 0.1, 0.5),
+        diagnostics=[diagnostics(0.03, 0.1, 0.5)] * 3,
+    )
+    exploded = run(
+        1,
+        0.94,
+        epochs=2,
+        diverged=True,
+        train_cost=[0.5, math.nan],
+        initial=diagnostics(0.01, 0.1, 0.5),
+        diagnostics=[diagnostics(0.03, 0.1, 0.5), diagnostics(math.nan, math.nan, math.nan)],
+    )
+    row = TrialRow(0, {"hidden_layers": 2}, "diverged", 0.945, [healthy, exploded], spec([30, 30]))
+    cause = vanishing_gradients([row])
+    assert "nan" not in cause.text and "nan" not in cause.short
+    assert "sigmoid: 0.1× at initialisation, 0.3× during training" in cause.text
+
+
+def test_a_diverged_run_is_reported_with_its_epoch() -> None:
+    exploded = run(
+        0,
+        0.91,
+        validation_accuracy=[0.90, 0.91, 0.098],
+        train_cost=[0.5, 0.4, math.nan],
+        diverged=True,
+        initial=diagnostics(1.0, 1.0, weight_norm=10.0),
+        diagnostics=[
+            diagnostics(1.0, 1.0, weight_norm=12.0),
+            diagnostics(1.0, 1.0, weight_norm=50.0),
+            diagnostics(math.nan, math.nan, weight_norm=math.inf),
+        ],
+    )
+    fine = [run(seed, 0.95) for seed in (1, 2)]
+    row = TrialRow(0, {"eta": 100.0}, "diverged", 0.9367, [exploded, *fine], spec(30, eta=100.0))
+    healthy = trial(1, {"eta": 0.5}, [0.95, 0.951, 0.949], spec(30))
+    cause = failures([healthy, row])
+    assert "eta=100: 1 of 3 runs diverged (cost NaN/inf) in epoch 3" in cause.text
+    assert "the last finite training cost 0.4" in cause.text
+    assert "the first layer's weights 5× their initial norm one epoch before" in cause.text
+    assert "eta=0.5" not in cause.text
+    assert cause.short == "eta=100 diverged or stayed near chance (NaN)"
+
+
+def test_a_run_near_chance_names_its_saturated_units() -> None:
+    stuck = trial(
+        0,
+        {"eta": 30.0},
+        [0.1, 0.1, 0.1],
+        spec(30, eta=30.0),
+        diagnostics=[Diagnostics((LayerDiagnostics("dense 1", 1, 1, 1, saturated=0.98),))],
+    )
+    cause = failures([stuck])
+    assert "eta=30: stayed near chance (10.00 %), with 98 % of the first hidden layer" in cause.text
+
+
+def test_no_failures_says_nothing() -> None:
+    assert failures(hidden_rows(*GAP)) is None
+
+
+def regularization_rows() -> list[TrialRow]:
+    def row(number, text, accuracies, final_norm, lmbda):
+        return trial(
+            number,
+            {"regularization": text},
+            accuracies,
+            spec(30, lmbda=lmbda),
+            diagnostics=[
+                diagnostics(0.1, 0.1, weight_norm=final_norm + 5),
+                diagnostics(0.1, 0.1, weight_norm=final_norm),
+            ],
+        )
+
+    return best_first(
+        [
+            row(0, "none", [0.965, 0.966, 0.964], 40.0, 0.0),
+            row(1, "l2:5", [0.98, 0.981, 0.979], 12.5, 5.0),
+        ]
+    )
+
+
+def test_regularization_states_the_weight_norms_of_the_last_epoch() -> None:
+    cause = regularization(regularization_rows(), "regularization")
+    assert "| none | 96.50 % |  | 40.0 |" in cause.text
+    assert "| l2 5 | 98.00 % | +1.50 points (p = " in cause.text
+    assert "| 12.5 |" in cause.text
+    assert cause.short.startswith("l2 5: weight norm 40.0 → 12.5")
+
+
+def test_a_diverged_seed_does_not_make_the_weight_norm_nan() -> None:
+    """The weight norm "at the end" of a diverged run is that of its blown-up weights."""
+    rows = regularization_rows()
+    l2 = next(r for r in rows if r.params["regularization"] == "l2:5")
+    last = diagnostics(math.nan, math.nan, weight_norm=math.nan)
+    l2.runs[2] = replace(l2.runs[2], diverged=True, diagnostics=[l2.runs[2].diagnostics[0], last])
+    l2.state = "diverged"
+    cause = regularization(rows, "regularization")
+    assert "nan" not in cause.text and "nan" not in cause.short
+    assert "| 12.5 |" in cause.text
+
+
+def test_regularization_needs_a_regularization_key_and_a_plain_baseline() -> None:
+    rows = regularization_rows()
+    assert regularization(rows, "eta") is None
+    assert (
+        regularization([r for r in rows if r.params["regularization"] != "none"], "lmbda") is None
+    )
+
+
+# findings ---------------------------------------------------------------------------------
+
+
+def test_answer_recommends_the_cheaper_of_a_tie() -> None:
+    rows = hidden_rows(*TIE)
+    cells = answer(hidden_study(), rows)
+    assert cells.changes == "hidden_units 30 / 100"
+    assert cells.effect == "98.00 % (hidden_units=30) to 98.04 % (hidden_units=100)"
+    assert cells.noise.startswith("±") and cells.noise.endswith(" points (95 % interval of a mean)")
+    assert cells.use.startswith("hidden_units=30 (98.00 %; not shown to differ from the best")
+    assert "the cheapest of 2 such" in cells.use
+
+
+def test_answer_on_a_real_gap_uses_the_winner() -> None:
+    cells = answer(hidden_study(), hidden_rows(*GAP))
+    assert cells.use == "hidden_units=100 (98.01 %; every other worse beyond the noise)"
+
+
+def test_answer_without_finished_trials_is_none() -> None:
+    rows = [TrialRow(0, {"hidden_units": 30}, "running", None)]
+    assert answer(hidden_study(), rows) is None
+
+
+def test_findings_collect_effects_noise_and_causes() -> None:
+    rows = hidden_rows(*TIE)
+    found = findings(hidden_study(), rows)
+    assert [key for key, _ in found.effects] == ["hidden_units"]
+    assert "Not shown to differ from it" in found.effects[0][1]
+    assert len(found.notes) == 1 and found.notes[0].startswith("**noise**")
+    [cause] = found.causes
+    assert cause.short.startswith("no overfitting in the validation cost")

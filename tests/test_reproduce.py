@@ -1,0 +1,253 @@
+"""Reproduction checks: the module, and the check that published results still reproduce.
+
+``test_results_file_reproduces`` is the CI step that keeps docs/ true: it retrains every
+check recorded next to a results file (``docs/**/*.checks.json``, a study report's
+``checks.json``) and fails when a figure moved, naming the command that regenerates the
+file.  Each check is a cheap row (under a minute); the others here take seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from digitlab.data import Dataset, load_mnist
+from digitlab.errors import DataError, DigitlabError
+from digitlab.spec import make_spec
+from digitlab.train.history import EpochRecord, History
+from digitlab.train.reproduce import (
+    Check,
+    CheckFile,
+    ChecksFileError,
+    check_from_history,
+    checks_path_for,
+    read_checks,
+    run_check,
+    source_commit,
+    write_checks,
+)
+from digitlab.train.trainer import Trainer
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+TINY = {"layers": [784, 10, 10], "train_size": 500, "epochs": 1, "seed": 3}
+
+
+def record(epoch: int, validation: float, test: float | None) -> EpochRecord:
+    return EpochRecord(
+        epoch=epoch,
+        eta=0.1,
+        train_cost=1.0,
+        train_accuracy=0.5,
+        validation_cost=1.0,
+        validation_accuracy=validation,
+        test_accuracy=test,
+        seconds=0.1,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_check(mnist: Dataset) -> Check:
+    """A check made the way a benchmark makes one: from a finished run's history."""
+    spec = make_spec(TINY)
+    history = Trainer(spec, mnist, diagnostics=False).run().history
+    return check_from_history("tiny, seed 3", "digitlab train --layers 784,10,10", spec, history)
+
+
+def test_check_from_history_takes_the_best_validation_epoch() -> None:
+    history = History([record(0, 0.90, 0.89), record(1, 0.95, 0.94), record(2, 0.95, 0.96)])
+    spec = make_spec(TINY)
+    check = check_from_history("label", "command", spec, history)
+    assert check.expected == {"validation_accuracy": 0.95, "test_accuracy": 0.94, "best_epoch": 2}
+    assert check.spec == spec.model_dump()
+    without_test = check_from_history("l", "c", spec, History([record(0, 0.9, None)]))
+    assert without_test.expected == {"validation_accuracy": 0.9, "best_epoch": 1}
+
+
+def test_checks_round_trip(tmp_path: Path) -> None:
+    checks = [
+        Check("a, seed 0", "digitlab train --preset a", make_spec(TINY).model_dump(), {"x": 0.1}),
+        Check("b, seed 1", "digitlab train --preset b", {"layers": [784, 10]}, {"best_epoch": 7}),
+    ]
+    path = tmp_path / "deep" / "book.checks.json"
+    write_checks(path, "docs/results/book.md", checks)
+    read = read_checks(path)
+    assert read == CheckFile("docs/results/book.md", source_commit(), checks)
+    assert not list(path.parent.glob(".*.tmp"))  # written atomically: no leftovers
+
+
+def test_checks_path_sits_next_to_the_results_file() -> None:
+    assert checks_path_for(Path("docs/results/book.md")) == Path("docs/results/book.checks.json")
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("{not json", "is not JSON"),
+        ("[]", "holds no JSON object"),
+        ('{"format": 99}', "format"),
+        ('{"format": 1, "results_file": "r.md", "commit": "abc"}', '"checks"'),
+        (
+            '{"format": 1, "results_file": "r.md", "commit": "abc", "checks": '
+            '[{"label": "x", "command": "c", "spec": {}, "expected": {"a": "high"}}]}',
+            'check 1: expected "a" is not a number',
+        ),
+        (
+            '{"format": 1, "results_file": "r.md", "commit": "abc", "checks": '
+            '[{"label": "x", "spec": {}, "expected": {"a": 1}}]}',
+            'check 1: "command"',
+        ),
+    ],
+)
+def test_a_malformed_checks_file_is_a_one_line_error(
+    tmp_path: Path, content: str, reason: str
+) -> None:
+    path = tmp_path / "x.checks.json"
+    path.write_text(content)
+    with pytest.raises(ChecksFileError) as caught:
+        read_checks(path)
+    message = str(caught.value)
+    assert isinstance(caught.value, DigitlabError)
+    assert "\n" not in message and str(path) in message and reason in message
+
+
+def test_a_missing_checks_file_is_a_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(ChecksFileError, match="does not exist"):
+        read_checks(tmp_path / "none.checks.json")
+
+
+def test_source_commit_outside_git_is_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert source_commit() == "unknown"
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git program at all
+    assert source_commit() == "unknown"
+
+
+def test_source_commit_says_when_the_source_has_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    git("init", "-q")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "engine.py").write_text("x = 1\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "first")
+    head = git("rev-parse", "--short", "HEAD")
+    (tmp_path / "docs").mkdir()
+    monkeypatch.chdir(tmp_path / "docs")  # from a subfolder: the repository's src counts
+    (tmp_path / "docs" / "notes.md").write_text("results\n")  # outside src: no matter
+    assert source_commit() == head
+    (tmp_path / "src" / "engine.py").write_text("x = 2\n")
+    assert source_commit() == head + "+uncommitted changes"
+
+
+def test_a_check_that_reproduces_reports_nothing(tiny_check: Check, mnist: Dataset) -> None:
+    assert tiny_check.expected["best_epoch"] == 1
+    assert run_check(tiny_check, mnist) == []
+
+
+def test_a_check_whose_figure_moved_says_which_and_how(tiny_check: Check, mnist: Dataset) -> None:
+    committed = tiny_check.expected["validation_accuracy"]
+    wrong = dataclasses.replace(
+        tiny_check, expected={**tiny_check.expected, "validation_accuracy": committed + 0.01}
+    )
+    assert run_check(wrong, mnist) == [
+        f"validation_accuracy: committed {committed + 0.01!r}, now {committed!r}"
+    ]
+
+
+def test_a_check_whose_spec_no_longer_validates_is_a_mismatch(mnist: Dataset) -> None:
+    check = Check("old", "digitlab train", {**TINY, "retired_option": 1}, {"best_epoch": 1})
+    (problem,) = run_check(check, mnist)
+    assert "retired_option" in problem
+
+
+# The CI check: every results file under docs/ still reproduces at this commit.
+
+
+def _published_checks() -> list:
+    """One test parameter per check in docs/ (a malformed checks file: one that fails)."""
+    files = sorted({*DOCS.rglob("*.checks.json"), *DOCS.rglob("checks.json")})
+    params = []
+    for path in files:
+        try:
+            checks = read_checks(path)
+        except DigitlabError as error:
+            name = str(path.relative_to(DOCS.parent))
+            params.append(pytest.param(path, name, None, str(error), id=name))
+            continue
+        for check in checks.checks:
+            name = f"{checks.results_file}: {check.label}"
+            params.append(pytest.param(path, checks.results_file, check, None, id=name))
+    return params
+
+
+@pytest.fixture(scope="module")
+def published_data() -> Dataset:
+    """MNIST, or a skip where it cannot be had (no cache and no network)."""
+    try:
+        return load_mnist()
+    except DataError as error:
+        pytest.skip(f"MNIST is not available, so results cannot be retrained: {error}")
+
+
+@pytest.mark.parametrize(("path", "results_file", "check", "error"), _published_checks())
+def test_results_file_reproduces(
+    path: Path, results_file: str, check: Check | None, error: str | None, published_data: Dataset
+) -> None:
+    if check is None:
+        pytest.fail(f"{error}", pytrace=False)
+    mismatches = run_check(check, published_data)
+    if mismatches:
+        pytest.fail(
+            "\n".join(
+                [
+                    f"{check.label} ({path.relative_to(DOCS.parent)}):",
+                    *(f"  {line}" for line in mismatches),
+                    f"results file {results_file} no longer reproduces at this commit: "
+                    f"regenerate it with {regenerate_command(results_file, check)}",
+                    f"(this row alone: {check.command})",
+                ]
+            ),
+            pytrace=False,
+        )
+
+
+def regenerate_command(results_file: str, check: Check) -> str:
+    """The command that regenerates a results file: the one its header names (every
+    generated file says "Generated by `COMMAND`" near the top), else the check's own."""
+    results = DOCS.parent / results_file
+    if results.is_dir():
+        results = results / "README.md"
+    try:
+        text = results.read_text(encoding="utf-8")
+    except OSError:
+        return check.command
+    marker = "Generated by `"
+    start = text.find(marker)
+    end = text.find("`", start + len(marker))
+    if start < 0 or end < 0:
+        return check.command
+    return text[start + len(marker) : end]
+
+
+def test_the_published_checks_are_found() -> None:
+    found = {param.values[0] for param in _published_checks()}
+    assert DOCS / "results" / "cnn.checks.json" in found
