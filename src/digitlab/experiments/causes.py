@@ -177,6 +177,7 @@ class Overfit:
     gap: float  # training minus validation accuracy at the end
     peak_epoch: int  # of validation accuracy, from 1
     lowest: float  # the validation cost's minimum
+    train_at_lowest: float  # the training cost in that epoch
     settled_epoch: int  # from here validation accuracy stays within the noise of its peak
     noise: float  # that noise: the half-width of the seeds' interval at the peak (0: 1 seed)
     drop: float  # validation accuracy at its peak minus at the end
@@ -184,8 +185,10 @@ class Overfit:
     @property
     def turned(self) -> bool:
         """The validation cost rose clearly (by over RISE of its minimum) after its lowest
-        epoch while the training cost went on falling."""
-        return self.train_fall_after > 0 and self.rise > RISE * self.lowest
+        epoch while the training cost went on falling (by over RISE of its value then)."""
+        return (
+            self.train_fall_after > RISE * self.train_at_lowest and self.rise > RISE * self.lowest
+        )
 
 
 def overfitting_of(row: TrialRow) -> Overfit | None:
@@ -211,6 +214,7 @@ def overfitting_of(row: TrialRow) -> Overfit | None:
         gap=float(train[-1] - validation[-1]),
         peak_epoch=peak + 1,
         lowest=float(validation_cost[lowest]),
+        train_at_lowest=float(train_cost[lowest]),
         settled_epoch=settled + 1,
         noise=noise,
         drop=float(validation[peak] - validation[-1]),
@@ -221,14 +225,15 @@ def describe_overfit(found: Overfit, label: str) -> str:
     if found.turned:
         turn = (
             f"validation cost was lowest at epoch {found.lowest_epoch} of {found.epochs} and "
-            f"then rose by {found.rise:.3f} while the training cost kept falling (by "
-            f"{found.train_fall_after:.3f}): overfitting from epoch {found.lowest_epoch}"
+            f"then rose by {found.rise:.3g} while the training cost kept falling (by "
+            f"{found.train_fall_after:.3g}): overfitting from epoch {found.lowest_epoch}"
         )
     elif found.rise > RISE * found.lowest:
         turn = (
             f"validation cost was lowest at epoch {found.lowest_epoch} of {found.epochs} and "
-            f"then rose by {found.rise:.3f}, but the training cost did not keep falling "
-            "either: a sign of unstable training rather than of overfitting"
+            f"then rose by {found.rise:.3g} while the training cost stayed level (it fell by "
+            f"{found.train_fall_after:.3g}): the cost on unseen images rose without the "
+            "training cost falling, not quite the book's picture of overfitting"
         )
     else:
         turn = (

@@ -27,8 +27,10 @@ LINE_STYLES = ("-", "--", ":", "-.")
 
 
 def _save(figure: plt.Figure, path: Path) -> None:
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    """Save cropped to what was drawn.  Every figure here is made with the constrained
+    layout engine, which makes room for a legend outside the axes where tight_layout
+    gives up."""
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
 
 
@@ -38,7 +40,7 @@ def effect_plot(study_file: StudyFile, rows: list[TrialRow], key: str, path: Pat
     Every finished trial is a dot; the line joins, for each value, the best trial that
     used it, with bars showing the 95 % interval of its mean over seeds (its range when
     a single seed gives no interval)."""
-    figure, axes = plt.subplots(figsize=(6.4, 4))
+    figure, axes = plt.subplots(figsize=(6.4, 4), layout="constrained")
     done = finished(rows)
     declared = study_file.space[key]
     numeric = isinstance(declared, Range) or all(
@@ -127,6 +129,17 @@ def _focus(axes: plt.Axes, floor: float, values: list[float]) -> None:
         )
 
 
+#: Configurations described by more characters than this are named by trial number (the
+#: report's table gives their hyperparameters): a legend must leave room for the plot.
+LABEL_LENGTH = 45
+
+
+def short_label(row: TrialRow) -> str:
+    """A configuration's hyperparameters, or its trial number when they run long."""
+    text = params_label(row.params)
+    return text if len(text) <= LABEL_LENGTH else f"trial {row.number}"
+
+
 def _style(index: int) -> dict:
     """Colour and line style of curve ``index``: 40 combinations before any repeats."""
     return {"color": f"C{index % 10}", "linestyle": LINE_STYLES[(index // 10) % len(LINE_STYLES)]}
@@ -143,7 +156,7 @@ def _curves(
 ) -> None:
     """Training (thin) and validation (thick) curves per epoch of the best configurations,
     each the mean over its seeds; a legend names every configuration and both kinds."""
-    figure, axes = plt.subplots(figsize=(8, 4.8))
+    figure, axes = plt.subplots(figsize=(8, 4.8), layout="constrained")
     shown = [
         r
         for r in finished(rows)
@@ -159,7 +172,7 @@ def _curves(
         train = np.mean([getattr(run, train_name)[:length] for run in runs], axis=0)
         epochs = np.arange(1, length + 1)
         style = _style(index)
-        axes.plot(epochs, scale * valid, linewidth=1.8, label=params_label(row.params), **style)
+        axes.plot(epochs, scale * valid, linewidth=1.8, label=short_label(row), **style)
         axes.plot(epochs, scale * train, linewidth=0.8, alpha=0.7, **style)
     axes.plot([], [], color="gray", linewidth=1.8, label="thick: validation")
     axes.plot([], [], color="gray", linewidth=0.8, label="thin: training")
@@ -210,7 +223,9 @@ def gradient_plot(rows: list[TrialRow], path: Path) -> bool:
     ][:4]
     if not deep:
         return False
-    figure, grid = plt.subplots(1, len(deep), figsize=(4 * len(deep), 3.8), squeeze=False)
+    figure, grid = plt.subplots(
+        1, len(deep), figsize=(4 * len(deep), 3.8), squeeze=False, layout="constrained"
+    )
     for axes, row in zip(grid[0], deep, strict=True):
         run = row.runs[0]
         history = ([run.initial] if run.initial else []) + run.diagnostics
@@ -219,7 +234,7 @@ def gradient_plot(rows: list[TrialRow], path: Path) -> bool:
             norms = [d.hidden[index].bias_gradient_norm for d in history]
             axes.plot(range(start, start + len(norms)), norms, label=name, **_style(index))
         axes.set_yscale("log")
-        axes.set_title(params_label(row.params), fontsize=8)
+        axes.set_title(short_label(row), fontsize=8)
         axes.set_xlabel("epoch (0: initial weights)")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
@@ -232,7 +247,7 @@ def gradient_plot(rows: list[TrialRow], path: Path) -> bool:
 def history_plot(rows: list[TrialRow], path: Path) -> None:
     """Each trial's value in the order it was started, and the best so far."""
     done = sorted(finished(rows), key=lambda r: r.number)
-    figure, axes = plt.subplots(figsize=(6.4, 3.6))
+    figure, axes = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
     numbers = [r.number for r in done]
     values = [100 * r.value for r in done]
     axes.scatter(numbers, values, s=14, label="trial")
@@ -249,7 +264,7 @@ def history_plot(rows: list[TrialRow], path: Path) -> None:
 
 
 def importance_plot(importances: dict[str, float], path: Path) -> None:
-    figure, axes = plt.subplots(figsize=(6.4, 0.5 + 0.45 * len(importances)))
+    figure, axes = plt.subplots(figsize=(6.4, 0.5 + 0.45 * len(importances)), layout="constrained")
     names = list(importances)[::-1]
     axes.barh(names, [importances[n] for n in names])
     axes.set_xlabel("importance for validation accuracy (fANOVA, sums to 1)")
@@ -258,7 +273,7 @@ def importance_plot(importances: dict[str, float], path: Path) -> None:
 
 
 def confusion_plot(matrix: np.ndarray, path: Path) -> None:
-    figure, axes = plt.subplots(figsize=(5.2, 4.6))
+    figure, axes = plt.subplots(figsize=(5.2, 4.6), layout="constrained")
     shown = axes.imshow(np.log1p(matrix), cmap="Blues")
     for (true, predicted), count in np.ndenumerate(matrix):
         if count:
@@ -281,7 +296,9 @@ def misclassified_grid(
     wrong = np.flatnonzero(labels != predicted)[:40]
     columns = 10
     rows = max(1, -(-len(wrong) // columns))
-    figure, grid = plt.subplots(rows, columns, figsize=(columns * 0.9, rows * 1.05), squeeze=False)
+    figure, grid = plt.subplots(
+        rows, columns, figsize=(columns * 0.9, rows * 1.05), squeeze=False, layout="constrained"
+    )
     for axes in grid.ravel():
         axes.axis("off")
     for axes, index in zip(grid.ravel(), wrong, strict=False):

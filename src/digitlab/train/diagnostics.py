@@ -42,7 +42,9 @@ class LayerDiagnostics:
     """One dense or convolutional layer.  ``saturated`` is the fraction of (image, unit)
     pairs at which the sigmoid/tanh after this layer (or the sigmoid output, for the
     output layer) is saturated; ``dead`` the fraction of the ReLU units after it that
-    were zero for every image of the batch.  Each is None where it does not apply."""
+    were zero for every image of the batch (for a convolution a unit is one filter at
+    one position, so positions the digits never reach, such as the borders, count as
+    dead).  Each is None where it does not apply."""
 
     layer: str
     weight_norm: float
@@ -101,7 +103,8 @@ class Probe:
         self.images, self.targets = images[:size], targets[:size]
 
     def measure(self, network: Network) -> Diagnostics:
-        """The diagnostics of ``network``'s current weights (and batch-norm averages)."""
+        """The diagnostics of ``network``'s current weights.  Batch normalisation uses the
+        probe batch's own statistics, as in training."""
         probe = self.network
         probe.load_arrays(network.arrays())
         with np.errstate(over="ignore", invalid="ignore"):
