@@ -386,7 +386,9 @@ def test_vanishing_gradient_states_the_first_to_last_hidden_ratio() -> None:
     )
     cause = vanishing_gradients([deep])
     assert "sigmoid: 0.1× at initialisation, 0.3× during training" in cause.text
-    assert cause.short == "first/last hidden layer's gradient: sigmoid 0.3×"
+    assert cause.short == (
+        "first/last hidden layer's gradient: sigmoid 0.1× at initialisation (0.3× in training)"
+    )
 
     shallow = trial(
         1,

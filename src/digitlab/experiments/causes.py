@@ -423,7 +423,8 @@ def vanishing_gradients(rows: list[TrialRow]) -> Cause | None:
         for activation, pairs in by_activation.items()
     ]
     short = "first/last hidden layer's gradient: " + ", ".join(
-        f"{activation} {statistics.median(d for _, d in pairs):.2g}×"
+        f"{activation} {statistics.median(s for s, _ in pairs):.2g}× at initialisation "
+        f"({statistics.median(d for _, d in pairs):.2g}× in training)"
         for activation, pairs in by_activation.items()
     )
     return Cause(

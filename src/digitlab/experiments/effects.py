@@ -338,7 +338,7 @@ def describe_sampled_search(rows: list[TrialRow]) -> str | None:
         return None
     return (
         f"**the search as a whole**: the best trial ({v.best.number}: "
-        f"{interval(v.best.estimate)}) is indistinguishable ({TEST_NAME}) from "
+        f"{interval(v.best.estimate)}) is not shown to differ ({TEST_NAME}) from "
         f"{len(v.ties)} of the other {len(done) - 1} finished trials. Its mean is also the "
         "maximum of many noisy means, so expect a retrain to land a little lower. The "
         f"cheapest of those ties is trial {v.recommended.number} "

@@ -306,7 +306,7 @@ def _recommendation(
         tied = "; ".join(params_label(r.params) for r in overall.ties[:8])
         more = f" and {len(overall.ties) - 8} more" if len(overall.ties) > 8 else ""
         lines.append(
-            f"Indistinguishable from it ({TEST_NAME}): {len(overall.ties)} "
+            f"Not shown to differ from it ({TEST_NAME}): {len(overall.ties)} "
             f"configuration(s): {tied}{more}."
         )
     else:
