@@ -153,6 +153,7 @@ def _curves(
     ylabel: str,
     title: str,
     scale: float,
+    log_y: bool = False,
 ) -> None:
     """Training (thin) and validation (thick) curves per epoch of the best configurations,
     each the mean over its seeds; a legend names every configuration and both kinds."""
@@ -179,6 +180,8 @@ def _curves(
     axes.set_xlabel("epoch")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(ylabel)
+    if log_y:
+        axes.set_yscale("log")
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
@@ -199,28 +202,32 @@ def learning_curves(rows: list[TrialRow], path: Path) -> None:
 
 
 def cost_curves(rows: list[TrialRow], path: Path) -> None:
-    """Training and validation cost per epoch: the book's sign of overfitting is the
-    validation cost turning up while the training cost keeps falling."""
+    """Training and validation cost per epoch, on a log scale (a penalty's first epochs
+    are large, and the turn that matters is small): the book's sign of overfitting is
+    the validation cost turning up while the training cost keeps falling."""
     _curves(
         rows,
         path,
         "train_cost",
         "validation_cost",
-        "cost per image",
+        "cost per image (log scale)",
         "cost per epoch (mean over seeds; training cost includes the penalty)",
         1.0,
+        log_y=True,
     )
 
 
 def gradient_plot(rows: list[TrialRow], path: Path) -> bool:
     """Each layer's gradient norm ||dC/db|| per epoch (log scale) for the best
-    configurations with two or more hidden layers -- the book's chapter-5 'speed of
-    learning' -- or nothing (False) when the study has no such network."""
-    deep = [
-        r
-        for r in finished(rows)
-        if r.runs and r.runs[0].diagnostics and len(r.runs[0].diagnostics[0].hidden) >= 2
-    ][:4]
+    configuration with two or more hidden layers of each activation (up to four) -- the
+    book's chapter-5 'speed of learning' -- or nothing (False) when the study has no such
+    network."""
+    per_activation: dict[str, TrialRow] = {}
+    for row in finished(rows):
+        run = row.runs[0] if row.runs else None
+        if run and not run.diverged and run.diagnostics and len(run.diagnostics[0].hidden) > 1:
+            per_activation.setdefault((row.spec or {}).get("activation", "?"), row)
+    deep = list(per_activation.values())[:4]
     if not deep:
         return False
     figure, grid = plt.subplots(
@@ -234,7 +241,10 @@ def gradient_plot(rows: list[TrialRow], path: Path) -> bool:
             norms = [d.hidden[index].bias_gradient_norm for d in history]
             axes.plot(range(start, start + len(norms)), norms, label=name, **_style(index))
         axes.set_yscale("log")
-        axes.set_title(short_label(row), fontsize=8)
+        title = params_label(row.params)
+        axes.set_title(
+            title if len(title) <= 2 * LABEL_LENGTH else f"trial {row.number}", fontsize=7
+        )
         axes.set_xlabel("epoch (0: initial weights)")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
