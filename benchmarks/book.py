@@ -120,7 +120,9 @@ def row(preset: Preset, runs: list[Run], overrides: dict[str, Any]) -> list[obje
 
 
 def note(preset: Preset, runs: list[Run]) -> str | None:
-    """Explain a row whose median is off the book, from what the runs show."""
+    """Explain a row whose median is off the book, from what the runs show: which seeds
+    come close, which digits the others fail, and how many outputs were saturated at the
+    wrong value at the end (the diagnostics' ``output_stuck``)."""
     gap = statistics.median(r.best for r in runs) - preset.book_accuracy
     if abs(gap) <= TOLERANCE:
         return None
@@ -129,7 +131,10 @@ def note(preset: Preset, runs: list[Run]) -> str | None:
     parts = [f"**`{preset.name}`**: the median is {gap:+.2f} points from the book."]
     if close:
         seeds = ", ".join(f"seed {r.seed}: {r.best:.2f} %" for r in close)
-        parts.append(f"{len(close)} of {len(runs)} seeds reach the book's figure ({seeds}).")
+        parts.append(
+            f"{len(close)} of {len(runs)} seeds come within {TOLERANCE} points of the book's "
+            f"figure ({seeds})."
+        )
     if far:
         detail = "; ".join(
             f"seed {r.seed} reaches {r.best:.2f} %"
@@ -142,13 +147,31 @@ def note(preset: Preset, runs: list[Run]) -> str | None:
             )
             for r in far
         )
-        parts.append(
-            f"The others fall far short: {detail}. Output neurons for those digits saturated "
-            "early, which N(0,1) weights and the quadratic cost make likely and slow to undo "
-            "(the cross-entropy cost of chapter 3 removes the slowdown). The book's footnote to "
-            "this experiment reports the same: some runs give results quite a bit worse."
-        )
+        parts.append(f"The others fall short: {detail}.")
+        stuck = [r for r in far if r.weak_digits]
+        if stuck:
+            parts.append(_saturation(stuck, close))
     return " ".join(parts)
+
+
+def _saturation(stuck: list[Run], close: list[Run]) -> str:
+    """The measured sign of the quadratic cost's slowdown in the seeds that fail a digit."""
+
+    def share(runs: list[Run]) -> str:
+        last = [r.history[-1].diagnostics for r in runs]
+        values = [d.output_stuck for d in last if d and d.output_stuck is not None]
+        return f"{100 * statistics.median(values):.2f} %" if values else "not measured"
+
+    return (
+        "At the end of training, "
+        f"{share(stuck)} of (image, output) pairs were saturated at the wrong value in the "
+        "seeds that fail a digit (median; output slope under 1 % of its maximum, more than "
+        f"0.5 from the target), against {share(close) if close else 'no seed'} in the seeds "
+        "that come close: an output neuron stuck that way learns slowly under the quadratic "
+        "cost, whose gradient carries the sigmoid's slope (the cross-entropy cost of chapter "
+        "3 removes it). The book's footnote to this experiment warns that some runs give "
+        "results quite a bit worse."
+    )
 
 
 def tables(data: Dataset, args: argparse.Namespace) -> str:
