@@ -151,21 +151,32 @@ def stored_runs(system_attrs: dict[str, Any]) -> list[RunSummary]:
     return runs
 
 
-def trial_rows(study: optuna.Study) -> list[TrialRow]:
-    """Every trial that was started, best first (unfinished ones last).
-
-    A configuration retried after its worker died appears once: as the retry."""
+def counted_trials(study: optuna.Study) -> list[tuple[optuna.trial.FrozenTrial, str]]:
+    """The trials a report counts, each with its state as the report names it: a
+    finished trial with a diverged run is "diverged", and a configuration retried after
+    its worker died appears once, as the retry."""
     trials = study.get_trials(deepcopy=False)
     retried = {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
-    rows = []
+    counted = []
     for t in trials:
         if t.state == TrialState.FAIL and t.number in retried:
             continue
-        runs = stored_runs(t.system_attrs)
-        state = STATES[t.state]
-        if t.state == TrialState.COMPLETE and any(r.diverged for r in runs):
-            state = "diverged"
-        rows.append(
-            TrialRow(t.number, dict(t.params), state, t.value, runs, t.user_attrs.get("spec"))
+        diverged = t.state == TrialState.COMPLETE and t.user_attrs.get("diverged_runs")
+        counted.append((t, "diverged" if diverged else STATES[t.state]))
+    return counted
+
+
+def trial_rows(study: optuna.Study) -> list[TrialRow]:
+    """Every trial that was started, best first (unfinished ones last)."""
+    rows = [
+        TrialRow(
+            t.number,
+            dict(t.params),
+            state,
+            t.value,
+            stored_runs(t.system_attrs),
+            t.user_attrs.get("spec"),
         )
+        for t, state in counted_trials(study)
+    ]
     return sorted(rows, key=lambda r: (r.value is None, -(r.value or 0), r.number))

@@ -26,12 +26,18 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
+from optuna.storages import RDBStorage, fail_stale_trials
 from optuna.trial import TrialState
 
 from digitlab.data import Dataset, load_mnist
 from digitlab.errors import DigitlabError, DivergenceError
-from digitlab.experiments.results import RUN_ATTR, RUN_DATA_ATTR, STATES, RunSummary
+from digitlab.experiments.results import (
+    RUN_ATTR,
+    RUN_DATA_ATTR,
+    STATES,
+    RunSummary,
+    counted_trials,
+)
 from digitlab.experiments.storage import DEFAULT_HEARTBEAT, open_storage
 from digitlab.experiments.study_file import Range, StudyFile, apply_params, base_spec, numeric
 from digitlab.spec import Spec
@@ -419,14 +425,9 @@ def list_studies(storage_url: str | None) -> list[dict[str, Any]]:
     entries = []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=True):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        trials = study.get_trials(deepcopy=False)
-        retried = {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
         states = {state: 0 for state in ("complete", "diverged", *STATES.values())}
-        for t in trials:
-            if t.state == TrialState.FAIL and t.number in retried:
-                continue
-            diverged = t.state == TrialState.COMPLETE and t.user_attrs.get("diverged_runs")
-            states["diverged" if diverged else STATES[t.state]] += 1
+        for _, state in counted_trials(study):
+            states[state] += 1
         entries.append(
             {
                 "name": summary.study_name,

@@ -19,7 +19,7 @@ class EpochRecord:
     image (the training cost with the L1/L2 penalty, the validation cost without, as in
     the book's plots).  ``seconds`` is the training pass; ``evaluation_seconds`` the
     measuring that follows it (None in histories written before it was recorded).
-    ``diagnostics`` are measured only when the trainer was asked to (see
+    ``diagnostics`` are None when the trainer was told not to measure them (see
     :mod:`digitlab.train.diagnostics`)."""
 
     epoch: int
