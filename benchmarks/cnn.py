@@ -34,8 +34,8 @@ from threadpoolctl import threadpool_limits
 
 from digitlab.data import Dataset, Split, load_mnist
 from digitlab.errors import DigitlabError
+from digitlab.evaluation.probabilities import ensemble_probabilities
 from digitlab.nn.model_file import load_model
-from digitlab.predict import ensemble_probabilities
 from digitlab.presets import ENSEMBLES, PRESETS, Ensemble, Preset, seeded_name
 from digitlab.train.callbacks import EpochLog
 from digitlab.train.history import History

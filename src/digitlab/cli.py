@@ -13,18 +13,21 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import typer
 
 from digitlab import presets as preset_registry
 from digitlab.data import fetch_mnist, load_image, load_mnist
 from digitlab.data.fetch import default_data_dir
-from digitlab.data.mnist import Dataset
+from digitlab.data.folders import load_labelled_folder
+from digitlab.data.mnist import Dataset, load_test_split
 from digitlab.errors import DigitlabError, SpecError
+from digitlab.evaluation.calibration import CalibrationScores, calibrated
+from digitlab.evaluation.plots import write_evaluation_plots
+from digitlab.evaluation.scoring import Evaluation
+from digitlab.evaluation.scoring import evaluate as score_models
 from digitlab.nn.model_file import load_model, save_model
-from digitlab.predict import class_probabilities, predict_grayscale
+from digitlab.predict import predict_grayscale
 from digitlab.train.callbacks import default_display
-from digitlab.train.metrics import confusion_matrix, per_class_accuracy
 from digitlab.train.to_file import CHECKPOINT_SUFFIX, checkpoint_path_for, train_to_file
 from digitlab.train.trainer import Trainer, TrainResult
 
@@ -165,7 +168,10 @@ def train(
         None, "--expand/--no-expand", help="Add each training image shifted 1 pixel 4 ways (x5)."
     ),
     augment: str | None = typer.Option(
-        None, help="Warp training images anew each epoch: none, affine or elastic."
+        None, help="Warp training images anew each epoch: none, affine, elastic or robust."
+    ),
+    outliers: float | None = typer.Option(
+        None, help="Generated non-digits per training image, trained as 'not sure' (e.g. 0.1)."
     ),
     seed: int | None = typer.Option(None, help="Random seed (weights, shuffling, dropout)."),
     out: Path | None = typer.Option(
@@ -210,6 +216,7 @@ def train(
             "train_size": train_size,
             "expand": expand,
             "augment": augment,
+            "outliers": outliers,
             "seed": seed,
         }.items()
         if value is not None
@@ -276,7 +283,7 @@ def train_ensemble(
         if not trained:
             say("  already trained: kept")
         paths.append(path)
-    evaluate(paths, split="test", data_dir=data_dir, as_json=as_json)
+    evaluate(paths, split="test", images=None, plots=None, data_dir=data_dir, as_json=as_json)
 
 
 def report_training(
@@ -329,46 +336,110 @@ def evaluate(
         help="Images to measure on: test, or validation (the last 10,000 training images), "
         "to choose between models without looking at the test set.",
     ),
+    images: Path | None = typer.Option(
+        None,
+        "--images",
+        help="Score a folder of your own labelled images instead: DIR/0/*.png ... DIR/9/*.png "
+        "(any size, either polarity).",
+    ),
+    plots: Path | None = typer.Option(
+        None, "--plots", help="Also draw confusion.png, misclassified.png and reliability.png here."
+    ),
     data_dir: Path | None = DATA_DIR,
     as_json: bool = JSON,
 ) -> None:
-    """Accuracy, accuracy per digit and confusion matrix of a model or an ensemble
-    (several models: their probabilities are averaged; each member's accuracy is shown too)
-    on the test set, or on the validation set with --split validation."""
+    """Accuracy, accuracy per digit, confusion matrix and calibration (NLL, ECE) of a model
+    or an ensemble (several models: their probabilities are averaged; each member's
+    accuracy is shown too), on the test set, the validation set, or your own images."""
     models = [load_model(path) for path in model_paths]
-    measured = getattr(load_data(data_dir), split)
-    key = f"{split}_accuracy"
-    each = [class_probabilities(model, measured.images) for model in models]
-    members = [
-        {"model": str(path), key: float((p.argmax(axis=1) == measured.labels).mean())}
-        for path, p in zip(model_paths, each, strict=True)
-    ]
-    predicted = np.mean(each, axis=0).argmax(axis=1)
-    matrix = confusion_matrix(measured.labels, predicted)
-    accuracy = float(np.trace(matrix) / matrix.sum())
-    per_digit = per_class_accuracy(matrix)
+    if images is not None:
+        folder = load_labelled_folder(images)
+        for skipped in folder.skipped:
+            say(f"skipped {skipped.path}: {skipped.reason}")
+        measured, where = folder.split, str(images)
+    elif split == "test":
+        measured, where = load_test_split(data_dir), "test"
+    else:
+        measured, where = load_data(data_dir).validation, "validation"
+    result = score_models(models, measured)
+    if plots is not None:
+        write_evaluation_plots(result, measured, plots, where)
     if as_json:
-        emit_json(
-            {
-                "model": [str(p) for p in model_paths] if len(models) > 1 else str(model_paths[0]),
-                "split": split,
-                key: accuracy,
-                "members": members if len(models) > 1 else None,
-                "per_digit_accuracy": {str(d): float(a) for d, a in enumerate(per_digit)},
-                "confusion_matrix": matrix.tolist(),
-            }
-        )
+        emit_json(evaluation_json(result, model_paths, where))
         return
-    if len(models) > 1:
-        for member in members:
-            print(f"{member['model']}: {split} accuracy {member[key]:.2%}")
+    if result.members:
+        for path, accuracy in zip(model_paths, result.members, strict=True):
+            print(f"{path}: {where} accuracy {accuracy:.2%}")
         print(f"ensemble of {len(models)}: ", end="")
-    print(f"{split} accuracy {accuracy:.2%} on {len(measured.labels)} images")
+    print(f"{where} accuracy {result.accuracy:.2%} on {result.images} images")
     print("digit  " + "  ".join(f"{d:>5}" for d in range(10)))
-    print("acc %  " + "  ".join(f"{100 * a:5.1f}" for a in per_digit))
+    print("acc %  " + "  ".join(f"{100 * a:5.1f}" for a in result.per_digit))
     print("confusion matrix (rows: true digit, columns: predicted)")
-    for digit, row in enumerate(matrix):
+    for digit, row in enumerate(result.confusion):
         print(f"{digit}  " + " ".join(f"{count:5d}" for count in row))
+    raw = result.uncalibrated
+    if result.calibrated is None:
+        print(
+            f"confidence: NLL {raw.nll:.4f}, ECE {raw.ece:.2%} (not calibrated: "
+            "`digitlab calibrate MODEL` fits a temperature on the validation set)"
+        )
+    else:
+        after = result.calibrated
+        print(
+            f"confidence: NLL {raw.nll:.4f} -> {after.nll:.4f}, ECE {raw.ece:.2%} -> "
+            f"{after.ece:.2%} (raw -> calibrated)"
+        )
+    if result.unsure is not None:
+        print(f"unsure: {result.unsure:.2%} of the images")
+    if plots is not None:
+        say(f"plots written to {plots}")
+
+
+def evaluation_json(result: Evaluation, model_paths: list[Path], where: str) -> dict[str, Any]:
+    """The ``--json`` object of ``digitlab evaluate``."""
+    key = f"{where}_accuracy" if where in ("test", "validation") else "accuracy"
+
+    def confidence(scores: CalibrationScores | None) -> dict[str, float] | None:
+        return None if scores is None else {"nll": scores.nll, "ece": scores.ece}
+
+    return {
+        "model": [str(p) for p in model_paths] if len(model_paths) > 1 else str(model_paths[0]),
+        "split": where,
+        "images": result.images,
+        key: result.accuracy,
+        "members": [
+            {"model": str(path), key: accuracy}
+            for path, accuracy in zip(model_paths, result.members, strict=True)
+        ]
+        or None,
+        "per_digit_accuracy": {str(d): float(a) for d, a in enumerate(result.per_digit)},
+        "confusion_matrix": result.confusion.tolist(),
+        "uncalibrated": confidence(result.uncalibrated),
+        "calibrated": confidence(result.calibrated),
+        "unsure": result.unsure,
+    }
+
+
+@app.command("calibrate")
+def calibrate(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="Model file to calibrate."),
+    data_dir: Path | None = DATA_DIR,
+    as_json: bool = JSON,
+) -> None:
+    """Fit a temperature and an "unsure" threshold on the validation set and store them in
+    the model file (rewritten in place; the weights and answers do not change)."""
+    model = calibrated(load_model(model_path), load_data(data_dir).validation)
+    save_model(model_path, model)
+    found = model.calibration
+    if as_json:
+        emit_json({"model": str(model_path), **found.to_dict()})
+        return
+    print(
+        f"{model_path}: temperature {found.temperature:.3f}; validation NLL "
+        f"{found.validation_nll[0]:.4f} -> {found.validation_nll[1]:.4f}, ECE "
+        f"{found.validation_ece[0]:.2%} -> {found.validation_ece[1]:.2%}; answers with a "
+        f"calibrated top probability under {found.unsure_below:.3f} are called unsure"
+    )
 
 
 @app.command("predict")

@@ -249,6 +249,31 @@ PRESETS: dict[str, Preset] = {
             "ours: conv 32x5x5, pool, 2 x conv 64x3x3, pool, dense 512; batch norm, ReLU, "
             "dropout 0.5, Adam + cosine schedule, random affine warps each epoch",
         ),
+        Preset(
+            "cnn-robust",
+            make_spec(
+                {
+                    **_OURS,
+                    "layers": [
+                        "conv:32:5",
+                        "pool:2",
+                        "conv:64:3:same",
+                        "conv:64:3",
+                        "pool:2",
+                        "dense:128",
+                        "dropout:0.3",
+                        "dense:10",
+                    ],
+                    "augment": "robust",
+                    "outliers": 0.1,
+                    "epochs": 30,
+                },
+                source="preset cnn-robust",
+            ),
+            "ours, for people's own digits (bundled with `digitlab serve`): cnn-best's "
+            "convolutions, dense 128; robust warps, pens, blur and noise each epoch, and "
+            "generated non-digits trained as 'not sure'",
+        ),
     ]
 }
 

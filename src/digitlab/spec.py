@@ -31,7 +31,7 @@ CostName = Literal["quadratic", "cross-entropy", "log-likelihood"]
 InitName = Literal["large", "normal", "glorot", "he"]
 OptimizerName = Literal["sgd", "momentum", "adam"]
 ScheduleName = Literal["constant", "step", "plateau", "cosine"]
-AugmentName = Literal["none", "affine", "elastic"]
+AugmentName = Literal["none", "affine", "elastic", "robust"]
 
 PositiveInt = Annotated[int, Field(ge=1)]
 
@@ -125,7 +125,16 @@ class Spec(BaseModel):
         False, description="Add every training image shifted 1 pixel up/down/left/right (x5)."
     )
     augment: AugmentName = Field(
-        "none", description="Warp the training images anew each epoch: affine or elastic."
+        "none",
+        description="Warp the training images anew each epoch: affine, elastic, or robust "
+        "(wider warps plus other pens, blur, noise and contrast, for people's own digits).",
+    )
+    outliers: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Add this many generated non-digit images per training image to every "
+        "epoch, trained towards equal probabilities, so low confidence means 'not a digit'.",
     )
     seed: int = 0
 

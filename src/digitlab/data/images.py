@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from scipy import ndimage
 
 from digitlab.errors import ImageError
 
@@ -21,6 +22,13 @@ FIELD = 28
 BOX = 20
 #: Pixels (after normalising to [0, 1], digit bright) darker than this count as background.
 INK_THRESHOLD = 0.1
+#: Ink must be at least this much brighter than the paper (on a 0-1 scale) to count.
+MIN_CONTRAST = 0.1
+#: Pieces of ink smaller than this fraction of the largest piece are specks.
+SPECK_RATIO = 0.1
+#: Images are shrunk to at most this many pixels on their longer side before the ink is
+#: found (a 20x20 digit box needs far fewer).
+WORKING_SIDE = 256
 MAX_PIXELS = 40_000_000
 
 
@@ -50,14 +58,16 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     """Normalise a grayscale image (any size, either polarity) to MNIST's 28x28 form.
 
     Returns float32 pixels in [0, 1] with the digit bright on black, fitted into a
-    20x20 box and centred by centre of mass, exactly as the training images are.
+    20x20 box and centred by centre of mass, exactly as the training images are.  A
+    photograph is first separated into ink and paper (:func:`ink_of`), so uneven light,
+    grain and specks do not count as part of the digit.
     """
     pixels = np.asarray(image, dtype=np.float32)
     if pixels.ndim != 2 or min(pixels.shape) < 1:
         raise ImageError(f"expected a 2-D grayscale image, got shape {pixels.shape}")
     if not np.isfinite(pixels).all():
         raise ImageError("the image contains NaN or infinite values")
-    ink = _ink(pixels)
+    ink = ink_of(_at_most(pixels, WORKING_SIDE))
     rows, cols = np.nonzero(ink > INK_THRESHOLD)
     if rows.size == 0:
         raise ImageError("the image is blank: no digit found")
@@ -66,13 +76,81 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     return _centre_by_mass(boxed)
 
 
-def _ink(pixels: np.ndarray) -> np.ndarray:
-    """Rescale so the background is 0 and the strongest ink is 1 (digit bright)."""
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    background = float(np.median(border))
-    ink = np.abs(pixels - background)
-    peak = float(ink.max())
-    return ink / peak if peak > 0 else ink
+def ink_of(pixels: np.ndarray) -> np.ndarray:
+    """The ink of a grayscale image, bright on black in [0, 1], everything else 0.
+
+    Four steps, each for one way a photograph differs from a scan:
+
+    1. *Polarity*: the paper is the majority of the pixels, so if the median pixel is
+       nearer the light end of the image's range, the ink is dark and is inverted.
+    2. *Uneven light*: the paper's brightness is estimated by a grey-level opening (a
+       minimum then a maximum filter a quarter of the image wide), which removes strokes
+       thinner than that and keeps slow changes of light; it is subtracted.
+    3. *Ink or paper*: Otsu's threshold on what is left splits the two; an image whose
+       ink is not at least MIN_CONTRAST brighter than the paper is blank.
+    4. *Specks and clutter*: of the connected pieces of ink, those much smaller than the
+       largest and those touching the border (the paper's edge, a shadow) are dropped.
+
+    The kept ink keeps its grey edges (the mask is grown by a pixel), as MNIST's
+    antialiased strokes have them.
+    """
+    low, high = np.percentile(pixels, [1, 99])
+    if high - low < MIN_CONTRAST:
+        return np.zeros_like(pixels)
+    if np.median(pixels) > (low + high) / 2:
+        pixels = 1 - pixels
+        low, high = 1 - high, 1 - low
+    pixels = (pixels - low) / (high - low)
+    window = max(3, max(pixels.shape) // 4)
+    paper = ndimage.maximum_filter(ndimage.minimum_filter(pixels, window), window)
+    flat = np.clip(pixels - paper, 0, None)
+    if flat.max() < MIN_CONTRAST:
+        return np.zeros_like(pixels)
+    core = _main_pieces(flat > _otsu(flat))
+    peak = float(np.percentile(flat[core], 90))
+    kept = ndimage.binary_dilation(core, structure=np.ones((3, 3), dtype=bool))
+    return (np.clip(flat / peak, 0, 1) * kept).astype(np.float32)
+
+
+def _otsu(values: np.ndarray, bins: int = 256) -> float:
+    """Otsu's threshold: the level that best splits ``values`` into two classes (the one
+    maximising the between-class variance of the histogram)."""
+    counts, edges = np.histogram(values, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight_low = np.cumsum(counts)
+    weight_high = weight_low[-1] - weight_low
+    sum_low = np.cumsum(counts * centres)
+    mean_low = sum_low / np.maximum(weight_low, 1)
+    mean_high = (sum_low[-1] - sum_low) / np.maximum(weight_high, 1)
+    between = weight_low * weight_high * (mean_low - mean_high) ** 2
+    return float(centres[int(np.argmax(between))])
+
+
+def _main_pieces(mask: np.ndarray) -> np.ndarray:
+    """The connected pieces of ``mask`` that make up the digit: the largest, and every
+    other at least SPECK_RATIO of its size that does not touch the image's border."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if count <= 1:
+        return mask
+    sizes = np.bincount(labels.ravel())[1:]
+    largest = int(np.argmax(sizes)) + 1
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    keep = sizes >= SPECK_RATIO * sizes.max()
+    keep[border[border > 0] - 1] = False
+    keep[largest - 1] = True
+    return keep[labels - 1] & mask
+
+
+def _at_most(pixels: np.ndarray, side: int) -> np.ndarray:
+    """The image shrunk (area-averaged) so its longer side is at most ``side`` pixels: a
+    digit needs no more to be found, and the filters stay fast on a camera's megapixels."""
+    height, width = pixels.shape
+    if max(height, width) <= side:
+        return pixels
+    scale = side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    shrunk = Image.fromarray(pixels).resize(size, Image.Resampling.BOX)
+    return np.asarray(shrunk, dtype=np.float32)
 
 
 def _fit_in_box(crop: np.ndarray) -> np.ndarray:

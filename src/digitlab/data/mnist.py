@@ -48,8 +48,8 @@ def load_mnist(data_dir: Path | None = None, report: Report = lambda _: None) ->
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     if any(existing_file(data_dir, name) is None for name in MNIST_FILES):
         fetch_mnist(data_dir, report=report)
-    train_images, train_labels = _read_pair(data_dir, "train")
-    test_images, test_labels = _read_pair(data_dir, "t10k")
+    train_images, train_labels = read_pair(data_dir, "train")
+    test_images, test_labels = read_pair(data_dir, "t10k")
     if len(train_labels) <= VALIDATION_SIZE:
         raise DataError(
             f"the training file in {data_dir} has {len(train_labels)} images; "
@@ -64,10 +64,26 @@ def load_mnist(data_dir: Path | None = None, report: Report = lambda _: None) ->
     )
 
 
-def _read_pair(data_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
-    """Read one images/labels pair and check they belong together."""
-    images_path = existing_file(data_dir, f"{prefix}-images-idx3-ubyte")
-    labels_path = existing_file(data_dir, f"{prefix}-labels-idx1-ubyte")
+def load_test_split(data_dir: Path | None = None) -> Split:
+    """Only MNIST's test set: all that scoring a model needs.  ``data_dir`` may hold just
+    the two ``t10k-*`` files (raw or gzipped); without ``data_dir``, the default data folder
+    is used and MNIST fetched into it if it is not there yet."""
+    if data_dir is None:
+        return load_mnist().test
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"data folder {data_dir} does not exist")
+    return Split(*read_pair(data_dir, "t10k"))
+
+
+def read_pair(data_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read one images/labels pair (``PREFIX-images-idx3-ubyte`` and ``PREFIX-labels-idx1-ubyte``,
+    raw or gzipped) as pixels in [0, 1] and labels, checking they belong together."""
+    names = [f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"]
+    images_path, labels_path = (existing_file(data_dir, name) for name in names)
+    for name, path in zip(names, (images_path, labels_path), strict=True):
+        if path is None:
+            raise DataError(f"{data_dir} has no {name} (raw or .gz)")
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
         raise DataError(f"{images_path} does not hold 28x28 8-bit images")

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from digitlab.evaluation.plots import save
 from digitlab.experiments.effects import (
     best_by_value,
     finished,
@@ -24,14 +25,6 @@ from digitlab.experiments.study_file import Range, StudyFile
 MAX_CURVES = 12
 #: Line styles cycled together with the ten colours, so 12+ curves stay distinguishable.
 LINE_STYLES = ("-", "--", ":", "-.")
-
-
-def _save(figure: plt.Figure, path: Path) -> None:
-    """Save cropped to what was drawn.  Every figure here is made with the constrained
-    layout engine, which makes room for a legend outside the axes where tight_layout
-    gives up."""
-    figure.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(figure)
 
 
 def effect_plot(study_file: StudyFile, rows: list[TrialRow], key: str, path: Path) -> None:
@@ -111,7 +104,7 @@ def effect_plot(study_file: StudyFile, rows: list[TrialRow], key: str, path: Pat
     axes.set_title(f"{study_file.name}: validation accuracy vs {key}")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
-    _save(figure, path)
+    save(figure, path)
 
 
 def _focus(axes: plt.Axes, floor: float, values: list[float]) -> None:
@@ -185,7 +178,7 @@ def _curves(
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    _save(figure, path)
+    save(figure, path)
 
 
 def learning_curves(rows: list[TrialRow], path: Path) -> None:
@@ -250,7 +243,7 @@ def gradient_plot(rows: list[TrialRow], path: Path) -> bool:
         axes.grid(alpha=0.3)
         axes.legend(fontsize=7)
     grid[0][0].set_ylabel("‖∂C/∂b‖ of the hidden layer (first seed)")
-    _save(figure, path)
+    save(figure, path)
     return True
 
 
@@ -270,7 +263,7 @@ def history_plot(rows: list[TrialRow], path: Path) -> None:
     axes.set_title("optimisation history")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
-    _save(figure, path)
+    save(figure, path)
 
 
 def importance_plot(importances: dict[str, float], path: Path) -> None:
@@ -279,40 +272,4 @@ def importance_plot(importances: dict[str, float], path: Path) -> None:
     axes.barh(names, [importances[n] for n in names])
     axes.set_xlabel("importance for validation accuracy (fANOVA, sums to 1)")
     axes.set_title("hyperparameter importance")
-    _save(figure, path)
-
-
-def confusion_plot(matrix: np.ndarray, path: Path) -> None:
-    figure, axes = plt.subplots(figsize=(5.2, 4.6), layout="constrained")
-    shown = axes.imshow(np.log1p(matrix), cmap="Blues")
-    for (true, predicted), count in np.ndenumerate(matrix):
-        if count:
-            colour = "white" if count > matrix.max() / 3 else "black"
-            axes.text(
-                predicted, true, str(count), ha="center", va="center", fontsize=7, color=colour
-            )
-    axes.set_xticks(range(10))
-    axes.set_yticks(range(10))
-    axes.set_xlabel("predicted digit")
-    axes.set_ylabel("true digit")
-    axes.set_title("confusion matrix, test set (best configuration)")
-    figure.colorbar(shown, ax=axes, label="log(1 + count)")
-    _save(figure, path)
-
-
-def misclassified_grid(
-    images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path: Path
-) -> None:
-    wrong = np.flatnonzero(labels != predicted)[:40]
-    columns = 10
-    rows = max(1, -(-len(wrong) // columns))
-    figure, grid = plt.subplots(
-        rows, columns, figsize=(columns * 0.9, rows * 1.05), squeeze=False, layout="constrained"
-    )
-    for axes in grid.ravel():
-        axes.axis("off")
-    for axes, index in zip(grid.ravel(), wrong, strict=False):
-        axes.imshow(images[index].reshape(28, 28), cmap="gray_r")
-        axes.set_title(f"{labels[index]}→{predicted[index]}", fontsize=8)
-    figure.suptitle("misclassified test digits (true→predicted)", fontsize=10)
-    _save(figure, path)
+    save(figure, path)

@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from digitlab.atomic import atomic_write
 from digitlab.data import load_mnist
 from digitlab.errors import DivergenceError
+from digitlab.evaluation import plots as model_plots
 from digitlab.experiments import plots
 from digitlab.experiments.effects import (
     cheaper_by,
@@ -367,9 +368,15 @@ def _best_model_figures(spec: dict[str, Any], out: Path, data_dir: Path | None) 
         model = trainer.best_model()
     predicted = model.network.predict(data.test.images)
     matrix = confusion_matrix(data.test.labels, predicted)
-    plots.confusion_plot(matrix, out / "confusion.png")
-    plots.misclassified_grid(
-        data.test.images, data.test.labels, predicted, out / "misclassified.png"
+    model_plots.confusion_plot(
+        matrix, out / "confusion.png", "confusion matrix, test set (best configuration)"
+    )
+    model_plots.misclassified_grid(
+        data.test.images,
+        data.test.labels,
+        predicted,
+        out / "misclassified.png",
+        title="misclassified test digits (true→predicted)",
     )
     return float(np.trace(matrix) / matrix.sum())
 

@@ -27,21 +27,64 @@ FORMAT_VERSION = 1
 HEADER_KEY = "__digitlab__"
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """How to turn the network's outputs into honest probabilities, fitted on validation
+    digits (see :mod:`digitlab.evaluation.calibration`): the temperature that divides the
+    logits, the calibrated top probability below which an answer is "unsure", and the
+    validation NLL and ECE before and after."""
+
+    temperature: float
+    unsure_below: float
+    validation_nll: tuple[float, float]
+    validation_ece: tuple[float, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "unsure_below": self.unsure_below,
+            "validation_nll": list(self.validation_nll),
+            "validation_ece": list(self.validation_ece),
+        }
+
+    @classmethod
+    def from_dict(cls, record: Any, path: Path) -> Calibration:
+        """Read a stored calibration, refusing anything but finite numbers in range."""
+        try:
+            calibration = cls(
+                float(record["temperature"]),
+                float(record["unsure_below"]),
+                tuple(float(v) for v in record["validation_nll"][:2]),
+                tuple(float(v) for v in record["validation_ece"][:2]),
+            )
+        except (TypeError, KeyError, ValueError, IndexError):
+            raise ModelFileError(f"{path} has a damaged calibration record") from None
+        numbers = [calibration.temperature, calibration.unsure_below]
+        if not (np.isfinite(numbers).all() and calibration.temperature > 0):
+            raise ModelFileError(f"{path} has a damaged calibration record")
+        if len(calibration.validation_nll) != 2 or len(calibration.validation_ece) != 2:
+            raise ModelFileError(f"{path} has a damaged calibration record")
+        return calibration
+
+
 @dataclass
 class Model:
-    """A trained network together with the spec that built it and its recorded metrics."""
+    """A trained network together with the spec that built it, its recorded metrics and,
+    once calibrated, how to read its outputs as honest probabilities."""
 
     spec: Spec
     network: Network
     metrics: dict[str, Any] = field(default_factory=dict)
+    calibration: Calibration | None = None
 
 
 def save_model(path: Path, model: Model) -> None:
     """Write ``model`` to ``path`` atomically."""
     arrays = {f"param/{i}": a for i, a in enumerate(model.network.arrays())}
-    write_container(
-        path, FORMAT, {"spec": model.spec.model_dump(), "metrics": model.metrics}, arrays
-    )
+    header = {"spec": model.spec.model_dump(), "metrics": model.metrics}
+    if model.calibration is not None:
+        header["calibration"] = model.calibration.to_dict()
+    write_container(path, FORMAT, header, arrays)
 
 
 def load_model(path: Path) -> Model:
@@ -53,7 +96,9 @@ def load_model(path: Path) -> Model:
         network.load_arrays(_numbered(arrays, "param"))
     except ValueError as exc:
         raise ModelFileError(f"{path} is damaged: {exc}") from None
-    return Model(spec, network, header.get("metrics", {}))
+    stored = header.get("calibration")
+    calibration = None if stored is None else Calibration.from_dict(stored, path)
+    return Model(spec, network, header.get("metrics", {}), calibration)
 
 
 def _spec_from(header: dict[str, Any], path: Path) -> Spec:

@@ -20,7 +20,9 @@ from threadpoolctl import threadpool_limits
 
 from digitlab.data.augment import AUGMENTATIONS, expand_by_shifts
 from digitlab.data.mnist import Dataset, Split, one_hot
+from digitlab.data.outliers import non_digits
 from digitlab.errors import DivergenceError, SpecError
+from digitlab.evaluation.calibration import calibrated
 from digitlab.nn.build import build_network
 from digitlab.nn.model_file import Model
 from digitlab.nn.optimizers import make_optimizer
@@ -51,7 +53,8 @@ SINGLE_THREAD_MAX_BATCH = 32
 
 @dataclass
 class TrainResult:
-    """The model (weights of the best validation epoch), the history and why it stopped."""
+    """The model (weights of the best validation epoch, calibrated on the validation set),
+    the history and why it stopped."""
 
     model: Model
     history: History
@@ -156,7 +159,9 @@ class Trainer:
         finally:
             for callback in self.callbacks:
                 callback.on_train_end()
-        return TrainResult(self.best_model(), self.history, stop_reason)
+        return TrainResult(
+            calibrated(self.best_model(), self.validation), self.history, stop_reason
+        )
 
     def diagnose(self) -> Diagnostics:
         """Diagnostics of the network's weights as they are now: before :meth:`run`, those
@@ -173,17 +178,19 @@ class Trainer:
 
     def _run_epoch(self, epoch: int, eta: float) -> None:
         self.optimizer.eta = eta
-        size, batch = len(self.train), self.spec.batch_size
+        started = time.perf_counter()
+        images, targets = self.train.images, self.train_targets
+        if self.spec.augment != "none":  # a fresh warp of every image, from the run's generator
+            images = AUGMENTATIONS[self.spec.augment](images, self.rng)
+        if self.spec.outliers:
+            images, targets = self._with_outliers(images, targets)
+        size, batch = len(images), self.spec.batch_size
         batches = -(-size // batch)
         for callback in self.callbacks:
             callback.on_epoch_start(epoch, self.spec.epochs, batches)
         every = max(1, batches // PROGRESS_UPDATES)
-        images, targets = self.train.images, self.train_targets
         gradients, step = self.gradients, self.optimizer.step
         scale = self.optimizer.gradient_scale  # eta for plain SGD: see nn.optimizers.SGD
-        started = time.perf_counter()
-        if self.spec.augment != "none":  # a fresh warp of every image, from the run's generator
-            images = AUGMENTATIONS[self.spec.augment](images, self.rng)
         order = self.rng.permutation(size)
         threads = self._blas_threads()
         with np.errstate(over="ignore", invalid="ignore"):
@@ -214,6 +221,16 @@ class Trainer:
             write_checkpoint(self.checkpoint_path, self)
         for callback in self.callbacks:
             callback.on_epoch_end(record)
+
+    def _with_outliers(
+        self, images: np.ndarray, targets: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The epoch's digits followed by fresh generated non-digits whose target gives
+        every class the same probability (outlier exposure)."""
+        count = round(self.spec.outliers * len(images))
+        extra = non_digits(count, self.train.images, self.rng)
+        uniform = np.full((count, targets.shape[1]), 1 / targets.shape[1], dtype=targets.dtype)
+        return np.concatenate([images, extra]), np.concatenate([targets, uniform])
 
     def _blas_threads(self) -> int | None:
         """The BLAS thread limit for training steps (None: the BLAS's own setting)."""

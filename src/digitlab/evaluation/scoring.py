@@ -1,0 +1,67 @@
+"""Scoring a model, or an ensemble of models, on a labelled set of images.
+
+What ``digitlab evaluate`` prints and ``--json`` emits comes from :func:`evaluate`:
+accuracy, accuracy per digit, the confusion matrix, each ensemble member's accuracy, and
+how honest the confidence is (NLL and ECE of the network's own probabilities and, for
+calibrated models, of the calibrated ones, with the share of images called unsure).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from digitlab.data.mnist import Split
+from digitlab.evaluation.calibration import CalibrationScores
+from digitlab.evaluation.probabilities import class_probabilities, raw_probabilities
+from digitlab.nn.model_file import Model
+from digitlab.train.metrics import confusion_matrix, per_class_accuracy
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A model's (or an ensemble's) scores on one labelled set of images."""
+
+    images: int
+    accuracy: float
+    per_digit: np.ndarray
+    confusion: np.ndarray
+    members: list[float]  # each member's accuracy, for an ensemble (else empty)
+    uncalibrated: CalibrationScores
+    calibrated: CalibrationScores | None  # when every model is calibrated
+    unsure: float | None  # share called unsure (one calibrated model)
+    probabilities: np.ndarray  # the probabilities behind the answers, one row per image
+    predicted: np.ndarray
+
+    def misclassified(self, labels: np.ndarray) -> np.ndarray:
+        """Indices of the wrongly classified images, most confident mistakes first."""
+        wrong = np.flatnonzero(self.predicted != labels)
+        return wrong[np.argsort(-self.probabilities[wrong].max(axis=1), kind="stable")]
+
+
+def evaluate(models: list[Model], split: Split) -> Evaluation:
+    """Score ``models`` (several: an ensemble averaging their probabilities) on ``split``."""
+    raw = [raw_probabilities(model, split.images) for model in models]
+    calibrated_all = all(model.calibration is not None for model in models)
+    each = [class_probabilities(model, split.images) for model in models] if calibrated_all else raw
+    probabilities = np.mean(each, axis=0)
+    predicted = probabilities.argmax(axis=1)
+    matrix = confusion_matrix(split.labels, predicted)
+    unsure = None
+    if len(models) == 1 and models[0].calibration is not None:
+        unsure = float((probabilities.max(axis=1) < models[0].calibration.unsure_below).mean())
+    return Evaluation(
+        images=len(split),
+        accuracy=float(np.trace(matrix) / max(matrix.sum(), 1)),
+        per_digit=per_class_accuracy(matrix),
+        confusion=matrix,
+        members=[float((p.argmax(axis=1) == split.labels).mean()) for p in each]
+        if len(models) > 1
+        else [],
+        uncalibrated=CalibrationScores.of(np.mean(raw, axis=0), split.labels),
+        calibrated=CalibrationScores.of(probabilities, split.labels) if calibrated_all else None,
+        unsure=unsure,
+        probabilities=probabilities,
+        predicted=predicted,
+    )
