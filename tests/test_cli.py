@@ -87,6 +87,67 @@ def test_evaluate_json(trained, run_cli) -> None:
     assert report["validation_accuracy"] == pytest.approx(payload["validation_accuracy"])
 
 
+def test_evaluate_a_folder_of_own_images_with_plots(trained, run_cli, mnist, tmp_path) -> None:
+    """DIR/DIGIT/*.png of any size and polarity; stray files and folders are skipped with
+    a warning and counted, not fatal."""
+    folder, _ = trained
+    images = tmp_path / "mine"
+    for index in range(30):
+        label = int(mnist.test.labels[index])
+        (images / str(label)).mkdir(parents=True, exist_ok=True)
+        pixels = 255 - (mnist.test.images[index].reshape(28, 28) * 255).astype(np.uint8)
+        Image.fromarray(pixels).resize((90, 90)).save(images / str(label) / f"{index}.png")
+    (images / "3" / "notes.txt").write_text("not an image")
+    (images / "letters").mkdir()
+    result = run_cli(
+        "evaluate", folder / "m.npz", "--images", images, "--plots", tmp_path / "plots", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["images"] == 30 and report["accuracy"] > 0.8
+    assert "notes.txt" in result.stderr and "letters" in result.stderr
+    assert report["calibrated"]["ece"] >= 0 and report["uncalibrated"]["nll"] > 0
+    for name in ("confusion.png", "misclassified.png", "reliability.png"):
+        assert (tmp_path / "plots" / name).stat().st_size > 1000
+
+    assert_one_line_error(run_cli("evaluate", folder / "m.npz", "--images", tmp_path / "no"), "no")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(
+        run_cli("evaluate", folder / "m.npz", "--images", tmp_path / "empty"), "no readable"
+    )
+
+
+def test_evaluate_needs_only_the_test_files(trained, run_cli, mnist_dir, tmp_path) -> None:
+    import shutil
+
+    folder, payload = trained
+    for path in mnist_dir.glob("t10k-*"):
+        shutil.copy(path, tmp_path / path.name)
+    result = run_cli("evaluate", folder / "m.npz", "--data-dir", tmp_path, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["test_accuracy"] == pytest.approx(payload["test_accuracy"])
+    assert_one_line_error(
+        run_cli("evaluate", folder / "m.npz", "--data-dir", tmp_path / "missing"), "not exist"
+    )
+
+
+def test_calibrate_stores_a_temperature_that_changes_no_answer(trained, run_cli, tmp_path) -> None:
+    import shutil
+
+    folder, _ = trained
+    model = tmp_path / "m.npz"
+    shutil.copy(folder / "m.npz", model)
+    before = json.loads(run_cli("evaluate", model, "--json").stdout.splitlines()[-1])
+    result = run_cli("calibrate", model, "--json")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.splitlines()[-1])
+    assert found["temperature"] > 0 and 0 < found["unsure_below"] < 1
+    after = json.loads(run_cli("evaluate", model, "--json").stdout.splitlines()[-1])
+    assert after["test_accuracy"] == before["test_accuracy"]
+    assert after["calibrated"] is not None
+
+
 def test_predict_own_images(trained, run_cli, mnist, tmp_path: Path) -> None:
     folder, _ = trained
     paths = []
@@ -136,7 +197,17 @@ def test_data_fetch_prints_location(run_cli, mnist_dir) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["data"], ["data", "fetch"], ["presets"], ["train"], ["evaluate"], ["predict"]]
+    "command",
+    [
+        [],
+        ["data"],
+        ["data", "fetch"],
+        ["presets"],
+        ["train"],
+        ["evaluate"],
+        ["predict"],
+        ["calibrate"],
+    ],
 )
 def test_every_command_has_help(run_cli, command) -> None:
     result = run_cli(*command, "--help")

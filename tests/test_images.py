@@ -79,3 +79,34 @@ def test_unreadable_images_are_errors(tmp_path: Path) -> None:
         load_image(tmp_path / "bad.png")
     with pytest.raises(ImageError, match="does not exist"):
         load_image(tmp_path / "missing.png")
+
+
+def test_a_photo_under_uneven_light_keeps_the_digit_not_the_shadow(mnist) -> None:
+    """The failure issue 13 measured: paper falling from 240 to 160 across the picture
+    used to count as ink, and the digit came out a few pixels wide."""
+    from digitlab.evaluation.conditions import by_name, distort
+
+    digits = mnist.test.images[:20]
+    fields = distort(by_name("photo"), digits)
+    for field, digit in zip(fields, digits, strict=True):
+        rows, cols = np.nonzero(field.reshape(28, 28) > 0.1)
+        assert max(np.ptp(rows), np.ptp(cols)) + 1 >= 18  # digit-sized: MNIST's 20-pixel box
+        assert np.corrcoef(field, to_mnist(digit.reshape(28, 28)).ravel())[0, 1] > 0.8
+
+
+def test_specks_and_a_border_shadow_are_not_part_of_the_digit(mnist) -> None:
+    digit = mnist.test.images[0].reshape(28, 28)
+    page = np.zeros((112, 112), dtype=np.float32)
+    page[28:84, 28:84] = np.asarray(Image.fromarray(digit).resize((56, 56)))
+    clean = to_mnist(page)
+    page[5, 100] = page[100, 8] = 1.0  # specks far from the digit
+    page[:, :3] = 0.8  # a shadow along the paper's edge
+    assert np.abs(to_mnist(page) - clean).max() < 0.05
+
+
+def test_huge_images_are_shrunk_before_the_ink_is_found() -> None:
+    page = np.ones((3000, 2000), dtype=np.float32)
+    page[1000:2000, 950:1050] = 0  # a thick dark "1"
+    result = to_mnist(page)
+    rows, cols = np.nonzero(result > 0.5)
+    assert np.ptp(rows) + 1 >= 18 and np.ptp(cols) + 1 <= 6

@@ -411,7 +411,8 @@ def evaluation_json(result: Evaluation, model_paths: list[Path], where: str) -> 
             {"model": str(path), key: accuracy}
             for path, accuracy in zip(model_paths, result.members, strict=True)
         ]
-        or None,
+        if result.members
+        else None,
         "per_digit_accuracy": {str(d): float(a) for d, a in enumerate(result.per_digit)},
         "confusion_matrix": result.confusion.tolist(),
         "uncalibrated": confidence(result.uncalibrated),

@@ -26,6 +26,8 @@ INK_THRESHOLD = 0.1
 MIN_CONTRAST = 0.1
 #: Pieces of ink smaller than this fraction of the largest piece are specks.
 SPECK_RATIO = 0.1
+#: Pieces touching the border are dropped when the others reach this fraction of their size.
+BORDER_RATIO = 0.25
 #: Images are shrunk to at most this many pixels on their longer side before the ink is
 #: found (a 20x20 digit box needs far fewer).
 WORKING_SIDE = 256
@@ -127,17 +129,25 @@ def _otsu(values: np.ndarray, bins: int = 256) -> float:
 
 
 def _main_pieces(mask: np.ndarray) -> np.ndarray:
-    """The connected pieces of ``mask`` that make up the digit: the largest, and every
-    other at least SPECK_RATIO of its size that does not touch the image's border."""
+    """The connected pieces of ``mask`` that make up the digit.
+
+    Pieces touching the image's border are the paper's edge, a shadow or a neighbour's
+    digit -- unless nothing else of substance is there (at least BORDER_RATIO of the
+    largest piece's size), when the digit itself runs off the edge.  Of the rest, the
+    largest is the digit and others count when at least SPECK_RATIO of its size (the
+    separate bar of a 5, the pieces of a broken stroke); smaller ones are specks.
+    """
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count <= 1:
         return mask
     sizes = np.bincount(labels.ravel())[1:]
-    largest = int(np.argmax(sizes)) + 1
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    keep = sizes >= SPECK_RATIO * sizes.max()
-    keep[border[border > 0] - 1] = False
-    keep[largest - 1] = True
+    inner = np.ones(count, dtype=bool)
+    inner[border[border > 0] - 1] = False
+    substantial = inner.any() and sizes[inner].max() >= BORDER_RATIO * sizes.max()
+    candidates = inner if substantial else np.ones(count, dtype=bool)
+    main = sizes[candidates].max()
+    keep = candidates & (sizes >= SPECK_RATIO * main)
     return keep[labels - 1] & mask
 
 
