@@ -37,8 +37,16 @@ def test_warps_keep_range_are_seeded_and_change_images(mnist, name: str) -> None
     assert (changed > 0.01).mean() > 0.9  # nearly every digit really moved
     # ...but stays the same digit: ink mostly kept, still strongly like the original
     assert np.median(first.sum(axis=1) / images.sum(axis=1)) == pytest.approx(1, abs=0.15)
-    correlation = [np.corrcoef(a, b)[0, 1] for a, b in zip(first, images, strict=True)]
-    assert np.median(correlation) > 0.5
+    own = np.median([np.corrcoef(a, b)[0, 1] for a, b in zip(first, images, strict=True)])
+    other = np.median([np.corrcoef(a, b)[0, 1] for a, b in zip(first, images[::-1], strict=True)])
+    assert own > other + SAME_DIGIT_MARGIN[name]
+
+
+#: How much more a warped digit must correlate, pixel by pixel, with its original than
+#: with another digit.  The robust warp shifts digits by up to 3 pixels and turns them by
+#: up to 20 degrees, which lowers any pixel correlation (measured: 0.42 against 0.26 for
+#: another digit; affine and elastic 0.65 against 0.27).
+SAME_DIGIT_MARGIN = {"affine": 0.3, "elastic": 0.3, "robust": 0.1}
 
 
 def test_trainer_with_expansion_and_augmentation_resumes_identically(mnist, tmp_path) -> None:

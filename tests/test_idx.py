@@ -64,3 +64,47 @@ def test_corrupt_input_names_file_and_fix(tmp_path: Path, mutate, message: str) 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="does not exist"):
         read_idx(tmp_path / "nothing")
+
+
+def test_dimensions_whose_product_overflows_64_bits(tmp_path: Path) -> None:
+    """65536^4 wraps to 0 in int64: the file would pass as empty and fail later."""
+    path = tmp_path / "f"
+    path.write_bytes(bytes([0, 0, 0x08, 4]) + (65536).to_bytes(4, "big") * 4)
+    with pytest.raises(DataError, match="truncated"):
+        read_idx(path)
+
+
+def test_a_gzip_bomb_stops_at_the_limit(tmp_path: Path, monkeypatch) -> None:
+    from digitlab.data import idx
+
+    monkeypatch.setattr(idx, "MAX_IDX_BYTES", 1_000_000)
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(gzip.compress(bytes([0, 0, 0x08, 1]) + bytes(10_000_000)))
+    with pytest.raises(DataError, match="decompresses to over 1,000,000 bytes"):
+        read_idx(path)
+
+
+def test_a_truncated_gzip_file(tmp_path: Path) -> None:
+    write_idx(tmp_path / "a", np.arange(1000, dtype=np.uint8))
+    packed = gzip.compress((tmp_path / "a").read_bytes())
+    (tmp_path / "a.gz").write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(DataError, match="truncated gzip"):
+        read_idx(tmp_path / "a.gz")
+
+
+@pytest.mark.parametrize(
+    ("images", "labels", "message"),
+    [
+        (np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), "holds no images"),
+        (np.zeros((2, 28, 28), np.uint8), np.array([3, -1], np.int8), "outside 0-9"),
+        (np.zeros((2, 28, 28), np.uint8), np.array([3, 10], np.uint8), "outside 0-9"),
+    ],
+    ids=["no images", "signed labels", "label 10"],
+)
+def test_a_test_set_that_is_not_mnist(tmp_path: Path, images, labels, message) -> None:
+    from digitlab.data.mnist import read_pair
+
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", images)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", labels)
+    with pytest.raises(DataError, match=message):
+        read_pair(tmp_path, "t10k")

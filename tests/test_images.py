@@ -110,3 +110,18 @@ def test_huge_images_are_shrunk_before_the_ink_is_found() -> None:
     result = to_mnist(page)
     rows, cols = np.nonzero(result > 0.5)
     assert np.ptp(rows) + 1 >= 18 and np.ptp(cols) + 1 <= 6
+
+
+def test_a_pipe_or_a_folder_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    from digitlab.errors import ModelFileError
+    from digitlab.nn.model_file import load_model
+
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(ImageError, match="not a regular file"):
+        load_image(tmp_path / "pipe")
+    with pytest.raises(ImageError, match="not a regular file"):
+        load_image(tmp_path)
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        load_model(tmp_path / "pipe")

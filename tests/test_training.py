@@ -203,3 +203,47 @@ def test_train_to_file_resumes_an_interrupted_run_and_keeps_a_finished_one(
     assert not train_to_file(spec, mnist, path)  # finished: kept as it is
     with pytest.raises(SpecError, match="another spec"):
         train_to_file(spec.with_overrides(seed=4), mnist, path)
+
+
+def damage_checkpoint(path: Path, kind: str) -> None:
+    """Rewrite the checkpoint at ``path`` with one kind of damage."""
+    from digitlab.nn.model_file import read_container, write_container
+    from digitlab.train.checkpoint import FORMAT
+
+    header, arrays = read_container(path, FORMAT)
+    header.pop("format"), header.pop("format_version")
+    if kind == "missing optimiser state":
+        arrays = {k: v for k, v in arrays.items() if not k.startswith("optimizer/mean")}
+    elif kind == "wrong RNG state":
+        header["rng_state"] = {"bit_generator": "MT19937", "state": 5}
+    elif kind == "shape mismatch":
+        arrays["param/0"] = np.zeros((3, 3), np.float32)
+    elif kind == "best weights of another shape":
+        arrays["best/1"] = np.zeros(7, np.float32)
+    elif kind == "history not a list":
+        header["history"] = 5
+    write_container(path, FORMAT, header, arrays)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "missing optimiser state",
+        "wrong RNG state",
+        "shape mismatch",
+        "best weights of another shape",
+        "history not a list",
+    ],
+)
+def test_a_damaged_checkpoint_is_one_clear_error_and_left_as_it_is(
+    mnist, tmp_path: Path, kind
+) -> None:
+    spec = make_spec({"layers": [784, 10, 10], "epochs": 2, "train_size": 200, "optimizer": "adam"})
+    checkpoint = tmp_path / "run.checkpoint.npz"
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(spec, mnist, [StopAfter(1)], checkpoint).run()
+    damage_checkpoint(checkpoint, kind)
+    before = checkpoint.read_bytes()
+    with pytest.raises(ModelFileError, match="damaged checkpoint"):
+        Trainer.resume(checkpoint, mnist)
+    assert checkpoint.read_bytes() == before

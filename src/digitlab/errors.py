@@ -27,5 +27,9 @@ class ImageError(DigitlabError):
     """A user image cannot be read or holds no digit."""
 
 
+class ImageTooLargeError(ImageError):
+    """A user image has more pixels than allowed (its header says so, before decoding)."""
+
+
 class DivergenceError(DigitlabError):
     """Training produced NaN or infinite values."""

@@ -37,6 +37,9 @@ PositiveInt = Annotated[int, Field(ge=1)]
 
 #: Every network sees MNIST-shaped images: 1 channel of 28 x 28 pixels (784 as a row).
 INPUT_SHAPE = (1, 28, 28)
+#: What every digitlab network reads and answers: a 28x28 image's pixels, ten digits.
+PIXELS = INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2]
+DIGITS = 10
 LAYER_SYNTAX = "conv:FILTERS:KERNEL[:same], pool:SIZE[:avg], dense:UNITS or dropout:P"
 
 
@@ -136,7 +139,7 @@ class Spec(BaseModel):
         description="Add this many generated non-digit images per training image to every "
         "epoch, trained towards equal probabilities, so low confidence means 'not a digit'.",
     )
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="Seed of every random choice in the run.")
 
     @field_validator("layers", mode="before")
     @classmethod
@@ -172,6 +175,11 @@ class Spec(BaseModel):
         return INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2]
 
     @property
+    def output_size(self) -> int:
+        """Neurons in the output layer (the last dense layer)."""
+        return [layer for layer in self.layer_plan() if layer[0] == "dense"][-1][1]
+
+    @property
     def resolved_output_activation(self) -> str:
         """The output activation actually used (the cost's own when not given)."""
         return self.output_activation or REQUIRED_OUTPUT.get(self.cost, "sigmoid")
@@ -179,6 +187,21 @@ class Spec(BaseModel):
     def with_overrides(self, **changes: Any) -> Spec:
         """A new spec with some fields replaced, validated like any other."""
         return make_spec({**self.model_dump(), **changes})
+
+
+def check_digit_network(spec: Spec) -> None:
+    """Refuse a network that cannot read MNIST digits: it must take the 784 pixels of a
+    28x28 image and end in 10 outputs, one per digit (SpecError otherwise)."""
+    if spec.input_size != PIXELS:
+        raise SpecError(
+            f"layers: the first layer has {spec.input_size} neurons; it needs {PIXELS}, "
+            "one per pixel"
+        )
+    if spec.output_size != DIGITS:
+        raise SpecError(
+            f"layers: the last layer has {spec.output_size} neurons; it needs {DIGITS}, "
+            "one per digit"
+        )
 
 
 def make_spec(fields: dict[str, Any], source: str = "spec", as_flags: bool = False) -> Spec:
@@ -210,12 +233,34 @@ def describe_validation_error(exc: ValidationError, as_flags: bool = False) -> s
 
 def read_spec_file(path: Path) -> dict[str, Any]:
     """Read a TOML spec file into a dict (not yet validated)."""
+    return read_toml(path, "spec file")
+
+
+#: TOML files larger than this are not specs or studies (the shipped ones are < 2 KB).
+MAX_TOML_BYTES = 1_000_000
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """Read the TOML file ``path`` (``what``: "spec file", "study file"), or raise a
+    one-line SpecError saying why it cannot be: missing, a folder, unreadable, too
+    large, not UTF-8, not TOML, or nested too deeply to parse."""
+    path = Path(path)
     try:
+        if path.is_dir():
+            raise SpecError(f"{what} {path} is a folder, not a TOML file")
+        if path.exists() and not path.is_file():
+            raise SpecError(f"{what} {path} is not a regular file")
+        if path.stat().st_size > MAX_TOML_BYTES:
+            raise SpecError(f"{what} {path} is over {MAX_TOML_BYTES:,} bytes: not a {what}")
         with open(path, "rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise SpecError(f"spec file {path} does not exist") from None
+        raise SpecError(f"{what} {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{what} {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"spec file {path} is not valid TOML: {exc}") from None
+        raise SpecError(f"{what} {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise SpecError(f"{what} {path} is nested too deeply to read") from None
     except OSError as exc:
-        raise SpecError(f"cannot read spec file {path}: {exc.strerror}") from None
+        raise SpecError(f"cannot read {what} {path}: {exc.strerror}") from None

@@ -9,7 +9,7 @@ corrupt download is reported instead of silently read as garbage.  Gzipped files
 
 from __future__ import annotations
 
-import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -29,23 +29,41 @@ IDX_TYPES: dict[int, np.dtype] = {
 }
 GZIP_MAGIC = b"\x1f\x8b"
 REFETCH_HINT = "re-fetch it with `digitlab data fetch --force`"
+#: The largest IDX file read, compressed or not (MNIST's training images are 47 MB).
+MAX_IDX_BYTES = 200_000_000
 
 
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (raw or gzipped) into an array of its declared shape and type."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_IDX_BYTES:
+            raise DataError(f"{path} is over {MAX_IDX_BYTES:,} bytes; not MNIST")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path} does not exist") from None
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror}") from None
     if raw.startswith(GZIP_MAGIC):
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error):
-            raise DataError(f"{path} is a corrupt gzip file; {REFETCH_HINT}") from None
+        raw = _gunzip(raw, path)
     return parse_idx(raw, name=str(path))
+
+
+def _gunzip(raw: bytes, path: Path) -> bytes:
+    """The decompressed bytes, never more than :data:`MAX_IDX_BYTES` of them: a gzip
+    bomb is refused when it passes the limit, not after it has filled the memory."""
+    inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = inflate.decompress(raw, MAX_IDX_BYTES + 1)
+    except zlib.error:
+        raise DataError(f"{path} is a corrupt gzip file; {REFETCH_HINT}") from None
+    if len(data) > MAX_IDX_BYTES:
+        raise DataError(f"{path} decompresses to over {MAX_IDX_BYTES:,} bytes; not MNIST")
+    if not inflate.eof:
+        raise DataError(f"{path} is a truncated gzip file; {REFETCH_HINT}")
+    if inflate.unused_data:
+        raise DataError(f"{path} has data after its gzip stream; {REFETCH_HINT}")
+    return data
 
 
 def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
@@ -57,7 +75,7 @@ def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
     if ndim == 0 or len(raw) < header_size:
         raise DataError(f"{name} has a truncated IDX header; {REFETCH_HINT}")
     shape = struct.unpack(f">{ndim}I", raw[4:header_size])
-    expected = header_size + int(np.prod(shape)) * dtype.itemsize
+    expected = header_size + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if len(raw) != expected:
         state = "truncated" if len(raw) < expected else "longer than its header says"
         raise DataError(

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
-from digitlab.errors import ImageError
+from digitlab.errors import ImageError, ImageTooLargeError
 
 FIELD = 28
 BOX = 20
@@ -32,6 +32,8 @@ BORDER_RATIO = 0.25
 #: found (a 20x20 digit box needs far fewer).
 WORKING_SIDE = 256
 MAX_PIXELS = 40_000_000
+#: Pillow modes holding grey levels wider than 8 bits.
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
 def load_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -40,20 +42,38 @@ def load_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray
     Images over ``max_pixels`` are refused from their header, before being decoded.
     """
     name = "image data" if isinstance(source, bytes) else str(source)
+    if not isinstance(source, bytes) and Path(source).exists() and not Path(source).is_file():
+        raise ImageError(f"{name} is not a regular file (a folder, a pipe or a device?)")
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
             if image.width * image.height > max_pixels:
-                raise ImageError(f"{name} is too large ({image.width}x{image.height} pixels)")
+                raise ImageTooLargeError(
+                    f"{name} is too large ({image.width}x{image.height} pixels)"
+                )
             image.load()
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 background = Image.new("RGBA", image.size, "white")
                 image = Image.alpha_composite(background, image.convert("RGBA"))
+            if image.mode in WIDE_MODES:  # 16-bit or float grey: "L" would clip it at 255
+                return _wide_gray(np.asarray(image, dtype=np.float32))
             gray = np.asarray(image.convert("L"), dtype=np.float32)
+    except Image.DecompressionBombError:  # Pillow's own limit, checked when opening
+        raise ImageTooLargeError(f"{name} is too large (a decompression bomb)") from None
     except FileNotFoundError:
         raise ImageError(f"{name} does not exist") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise ImageError(f"{name} is not a readable PNG/JPEG image") from None
     return gray / 255
+
+
+def _wide_gray(pixels: np.ndarray) -> np.ndarray:
+    """Grey levels of a 16-bit or floating-point image in [0, 1]: scaled by the largest
+    value its type holds (1, 255 or 65535, whichever first covers the image's range)."""
+    if not np.isfinite(pixels).all():
+        raise ImageError("the image contains NaN or infinite values")
+    largest = float(pixels.max())
+    top = next((limit for limit in (1.0, 255.0, 65535.0) if largest <= limit), largest)
+    return np.clip(pixels / top, 0, 1)
 
 
 def to_mnist(image: np.ndarray) -> np.ndarray:

@@ -44,7 +44,16 @@ class Dataset:
 
 
 def load_mnist(data_dir: Path | None = None, report: Report = lambda _: None) -> Dataset:
-    """Load the book's three splits, fetching MNIST first if its files are not there."""
+    """Load the book's three splits, fetching MNIST first if its files are not there.
+
+    The default folder is made when needed; a folder the caller names must exist (only
+    ``digitlab data fetch`` creates one), so a mistyped path is an error, not a download.
+    """
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise DataError(
+            f"data folder {data_dir} does not exist; `digitlab data fetch --data-dir "
+            f"{data_dir}` creates it and downloads MNIST there"
+        )
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     if any(existing_file(data_dir, name) is None for name in MNIST_FILES):
         fetch_mnist(data_dir, report=report)
@@ -87,10 +96,12 @@ def read_pair(data_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
         raise DataError(f"{images_path} does not hold 28x28 8-bit images")
+    if len(images) == 0:
+        raise DataError(f"{images_path} holds no images")
     if labels.ndim != 1 or len(labels) != len(images):
         raise DataError(f"{labels_path} does not hold one label per image in {images_path.name}")
-    if labels.max(initial=0) >= NUM_CLASSES:
-        raise DataError(f"{labels_path} has labels outside 0-9")
+    if labels.dtype != np.uint8 or labels.max(initial=0) >= NUM_CLASSES:
+        raise DataError(f"{labels_path} has labels outside 0-9 (or not as unsigned bytes)")
     pixels = images.reshape(len(images), -1).astype(np.float32)
     pixels *= np.float32(1 / 255)
     return pixels, labels.astype(np.int64)

@@ -30,7 +30,6 @@ network becomes [784, units x layers, 10]), ``layers`` as text ("784,100,10") an
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,7 +44,7 @@ from pydantic import (
 
 from digitlab.errors import SpecError
 from digitlab.presets import get as get_preset
-from digitlab.spec import Spec, describe_validation_error, make_spec
+from digitlab.spec import Spec, describe_validation_error, make_spec, read_toml
 
 Scalar = bool | int | float | str
 DERIVED = {"hidden_units", "hidden_layers", "layers", "regularization"}
@@ -157,13 +156,7 @@ def numeric(values: list[Any]) -> bool:
 
 def load_study_file(path: Path) -> StudyFile:
     """Read and validate a study file; errors are one line naming the file and key."""
-    try:
-        with open(path, "rb") as handle:
-            raw = tomllib.load(handle)
-    except FileNotFoundError:
-        raise SpecError(f"study file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"study file {path} is not valid TOML: {exc}") from None
+    raw = read_toml(path, "study file")
     try:
         study = StudyFile.model_validate(raw)
     except ValidationError as exc:

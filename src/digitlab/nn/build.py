@@ -14,6 +14,21 @@ from digitlab.nn.network import Network
 from digitlab.nn.normalization import BatchNorm
 from digitlab.spec import INPUT_SHAPE, Spec
 
+#: The most weights a network may have: 100 million (400 MB as float32, three times that
+#: again with Adam's state) -- cnn-best has 1.7 million.  Checked layer by layer before
+#: the weights are allocated, so an absurd spec (a billion units) fails at once.
+MAX_WEIGHTS = 100_000_000
+
+
+def _check_size(total: int, shape: tuple[int, ...]) -> int:
+    """``total`` plus the weights of a layer of ``shape``, or a SpecError past the limit."""
+    total += int(np.prod(shape, dtype=object))
+    if total > MAX_WEIGHTS:
+        raise SpecError(
+            f"layers: the network would have over {MAX_WEIGHTS:,} weights; use fewer units"
+        )
+    return total
+
 
 def build_network(spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.float32) -> Network:
     """Layers as the spec plans them, the hidden activation after every convolution and
@@ -26,6 +41,7 @@ def build_network(spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.flo
     shape: tuple[int, ...] = (spec.input_size,)  # flat rows, or (height, width, channels)
     channels, height, width = INPUT_SHAPE
     last_dense = max(i for i, layer in enumerate(plan) if layer[0] == "dense")
+    weights_so_far = 0
     for index, layer in enumerate(plan):
         kind = layer[0]
         if kind in ("conv", "pool") and len(shape) == 1:
@@ -33,6 +49,7 @@ def build_network(spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.flo
             layers.append(Reshape(shape))
         if kind == "conv":
             _, filters, kernel, padding = layer
+            weights_so_far = _check_size(weights_so_far, (kernel, kernel, shape[2], filters))
             weights, biases = init_weights(
                 spec.init,
                 (kernel, kernel, shape[2], filters),
@@ -73,6 +90,7 @@ def build_network(spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.flo
                 layers.append(Reshape((shape[0] * shape[1] * shape[2],)))
                 shape = (shape[0] * shape[1] * shape[2],)
             units = layer[1]
+            weights_so_far = _check_size(weights_so_far, (shape[0], units))
             weights, biases = init_weights(
                 spec.init, (shape[0], units), shape[0], units, rng, dtype
             )

@@ -20,11 +20,15 @@ from digitlab.atomic import atomic_write
 from digitlab.errors import ModelFileError, SpecError
 from digitlab.nn.build import build_network
 from digitlab.nn.network import Network
-from digitlab.spec import Spec, make_spec
+from digitlab.spec import Spec, check_digit_network, make_spec
 
 FORMAT = "digitlab-model"
 FORMAT_VERSION = 1
 HEADER_KEY = "__digitlab__"
+#: Limits on what a model file or checkpoint may hold, checked before anything is
+#: decompressed: cnn-best's checkpoint holds 3.5 million values (14 MB).
+MAX_ELEMENTS = 50_000_000
+MAX_TOTAL_BYTES = 500_000_000
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,20 @@ def load_model(path: Path) -> Model:
     """Read a model file, rebuilding its network; a clear error if it is not one."""
     header, arrays = read_container(path, FORMAT)
     spec = _spec_from(header, path)
-    network = build_network(spec, np.random.default_rng(0))
     try:
-        network.load_arrays(_numbered(arrays, "param"))
+        check_digit_network(spec)
+        network = build_network(spec, np.random.default_rng(0))
+    except SpecError as exc:
+        raise ModelFileError(f"{path} has no valid spec ({exc})") from None
+    try:
+        params = _numbered(arrays, "param")
+        if any(array.dtype.kind != "f" for array in params):
+            raise ValueError("its weights are not floating-point numbers")
+        network.load_arrays(params)
     except ValueError as exc:
         raise ModelFileError(f"{path} is damaged: {exc}") from None
+    if not all(np.isfinite(array).all() for array in network.arrays()):
+        raise ModelFileError(f"{path} is damaged: its weights hold NaN or infinite values")
     stored = header.get("calibration")
     calibration = None if stored is None else Calibration.from_dict(stored, path)
     return Model(spec, network, header.get("metrics", {}), calibration)
@@ -109,7 +122,11 @@ def _spec_from(header: dict[str, Any], path: Path) -> Spec:
 
 
 def _numbered(arrays: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:
+    """The arrays ``PREFIX/0``, ``PREFIX/1``, ... in order (a gap is damage)."""
     count = sum(1 for key in arrays if key.startswith(f"{prefix}/"))
+    missing = [i for i in range(count) if f"{prefix}/{i}" not in arrays]
+    if missing:
+        raise ValueError(f"array {prefix}/{missing[0]} is missing")
     return [arrays[f"{prefix}/{i}"] for i in range(count)]
 
 
@@ -127,28 +144,70 @@ def write_container(
 
 
 def read_container(path: Path, kind: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read a container written by :func:`write_container`, checking its kind and version."""
+    """Read a container written by :func:`write_container`, checking its kind and version.
+
+    The file is a stranger's until proven otherwise: each array's shape, type and size
+    are read from its own header and checked (:func:`_check_members`) before the array
+    is decompressed, so a zip bomb or an array claiming 10^12 elements is refused before
+    it takes memory.
+    """
     path = Path(path)
     not_ours = f"{path} is not a digitlab {kind.removeprefix('digitlab-')} file"
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise ModelFileError(f"{path} is not a regular file (a pipe or a device?)")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ModelFileError(not_ours)
-        with loaded as archive:
-            if HEADER_KEY not in archive.files:
-                raise ModelFileError(not_ours)
-            arrays = {key: archive[key] for key in archive.files}
+        with open(path, "rb") as handle:
+            with zipfile.ZipFile(handle) as archive:
+                names = _check_members(archive, path, not_ours)
+            handle.seek(0)
+            with np.load(handle, allow_pickle=False) as loaded:
+                arrays = {name: loaded[name] for name in names}
         header = json.loads(str(arrays.pop(HEADER_KEY)))
     except FileNotFoundError:
         raise ModelFileError(f"{path} does not exist") from None
     except IsADirectoryError:
         raise ModelFileError(f"{path} is a directory, not a model file") from None
-    except (ValueError, OSError, zipfile.BadZipFile, json.JSONDecodeError, EOFError):
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, RecursionError, KeyError):
         raise ModelFileError(not_ours) from None
     if not isinstance(header, dict) or header.get("format") != kind:
         raise ModelFileError(not_ours)
-    if header.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} was written by a newer digitlab (format {header['format_version']}); upgrade"
-        )
+    version = header.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise ModelFileError(f"{path} has a damaged header (format version {version!r})")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(f"{path} was written by a newer digitlab (format {version}); upgrade")
+    if not isinstance(header.get("metrics", {}), dict):
+        raise ModelFileError(f"{path} has a damaged header (metrics are not a record)")
     return header, arrays
+
+
+def _check_members(archive: zipfile.ZipFile, path: Path, not_ours: str) -> list[str]:
+    """The array names in ``archive``, after checking every member from its headers
+    alone: a .npy of plain numbers (the header: one string), with no more than
+    :data:`MAX_ELEMENTS` values, whose uncompressed size (as the zip declares it) is
+    exactly what its shape needs, and :data:`MAX_TOTAL_BYTES` at most in all."""
+    names, total = [], 0
+    for info in archive.infolist():
+        if not info.filename.endswith(".npy"):
+            raise ModelFileError(not_ours)
+        name = info.filename.removesuffix(".npy")
+        with archive.open(info) as member:
+            major, _ = np.lib.format.read_magic(member)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if major == 1
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read_header(member)
+            header_bytes = member.tell()
+        elements = int(np.prod(shape, dtype=object))
+        kinds = "U" if name == HEADER_KEY else "fiu"  # optimiser step counts are integers
+        if dtype.kind not in kinds or dtype.fields is not None or elements > MAX_ELEMENTS:
+            raise ModelFileError(f"{path} is damaged: array {name} is {dtype} of shape {shape}")
+        total += info.file_size
+        if info.file_size != header_bytes + elements * dtype.itemsize or total > MAX_TOTAL_BYTES:
+            raise ModelFileError(f"{path} is damaged: array {name} does not match its shape")
+        names.append(name)
+    if HEADER_KEY not in names:
+        raise ModelFileError(not_ours)
+    return names

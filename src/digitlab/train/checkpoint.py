@@ -63,5 +63,11 @@ def read_checkpoint(path: Path) -> Checkpoint:
             rng_state=header["rng_state"],
             history=History.from_dicts(header["history"]),
         )
-    except (KeyError, TypeError) as exc:
-        raise ModelFileError(f"{path} is a damaged checkpoint (missing {exc})") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise damaged(path, exc) from None
+
+
+def damaged(path: Path, cause: Exception) -> ModelFileError:
+    """The error for a checkpoint that cannot be resumed; reading it changed nothing."""
+    what = f"no {cause}" if isinstance(cause, KeyError) else str(cause)
+    return ModelFileError(f"{path} is a damaged checkpoint ({what}); it was left as it is")

@@ -33,9 +33,9 @@ from digitlab.nn.parallel import (
     shardable,
 )
 from digitlab.nn.schedules import learning_rate
-from digitlab.spec import Spec
+from digitlab.spec import Spec, check_digit_network
 from digitlab.train.callbacks import Callback
-from digitlab.train.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+from digitlab.train.checkpoint import Checkpoint, damaged, read_checkpoint, write_checkpoint
 from digitlab.train.diagnostics import Diagnostics, Probe
 from digitlab.train.history import EpochRecord, History
 
@@ -87,6 +87,7 @@ class Trainer:
                 f"layers: the first layer has {spec.input_size} neurons but each image has "
                 f"{inputs} pixels"
             )
+        check_digit_network(spec)
         self.spec = spec
         self.train = data.train.head(spec.train_size) if spec.train_size else data.train
         if spec.expand:
@@ -132,10 +133,16 @@ class Trainer:
         """A trainer in exactly the state a checkpoint recorded."""
         state: Checkpoint = read_checkpoint(checkpoint_path)
         trainer = cls(state.spec, data, callbacks, checkpoint_path, use_test, diagnostics)
-        trainer.network.load_arrays(state.params)
-        trainer.best_arrays = state.best_params
-        trainer.optimizer.load_state(state.optimizer_state)
-        trainer.rng.bit_generator.state = state.rng_state
+        try:
+            trainer.network.load_arrays(state.params)
+            shapes = [array.shape for array in trainer.network.arrays()]
+            if [array.shape for array in state.best_params] != shapes:
+                raise ValueError("its best weights do not fit the network")
+            trainer.best_arrays = state.best_params
+            trainer.optimizer.load_state(state.optimizer_state)
+            trainer.rng.bit_generator.state = state.rng_state
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise damaged(checkpoint_path, exc) from None
         trainer.history = state.history
         return trainer
 
