@@ -377,3 +377,136 @@ def test_two_machines_share_a_study_through_postgresql(mnist_dir, tmp_path: Path
     with open(tmp_path / "report" / "trials.csv") as handle:
         assert len(list(csv.DictReader(handle))) == 6
     shutil.rmtree(tmp_path / "report")
+
+
+RANDOM_STUDY = """
+name = "two-machines"
+question = "Do two processes sampling one study draw different trials?"
+[base]
+layers = [784, 30, 10]
+[space]
+eta = { low = 0.001, high = 10.0, log = true }
+hidden_units = [10, 20, 30, 40, 50, 60, 70, 80]
+[search]
+sampler = "SAMPLER"
+trials = 8
+"""
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # asked by hand, not optimize()
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_two_processes_on_one_study_draw_different_trials(tmp_path: Path, sampler) -> None:
+    """Each `study run` opens the study with its own sampler from the same study file --
+    as two machines do.  Their trials must differ, and one process alone must repeat."""
+    from digitlab.experiments.runner import RunSettings, open_study, suggest
+    from digitlab.experiments.storage import open_storage
+    from digitlab.experiments.study_file import load_study_file
+
+    path = tmp_path / "study.toml"
+    path.write_text(RANDOM_STUDY.replace("SAMPLER", sampler))
+    study_file = load_study_file(path)
+
+    def draws(storage_url: str, processes: int) -> list[dict]:
+        settings = RunSettings(study_file, storage_url, quick=False)
+        studies = [open_study(settings, open_storage(storage_url)) for _ in range(processes)]
+        trials = []
+        for turn in range(4):
+            study = studies[turn % processes]
+            trial = study.ask()
+            trials.append(suggest(trial, study_file))
+            study.tell(trial, 0.5)
+        return trials
+
+    shared = draws(f"sqlite:///{tmp_path / 'shared.db'}", processes=2)
+    assert len({tuple(sorted(t.items())) for t in shared}) == 4
+    again = draws(f"sqlite:///{tmp_path / 'again.db'}", processes=2)
+    assert again == shared  # repeatable: the seeds follow the trial numbers
+
+
+def test_a_seed_in_the_search_space_is_the_seed_trained_with(tmp_path: Path, mnist) -> None:
+    from digitlab.experiments.runner import RunSettings, run_study
+    from digitlab.experiments.study_file import load_study_file
+
+    path = tmp_path / "seeds.toml"
+    path.write_text(
+        'name = "seeds"\nquestion = "q"\n[base]\nlayers = [784, 10, 10]\ntrain_size = 200\n'
+        'epochs = 1\n[space]\nseed = [3, 7]\n[search]\nsampler = "grid"\nrepeats = 1\n'
+    )
+    settings = RunSettings(load_study_file(path), f"sqlite:///{tmp_path / 's.db'}", quick=False)
+    study = run_study(settings)
+    seeds = {t.params["seed"]: t.user_attrs["spec"]["seed"] for t in study.trials}
+    assert seeds == {3: 3, 7: 7}
+    runs = {t.params["seed"]: t.system_attrs["digitlab:run 0"]["seed"] for t in study.trials}
+    assert runs == {3: 3, 7: 7}  # the run really trained with the trial's seed
+
+
+def children_of(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (Linux's /proc)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        if int(fields.get("PPid", "0").strip()) == pid:
+            found.append(int(status.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text().split("State:\t", 1)[1][0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_die_with_a_killed_study_run(mnist_dir, storage, tmp_path) -> None:
+    path = tmp_path / "orphans.toml"  # trials of minutes: killed long before they end
+    path.write_text(
+        'name = "orphans"\n[base]\nepochs = 50\n[space]\nhidden_units = [100, 200]\n'
+    )
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "digitlab",
+            "study",
+            "run",
+            str(path),
+            "--storage",
+            storage,
+            "--workers",
+            "2",
+        ],
+        env={**os.environ, "DIGITLAB_DATA_DIR": str(mnist_dir)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while time.monotonic() < deadline and len(workers) < 2:
+        workers = [
+            p
+            for p in children_of(parent.pid)
+            if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")
+        ]
+        time.sleep(0.1)
+    assert len(workers) == 2, "the workers did not start"
+    running = 0
+    while time.monotonic() < deadline and running < 2:  # both at work, not starting up
+        try:
+            trials = optuna.load_study(study_name="orphans", storage=storage).trials
+            running = sum(t.state == optuna.trial.TrialState.RUNNING for t in trials)
+        except KeyError:
+            pass
+        time.sleep(0.1)
+    assert running == 2, "the workers did not start training"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(alive(w) for w in workers)

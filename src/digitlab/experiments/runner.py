@@ -20,14 +20,15 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.storages import RDBStorage, fail_stale_trials
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from digitlab.data import Dataset, load_mnist
 from digitlab.errors import DigitlabError, DivergenceError
@@ -102,11 +103,64 @@ def grid_points(study_file: StudyFile) -> list[dict[str, Any]]:
     ]
 
 
-def make_sampler(study_file: StudyFile, worker: int) -> optuna.samplers.BaseSampler:
-    seed = study_file.search.seed + worker  # workers must not propose the same points
-    if study_file.search.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    return optuna.samplers.RandomSampler(seed=seed)  # grids only run queued trials
+class SeededPerTrial(optuna.samplers.BaseSampler):
+    """A sampler made anew for every trial, seeded with the study's seed plus the
+    trial's number.
+
+    The storage hands out each trial number once, to whichever process asks, so workers
+    in any number of processes on any number of machines never draw with the same seed
+    (one seed per process would make two ``study run`` commands repeat each other's
+    trials), while a study run by one process is repeatable.  TPE keeps no state between
+    trials besides its random generator -- it reads the finished trials from the
+    storage -- so nothing is lost by making it anew.
+    """
+
+    def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], seed: int) -> None:
+        self._make, self._seed = make, seed
+        self._inner = make(seed)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._inner = self._make(self._seed + trial.number)
+        self._inner.before_trial(study, trial)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self._inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self._inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self._inner.after_trial(study, trial, state, values)
+
+
+def make_sampler(study_file: StudyFile) -> optuna.samplers.BaseSampler:
+    """The study's sampler, seeded per trial (:class:`SeededPerTrial`); grids only run
+    the trials they queued, so theirs is never asked for a point."""
+    kind = (
+        optuna.samplers.TPESampler
+        if study_file.search.sampler == "tpe"
+        else optuna.samplers.RandomSampler
+    )
+    return SeededPerTrial(lambda seed: kind(seed=seed), study_file.search.seed)
 
 
 def make_pruner(study_file: StudyFile) -> optuna.pruners.BasePruner:
@@ -117,13 +171,13 @@ def make_pruner(study_file: StudyFile) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def open_study(settings: RunSettings, storage: RDBStorage, worker: int = 0) -> optuna.Study:
+def open_study(settings: RunSettings, storage: RDBStorage) -> optuna.Study:
     """Create the study (queueing a grid in full) or join it, checking it is the same study."""
     study_file = settings.study_file
     common = {
         "study_name": settings.study_name,
         "storage": storage,
-        "sampler": make_sampler(study_file, worker),
+        "sampler": make_sampler(study_file),
         "pruner": make_pruner(study_file),
     }
     try:
@@ -215,8 +269,12 @@ def run_trial(
     spec = apply_params(base, suggest(trial, settings.study_file), settings.overrides())
     trial.set_user_attr("spec", spec.model_dump())
     runs: list[RunSummary] = []
+    # The runs' seeds: the study's, or the trial's own when the study varies the seed.
+    first_seed = (
+        spec.seed if "seed" in settings.study_file.space else settings.study_file.search.seed
+    )
     for repeat in range(settings.repeats):
-        seed = settings.study_file.search.seed + repeat
+        seed = first_seed + repeat
         callbacks = [ReportToTrial(trial)] if repeat == 0 else []
         trainer = Trainer(spec.with_overrides(seed=seed), data, callbacks)
         initial = trainer.diagnose()
@@ -313,7 +371,7 @@ def counts(study: optuna.Study) -> dict[TrialState, int]:
 def work(settings: RunSettings, worker: int = 0, report: Report = lambda _: None) -> None:
     """One worker: run trials of the study until none are queued, left or running."""
     storage = open_storage(settings.storage_url, settings.heartbeat)
-    study = open_study(settings, storage, worker)
+    study = open_study(settings, storage)
     base = base_spec(settings.study_file)
     data = load_mnist(settings.data_dir)
     while True:
@@ -365,7 +423,26 @@ def _execute(
     )
 
 
-def _work_in_process(settings: RunSettings, worker: int) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel stop this worker process when the ``study run`` that started it
+    dies, however it dies (SIGKILL included): Linux's PR_SET_PDEATHSIG.  Elsewhere a
+    worker left behind finishes its trial and stops."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+
+#: prctl's option number for "signal me when my parent dies" (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+
+
+def _work_in_process(settings: RunSettings, worker: int, parent: int) -> None:
+    _die_with_parent(parent)
     try:
         work(settings, worker, report=lambda line: print(line, file=sys.stderr, flush=True))
     except DigitlabError as exc:
@@ -385,7 +462,8 @@ def run_study(
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one core per worker process
         context = multiprocessing.get_context("spawn")
         processes = [
-            context.Process(target=_work_in_process, args=(settings, w)) for w in range(workers)
+            context.Process(target=_work_in_process, args=(settings, w, os.getpid()))
+            for w in range(workers)
         ]
         for process in processes:
             process.start()
