@@ -464,9 +464,7 @@ def alive(pid: int) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_workers_die_with_a_killed_study_run(mnist_dir, storage, tmp_path) -> None:
     path = tmp_path / "orphans.toml"  # trials of minutes: killed long before they end
-    path.write_text(
-        'name = "orphans"\n[base]\nepochs = 50\n[space]\nhidden_units = [100, 200]\n'
-    )
+    path.write_text('name = "orphans"\n[base]\nepochs = 50\n[space]\nhidden_units = [100, 200]\n')
     parent = subprocess.Popen(
         [
             sys.executable,
@@ -510,3 +508,27 @@ def test_workers_die_with_a_killed_study_run(mnist_dir, storage, tmp_path) -> No
     while time.monotonic() < deadline and any(alive(w) for w in workers):
         time.sleep(0.1)
     assert not any(alive(w) for w in workers)
+
+
+def test_a_study_whose_creation_was_killed_is_finished_by_the_next_run(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The creator died after queueing one of three grid points: the next run waits for
+    it, then queues the other two (not the first again) and goes on."""
+    from digitlab.experiments import runner
+    from digitlab.experiments.runner import RunSettings, open_study
+    from digitlab.experiments.storage import open_storage
+    from digitlab.experiments.study_file import load_study_file
+
+    monkeypatch.setattr(runner, "READY_TIMEOUT", 0.2)
+    settings = RunSettings(
+        load_study_file(Path(__file__).parent / "studies/tiny-grid.toml"),
+        f"sqlite:///{tmp_path / 'half.db'}",
+        quick=False,
+    )
+    half = optuna.create_study(study_name="tiny-grid", storage=open_storage(settings.storage_url))
+    half.enqueue_trial({"hidden_units": 10})
+    study = open_study(settings, open_storage(settings.storage_url))
+    assert study.user_attrs["ready"]
+    queued = sorted(t.system_attrs["fixed_params"]["hidden_units"] for t in study.trials)
+    assert queued == [10, 30, 100]

@@ -46,7 +46,7 @@ from digitlab.train import Trainer
 from digitlab.train.callbacks import Callback
 
 Report = Callable[[str], None]
-READY_TIMEOUT = 120  # seconds a worker waits for another to finish creating the study
+READY_TIMEOUT = 30  # seconds a worker waits for another to finish creating the study
 METRIC_NAME = "validation accuracy"  # the objective, as optuna-dashboard labels it
 
 
@@ -180,18 +180,30 @@ def open_study(settings: RunSettings, storage: RDBStorage) -> optuna.Study:
         "sampler": make_sampler(study_file),
         "pruner": make_pruner(study_file),
     }
+    fingerprint = study_file.space_fingerprint()
     try:
         study = optuna.create_study(direction="maximize", **common)
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(**common)
-        _wait_until_ready(study)
-        if study.user_attrs.get("fingerprint") != study_file.space_fingerprint():
+        ready = _wait_until_ready(study)
+        if not ready and study.user_attrs.get("fingerprint") in (None, fingerprint):
+            _finish_creating(study, settings)  # its creator died part of the way through
+        if study.user_attrs.get("fingerprint") != fingerprint:
             raise StudyError(
                 f"a study named {settings.study_name!r} already exists with a different base or "
                 "search space, or was stored by an older digitlab; rename the study in its file "
                 "or use another --storage"
             ) from None
         return study
+    _finish_creating(study, settings)
+    return study
+
+
+def _finish_creating(study: optuna.Study, settings: RunSettings) -> None:
+    """Describe a new study and queue its grid, then mark it ready.  Every step may be
+    repeated: a creator killed half-way leaves a study the next run finishes (grid
+    points already queued are not queued again)."""
+    study_file = settings.study_file
     study.set_metric_names([METRIC_NAME])
     study.set_user_attr("fingerprint", study_file.space_fingerprint())
     study.set_user_attr("question", study_file.question)
@@ -200,17 +212,19 @@ def open_study(settings: RunSettings, storage: RDBStorage) -> optuna.Study:
     study.set_user_attr("sampler", study_file.search.sampler)
     if study_file.search.sampler == "grid":
         for point in grid_points(study_file):
-            study.enqueue_trial(point)
+            study.enqueue_trial(point, skip_if_exists=True)
     study.set_user_attr("ready", True)
-    return study
 
 
-def _wait_until_ready(study: optuna.Study) -> None:
+def _wait_until_ready(study: optuna.Study) -> bool:
+    """Wait for another process to finish creating ``study``; False if it never does
+    within READY_TIMEOUT (it died), True once it is ready."""
     deadline = time.monotonic() + READY_TIMEOUT
     while not study.user_attrs.get("ready"):
         if time.monotonic() > deadline:
-            raise StudyError(f"study {study.study_name!r} was never finished being created")
+            return False
         time.sleep(0.5)
+    return True
 
 
 def suggest(trial: optuna.Trial, study_file: StudyFile) -> dict[str, Any]:
