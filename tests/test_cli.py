@@ -169,6 +169,35 @@ def test_predict_own_images(trained, run_cli, mnist, tmp_path: Path) -> None:
     assert right >= 7
 
 
+def test_predict_without_a_model_uses_the_bundled_one_and_says_when_unsure(
+    run_cli, mnist, tmp_path: Path
+) -> None:
+    """A real digit gets a sure answer; a cross (an 'X', no digit) an unsure one naming
+    three contenders -- the bundled model is calibrated and trained with non-digits."""
+    digit = tmp_path / "seven.png"
+    pixels = 255 - (mnist.test.images[0].reshape(28, 28) * 255).astype(np.uint8)
+    Image.fromarray(pixels).resize((140, 140)).save(digit)
+    cross = np.full((140, 140), 255, np.uint8)
+    for i in range(20, 120):
+        cross[i, i - 6 : i + 6] = cross[i, 134 - i : 146 - i] = 0
+    Image.fromarray(cross).save(tmp_path / "cross.png")
+    result = run_cli("predict", digit, tmp_path / "cross.png", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["model"] == "the bundled model"
+    sure, unsure = report["predictions"]
+    assert sure["digit"] == mnist.test.labels[0] and sure["unsure"] is False
+    assert unsure["unsure"] is True and len(unsure["contenders"]) == 3
+    Image.fromarray(np.full((50, 50), 255, np.uint8)).save(tmp_path / "blank.png")
+    text = run_cli("predict", digit, tmp_path / "blank.png", tmp_path / "cross.png")
+    lines = text.stdout.strip().splitlines()
+    label = int(mnist.test.labels[0])
+    assert lines[0].endswith(f": {label} ({100 * sure['probabilities'][label]:.1f}%)")
+    assert lines[1].endswith("blank.png: no answer: the image is blank: no digit found")
+    assert ": unsure: " in lines[2] and " or " in lines[2]  # the blank stopped nothing
+    assert_one_line_error(text, "1 of 3 images gave no answer")
+
+
 def test_presets_lists_every_preset_with_book_accuracy(run_cli) -> None:
     result = run_cli("presets")
     assert result.returncode == 0
@@ -419,7 +448,7 @@ def test_ensemble_of_identical_models_equals_the_model(
     assert np.allclose(
         one["predictions"][0]["probabilities"], two["predictions"][0]["probabilities"]
     )
-    assert_one_line_error(run_cli("predict", model), "at least one model (.npz) and one image")
+    assert_one_line_error(run_cli("predict", model), "give at least one image")
 
 
 def test_ensemble_preset_trains_its_members_resumably_and_evaluates(
@@ -448,3 +477,52 @@ def test_ensemble_preset_trains_its_members_resumably_and_evaluates(
     other = run_cli("train", "--preset", "cnn-best-ensemble", *small[:-1], "600", "--out", folder)
     assert_one_line_error(other, "cnn-best-seed0.npz", "another spec")
     assert_one_line_error(run_cli("train", "--preset", "cnn-best", "--spec", "x.toml"), "x.toml")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--layers", "784,30"], "needs 10, one per digit"),
+        (["--layers", "784,30,9"], "needs 10, one per digit"),
+        (["--layers", "conv:4:5,pool:2,dense:9"], "needs 10, one per digit"),
+        (["--layers", "784,1000000000,10"], "weights; use fewer units"),
+        (["--seed", "-5"], "--seed"),
+        (["--data-dir", "/nonexistent/digitlab-data"], "does not exist"),
+    ],
+    ids=["no output layer", "9 outputs", "9 dense outputs", "a billion units", "seed", "data"],
+)
+def test_a_network_that_cannot_be_trained_is_refused_before_training(
+    run_cli, tmp_path: Path, args, fragment
+) -> None:
+    result = run_cli("train", "--epochs", "1", "--train-size", "100", *args)
+    assert_one_line_error(result, fragment)
+    assert not Path("/nonexistent/digitlab-data").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("eta = 0.1\n".encode("utf-16"), "not UTF-8"),
+        (b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested too deeply"),
+        (None, "is a folder"),
+    ],
+    ids=["utf-16", "deep", "folder"],
+)
+def test_spec_and_study_files_that_cannot_be_read(run_cli, tmp_path: Path, content, fragment):
+    path = tmp_path / "bad.toml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    assert_one_line_error(run_cli("train", "--spec", path, "--epochs", "1"), fragment)
+    assert_one_line_error(run_cli("study", "run", path), fragment)
+
+
+@pytest.mark.parametrize("flag", ["--out", "--history"])
+def test_an_output_that_cannot_be_written_is_refused_before_training(run_cli, tmp_path, flag):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_cli("train", "--epochs", "1", "--train-size", "100", flag, blocker / "m.npz")
+    assert_one_line_error(result, flag, "it is a file")
+    result = run_cli("train", "--epochs", "1", "--train-size", "100", flag, tmp_path)
+    assert_one_line_error(result, flag, "is a folder")

@@ -34,8 +34,9 @@ def drawn(mnist, index: int, size: int = 280) -> bytes:
 def test_health_and_model(client) -> None:
     assert client.get("/api/health").json() == {"status": "ok"}
     info = client.get("/api/model").json()
-    assert info["name"] == "default-model.npz" and info["layers"] == [784, 100, 10]
-    assert info["test_accuracy"] > 0.97  # the bundled model is a real, trained one
+    assert info["name"] == "the bundled model" and info["preset"] == "cnn-robust"
+    assert info["test_accuracy"] >= 0.995  # the bundled model is a real, trained one
+    assert info["calibrated"] and 0 < info["unsure_below"] < 1
 
 
 def test_openapi_schema_describes_the_api(client) -> None:
@@ -48,6 +49,26 @@ def test_page_and_its_script_are_served(client) -> None:
     page = client.get("/")
     assert page.status_code == 200 and '<canvas id="pad"' in page.text
     assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/favicon.svg").headers["content-type"].startswith("image/svg")
+
+
+def test_an_answer_carries_its_doubt_and_on_request_where_it_looked(client, mnist) -> None:
+    data = drawn(mnist, 0)
+    plain = client.post("/api/predict", files={"image": ("d.png", data, "image/png")}).json()
+    assert plain["unsure"] is False and "saliency" not in plain
+    assert plain["contenders"][0]["digit"] == plain["digit"]
+    assert len(plain["contenders"]) == 3
+    probabilities = [c["probability"] for c in plain["contenders"]]
+    assert probabilities == sorted(probabilities, reverse=True)
+    looked = client.post(
+        "/api/predict?saliency=true", files={"image": ("d.png", data, "image/png")}
+    ).json()
+    where = np.array(looked["saliency"])
+    assert where.shape == (28, 28) and where.min() >= 0
+    pixels = np.array(looked["pixels"])
+    assert where[pixels < 0.1].max() == 0 and where.max() == 1  # it lights ink, not paper
+    bad = client.post("/api/predict?saliency=maybe", files={"image": ("d.png", data, "image/png")})
+    assert bad.status_code == 422 and "saliency" in bad.json()["detail"]
 
 
 def test_predict_upload_matches_the_cli_preprocessing(client, mnist) -> None:
@@ -64,6 +85,30 @@ def test_predict_upload_matches_the_cli_preprocessing(client, mnist) -> None:
     assert right >= 9
 
 
+def test_sixteen_bit_pngs_and_any_case_of_content_type_are_read(client, mnist) -> None:
+    wide = (65535 - mnist.test.images[0].reshape(28, 28) * 65535).astype(np.uint16)
+    buffer = io.BytesIO()
+    Image.fromarray(wide).resize((140, 140)).save(buffer, "PNG")
+    answer = client.post(
+        "/api/predict", content=buffer.getvalue(), headers={"content-type": "IMAGE/PNG"}
+    )
+    assert answer.status_code == 200 and answer.json()["digit"] == mnist.test.labels[0]
+
+
+def test_a_huge_chunked_multipart_upload_is_too_large(client) -> None:
+    def chunks():
+        yield b"--x\r\nContent-Disposition: form-data; name=image; filename=a.png\r\n\r\n"
+        for _ in range(50):
+            yield b"\0" * 1_000_000
+
+    response = client.post(
+        "/api/predict",
+        content=chunks(),
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
+    assert response.status_code == 413
+
+
 def test_predict_raw_png_body_and_json_pixels(client, mnist) -> None:
     data = drawn(mnist, 0)
     raw = client.post("/api/predict", content=data, headers={"content-type": "image/png"}).json()
@@ -78,6 +123,14 @@ def nan_pixels() -> bytes:
     return json.dumps({"pixels": rows}).encode()  # json writes NaN, which some clients send
 
 
+def bomb_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+JSON_TYPE = {"content-type": "application/json"}
+
 BAD = [
     (
         "not an image",
@@ -90,6 +143,18 @@ BAD = [
     ("no image field", {"files": {"other": ("x.png", b"abc", "image/png")}}, 422, "'image'"),
     ("wrong shape", {"json": {"pixels": [[0.0] * 28] * 27}}, 422, "28x28"),
     ("not numbers", {"json": {"pixels": "seven"}}, 422, "28x28"),
+    (
+        "a 400-digit number",
+        {"content": b'{"pixels": ' + b"9" * 400 + b"}", "headers": JSON_TYPE},
+        422,
+        "28x28",
+    ),
+    (
+        "nested 100,000 deep",
+        {"content": b'{"pixels": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "headers": JSON_TYPE},
+        422,
+        "28x28",
+    ),
     ("NaN", {"content": nan_pixels(), "headers": {"content-type": "application/json"}}, 422, "NaN"),
     (
         "blank canvas",
@@ -107,6 +172,12 @@ BAD = [
             "content": png(np.full((2500, 2000), 255, np.uint8)),
             "headers": {"content-type": "image/png"},
         },
+        413,
+        "too large",
+    ),
+    (
+        "decompression bomb",  # 49 KB whose header claims 20000x20000 pixels
+        {"content": bomb_png(), "headers": {"content-type": "image/png"}},
         413,
         "too large",
     ),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from digitlab.serve.background import running_server
@@ -39,15 +41,55 @@ def test_short_load_run_has_no_errors(tmp_path: Path) -> None:
     assert "'errors': 0" in done.stdout and "| 4 |" in report.read_text()
 
 
+#: Strokes of three digits, as (x, y) fractions of the canvas, each a list of strokes.
+DIGITS = {
+    "1": [[(0.50, 0.15), (0.52, 0.85)]],
+    "7": [[(0.25, 0.18), (0.75, 0.18), (0.45, 0.85)]],
+    "0": [
+        [(0.5 + 0.22 * np.sin(t), 0.5 - 0.33 * np.cos(t)) for t in np.linspace(0, 2 * np.pi, 25)]
+    ],
+}
+CROSS = [[(0.2, 0.2), (0.8, 0.8)], [(0.8, 0.2), (0.2, 0.8)]]
+VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
+
+
+def draw(page, strokes: list[list[tuple[float, float]]]) -> None:
+    """Draw ``strokes`` on the page's canvas with the mouse, in steps a hand would make."""
+    box = page.locator("#pad").bounding_box()
+    for stroke in strokes:
+        points = [
+            (box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in stroke
+        ]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for (x0, y0), (x1, y1) in itertools.pairwise(points):
+            for step in np.linspace(0, 1, 8)[1:]:
+                page.mouse.move(x0 + step * (x1 - x0), y0 + step * (y1 - y0))
+        page.mouse.up()
+
+
+def answer_after_drawing(page, strokes) -> str:
+    page.click("#clear")
+    draw(page, strokes)
+    page.wait_for_function("document.getElementById('digit').textContent !== ''")
+    page.wait_for_timeout(1000)  # the answer for the finished drawing, not a stroke's half
+    return page.locator("#digit").text_content()
+
+
 @pytest.mark.skipif(
     CHROMIUM is None and not os.environ.get("CI"), reason="Debian's chromium is not installed"
 )
-def test_drawing_on_the_page_shows_a_prediction() -> None:
-    """Headless Chromium draws a '1' on the canvas with mouse events and reads the answer."""
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_drawing_digits_on_the_page(viewport: str) -> None:
+    """Headless Chromium draws three digits with mouse strokes, at desktop and phone
+    sizes, and reads each answer; the page shows the model, the 28x28 view and, on a
+    phone, the answer without scrolling; nothing is logged to the console."""
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM, "CI must install Debian's chromium (see .ci/run)"
     ARTIFACTS.mkdir(exist_ok=True)
+    width, height = VIEWPORTS[viewport]
+    answers, problems = {}, []
     with running_server() as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -62,36 +104,45 @@ def test_drawing_on_the_page_shows_a_prediction() -> None:
             ],
         )
         try:
-            page = browser.new_page()
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
             page.goto(url)
             page.wait_for_function(
                 "document.getElementById('model').textContent.includes('test accuracy')"
             )
-            box = page.locator("#pad").bounding_box()
-            x = box["x"] + box["width"] / 2
-            page.mouse.move(x, box["y"] + 40)
-            page.mouse.down()
-            for step in range(1, 21):  # a vertical stroke: the digit one
-                page.mouse.move(x + step * 0.5, box["y"] + 40 + step * 10)
-            page.mouse.up()
-            page.wait_for_function(
-                "document.getElementById('digit').textContent !== ''", timeout=10_000
-            )
-            page.screenshot(path=str(ARTIFACTS / "draw-a-digit.png"))
-            digit = page.locator("#digit").text_content()
+            for digit, strokes in DIGITS.items():
+                answers[digit] = answer_after_drawing(page, strokes)
+                page.screenshot(path=str(ARTIFACTS / f"draw-{digit}-{viewport}.png"))
+            unsure_answer = answer_after_drawing(page, CROSS)  # an 'X' is no digit
+            unsure_contenders = page.locator("#contenders li").all_text_contents()
+            page.screenshot(path=str(ARTIFACTS / f"draw-unsure-{viewport}.png"))
+            answers["1"] = answer_after_drawing(page, DIGITS["1"])
+            pad = page.locator("#pad").bounding_box()
+            seen = page.locator("#seen").bounding_box()
+            shown = page.locator("#digit").bounding_box()
             probabilities = page.locator("#bars .p").all_text_contents()
-            top_bar_share = page.evaluate(
-                "(() => { const li = document.querySelector('#bars li.top');"
-                " return li.querySelector('.fill').getBoundingClientRect().width"
-                " / li.querySelector('.bar').getBoundingClientRect().width; })()"
-            )
+            contenders_shown = page.locator("#contenders").is_visible()
             preview_lit = page.evaluate(
                 "Array.from(document.getElementById('seen').getContext('2d')"
                 ".getImageData(0, 0, 28, 28).data).some((v, i) => i % 4 === 0 && v > 128)"
             )
+            page.check("#saliency")  # where the network looked: a red overlay appears
+            page.wait_for_function(  # a red pixel: ink the answer depended on
+                "(() => { const d = document.getElementById('seen').getContext('2d')"
+                ".getImageData(0, 0, 28, 28).data; for (let i = 0; i < d.length; i += 4)"
+                " { if (d[i] > 150 && d[i + 1] < 100) return true; } return false; })()",
+                timeout=10_000,
+            )
+            page.screenshot(path=str(ARTIFACTS / f"draw-saliency-{viewport}.png"))
         finally:
             browser.close()
-    assert digit == "1"
+    assert answers == {digit: digit for digit in DIGITS}
     assert len(probabilities) == 10 and all(p.endswith("%") for p in probabilities)
-    assert preview_lit  # the 28x28 view shows the preprocessed stroke
-    assert top_bar_share > 0.5  # the winning probability's bar is drawn, and long
+    assert preview_lit  # the 28x28 view shows the preprocessed drawing
+    assert not contenders_shown  # a sure answer does not list the digits it is torn between
+    assert unsure_answer == "?" and len(unsure_contenders) == 3  # the three it is torn between
+    assert not problems, problems
+    if viewport == "phone":
+        assert pad["width"] >= 0.9 * width - 40  # the canvas fills the width
+        assert seen["y"] + seen["height"] <= height and shown["y"] + shown["height"] <= height

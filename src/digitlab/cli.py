@@ -8,25 +8,34 @@ stderr with exit status 1; ``--json`` puts one JSON object on the last line of s
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
 import typer
 
 from digitlab import presets as preset_registry
-from digitlab.data import fetch_mnist, load_image, load_mnist
+from digitlab.data import fetch_mnist, load_mnist
 from digitlab.data.fetch import default_data_dir
 from digitlab.data.folders import load_labelled_folder
 from digitlab.data.mnist import Dataset, load_test_split
-from digitlab.errors import DigitlabError, SpecError
+from digitlab.errors import DigitlabError, ImageError, SpecError
 from digitlab.evaluation.calibration import CalibrationScores, calibrated
 from digitlab.evaluation.plots import write_evaluation_plots
 from digitlab.evaluation.scoring import Evaluation
 from digitlab.evaluation.scoring import evaluate as score_models
 from digitlab.nn.model_file import load_model, save_model
-from digitlab.predict import predict_grayscale
+from digitlab.predict import (
+    BUNDLED_NAME,
+    Prediction,
+    Unreadable,
+    load_bundled_model,
+    predict_files,
+    unsure_below,
+)
 from digitlab.train.callbacks import default_display
 from digitlab.train.to_file import CHECKPOINT_SUFFIX, checkpoint_path_for, train_to_file
 from digitlab.train.trainer import Trainer, TrainResult
@@ -221,13 +230,17 @@ def train(
         }.items()
         if value is not None
     }
-    if preset in preset_registry.ENSEMBLES:
+    ensemble = preset_registry.ENSEMBLES.get(preset or "")
+    check_writable(out, "--out", folder_ok=ensemble is not None)
+    check_writable(history, "--history")
+    check_writable(checkpoint, "--checkpoint")
+    if ensemble is not None:
         if resume or spec or history or checkpoint or seed is not None:
             raise SpecError(
                 "an ensemble preset takes --out (a folder) and spec flags only: it sets each "
                 "member's seed, history and checkpoint itself, and resumes when run again"
             )
-        train_ensemble(preset_registry.ENSEMBLES[preset], overrides, out, data_dir, as_json)
+        train_ensemble(ensemble, overrides, out, data_dir, as_json)
         return
     callbacks = default_display(quiet=as_json)
     if resume:
@@ -245,6 +258,8 @@ def train(
         if checkpoint is None and out is not None:
             checkpoint = checkpoint_path_for(out)
         trainer = Trainer(run_spec, load_data(data_dir), callbacks, checkpoint)
+    if resume:
+        check_writable(out, "--out")  # next to the checkpoint unless --out said otherwise
     try:
         result = trainer.run()
     except KeyboardInterrupt:
@@ -252,6 +267,25 @@ def train(
         say(f"interrupted after epoch {len(trainer.history)}{hint}")
         raise typer.Exit(130) from None
     report_training(result, out, history, checkpoint, as_json)
+
+
+def check_writable(path: Path | None, flag: str, folder_ok: bool = False) -> None:
+    """Refuse an output that could not be written, before data is loaded and hours of
+    training go into it: a folder where a file is wanted (unless ``folder_ok``), or a
+    place under a file or without permission to write."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir() and not folder_ok:
+        raise SpecError(f"{flag}: {path} is a folder; give a file name")
+    target = path if path.is_dir() else path.parent
+    existing = next((p for p in [target, *target.absolute().parents] if p.exists()), Path("/"))
+    if not existing.is_dir():
+        raise SpecError(f"{flag}: cannot write under {existing}: it is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SpecError(f"{flag}: cannot write into {existing} (permission denied)")
+    if path.is_file() and not os.access(path, os.W_OK):
+        raise SpecError(f"{flag}: {path} is not writable (permission denied)")
 
 
 def train_ensemble(
@@ -447,31 +481,65 @@ def calibrate(
 def predict(
     paths: list[Path] = typer.Argument(
         ...,
-        metavar="MODEL... IMAGE...",
-        help="Model files (.npz; several form an ensemble), then PNG/JPEG images, one digit each.",
+        metavar="[MODEL...] IMAGE...",
+        help="Model files (.npz; several form an ensemble; none: the bundled model), then "
+        "PNG/JPEG images, one digit each.",
     ),
     as_json: bool = JSON,
 ) -> None:
-    """Recognise the digit in each image (any size, dark-on-light or light-on-dark)."""
+    """Recognise the digit in each image (any size, dark-on-light or light-on-dark), and
+    say "unsure" -- with the digits it is torn between -- when a calibrated model is."""
     model_paths = [p for p in paths if p.suffix == ".npz"]
     images = [p for p in paths if p.suffix != ".npz"]
-    if not model_paths or not images:
-        raise SpecError("give at least one model (.npz) and one image")
-    models = [load_model(path) for path in model_paths]
-    predictions = predict_grayscale(models, [load_image(path) for path in images])
+    if not images:
+        raise SpecError("give at least one image (PNG/JPEG) after the model")
+    models = [load_model(path) for path in model_paths] or [load_bundled_model()]
+    answers = predict_files(models, images)
     if as_json:
+        names = [str(p) for p in model_paths] or [BUNDLED_NAME]
         emit_json(
             {
-                "model": [str(p) for p in model_paths] if len(models) > 1 else str(model_paths[0]),
+                "model": names if len(names) > 1 else names[0],
                 "predictions": [
-                    {"image": str(path), "digit": p.digit, "probabilities": p.probabilities}
-                    for path, p in zip(images, predictions, strict=True)
+                    answer_json(path, a) for path, a in zip(images, answers, strict=True)
                 ],
             }
         )
-        return
-    for path, p in zip(images, predictions, strict=True):
-        print(f"{path}: {p.digit} ({p.probabilities[p.digit]:.1%})")
+    else:
+        for path, answer in zip(images, answers, strict=True):
+            print(f"{path}: {describe_answer(answer)}")
+        if unsure_below(models) is None:
+            say(
+                "note: no unsure threshold (an ensemble, or a model never calibrated: "
+                "`digitlab calibrate MODEL` fits one)"
+            )
+    failed = sum(isinstance(answer, Unreadable) for answer in answers)
+    if failed:
+        raise ImageError(f"{failed} of {len(images)} images gave no answer (see above)")
+
+
+def answer_json(path: Path, answer: Prediction | Unreadable) -> dict[str, Any]:
+    """One image's entry in ``predict --json``."""
+    if isinstance(answer, Unreadable):
+        return {"image": str(path), "error": answer.reason}
+    return {
+        "image": str(path),
+        "digit": answer.digit,
+        "unsure": answer.unsure,
+        "contenders": [asdict(c) for c in answer.contenders],
+        "probabilities": answer.probabilities,
+    }
+
+
+def describe_answer(answer: Prediction | Unreadable) -> str:
+    """``7 (98.2%)``, ``unsure: 4 (41.0%), 9 (38.5%) or 7 (12.1%)``, or why there is no
+    answer."""
+    if isinstance(answer, Unreadable):
+        return f"no answer: {answer.reason}"
+    if not answer.unsure:
+        return f"{answer.digit} ({answer.probabilities[answer.digit]:.1%})"
+    named = [f"{c.digit} ({c.probability:.1%})" for c in answer.contenders]
+    return "unsure: " + ", ".join(named[:-1]) + " or " + named[-1]
 
 
 @app.command("serve")
@@ -600,4 +668,15 @@ def main() -> None:
         app()
     except DigitlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:  # the disk or the system said no: full, read-only, denied
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:
+        if not type(exc).__module__.startswith("sqlalchemy"):
+            raise  # a bug: its traceback is what a report of it needs
+        # The study database refused a write mid-run: read-only, full or gone away.
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: the study database refused: {reason}", file=sys.stderr)
         sys.exit(1)

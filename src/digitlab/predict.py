@@ -1,30 +1,116 @@
-"""Predicting digits for users' own images with a saved model (CLI and web page)."""
+"""Predicting digits for users' own images with a saved model (CLI and web page).
+
+An answer says how sure it is.  A calibrated model (``digitlab calibrate``, or any model
+trained by this version) carries the top probability below which its answer is
+*unsure*, fitted on validation digits; an unsure answer names the digits it is torn
+between instead of pretending to know.  An ensemble's averaged probabilities have no
+threshold of their own, so they are never called unsure.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
-from digitlab.data.images import to_mnist
+from digitlab.data.images import load_image, to_mnist
+from digitlab.errors import ImageError
 from digitlab.evaluation.probabilities import ensemble_probabilities
-from digitlab.nn.model_file import Model
+from digitlab.nn.model_file import Model, load_model
+
+#: How many digits an answer lists as its contenders.
+CONTENDERS = 3
+#: The model that ships with digitlab (built by scripts/build-bundled-model.py).
+BUNDLED_MODEL = resources.files("digitlab.serve") / "default-model.npz"
+BUNDLED_NAME = "the bundled model"
+
+
+def load_bundled_model() -> Model:
+    """The model ``digitlab predict`` and ``digitlab serve`` use when given none."""
+    with resources.as_file(BUNDLED_MODEL) as path:
+        return load_model(path)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One digit an answer considers, with its probability."""
+
+    digit: int
+    probability: float
 
 
 @dataclass(frozen=True)
 class Prediction:
+    """The answer for one image: the digit, the ten probabilities (calibrated when the
+    model is), whether it is unsure (None: the model has no threshold to judge by) and
+    the 28x28 image the network saw."""
+
     digit: int
     probabilities: list[float]
-    pixels: np.ndarray  # the 28x28 image the network saw
+    unsure: bool | None
+    pixels: np.ndarray
+
+    @property
+    def contenders(self) -> list[Candidate]:
+        """The :data:`CONTENDERS` most probable digits, most probable first."""
+        order = np.argsort(self.probabilities)[::-1][:CONTENDERS]
+        return [Candidate(int(d), self.probabilities[d]) for d in order]
+
+
+def unsure_below(models: list[Model]) -> float | None:
+    """The top probability under which an answer is unsure: a single calibrated model's
+    threshold, else None."""
+    if len(models) == 1 and models[0].calibration is not None:
+        return models[0].calibration.unsure_below
+    return None
+
+
+def predict_fields(models: Model | list[Model], fields: np.ndarray) -> list[Prediction]:
+    """Classify rows of MNIST-form pixels (already 28x28, ink bright, in [0, 1])."""
+    models = models if isinstance(models, list) else [models]
+    rows = np.asarray(fields, dtype=np.float32).reshape(len(fields), -1)
+    probabilities = ensemble_probabilities(models, rows)
+    threshold = unsure_below(models)
+    return [
+        Prediction(
+            digit=int(p.argmax()),
+            probabilities=[float(v) for v in p],
+            unsure=None if threshold is None else bool(p.max() < threshold),
+            pixels=row.reshape(28, 28),
+        )
+        for p, row in zip(probabilities, rows, strict=True)
+    ]
 
 
 def predict_grayscale(models: Model | list[Model], images: list[np.ndarray]) -> list[Prediction]:
     """Preprocess each grayscale image into MNIST form, then classify them together
     (with one model, or an ensemble of several)."""
-    models = models if isinstance(models, list) else [models]
-    fields = [to_mnist(image) for image in images]
-    probabilities = ensemble_probabilities(models, np.stack([f.reshape(-1) for f in fields]))
-    return [
-        Prediction(int(p.argmax()), [float(v) for v in p], field)
-        for p, field in zip(probabilities, fields, strict=True)
-    ]
+    return predict_fields(models, np.stack([to_mnist(image) for image in images]))
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An image file that gave no answer: not a readable picture, or no digit in it."""
+
+    path: Path
+    reason: str
+
+
+def predict_files(models: Model | list[Model], paths: list[Path]) -> list[Prediction | Unreadable]:
+    """An answer for each image file, in order; a file that cannot be read or holds no
+    digit gets an :class:`Unreadable` in its place instead of stopping the others."""
+    fields: dict[int, np.ndarray] = {}
+    answers: list[Prediction | Unreadable | None] = []
+    for index, path in enumerate(paths):
+        try:
+            fields[index] = to_mnist(load_image(path))
+            answers.append(None)
+        except ImageError as error:
+            answers.append(Unreadable(Path(path), str(error)))
+    if fields:
+        predicted = predict_fields(models, np.stack(list(fields.values())))
+        for index, prediction in zip(fields, predicted, strict=True):
+            answers[index] = prediction
+    return answers

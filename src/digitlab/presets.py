@@ -336,6 +336,14 @@ ENSEMBLES: dict[str, Ensemble] = {
 }
 
 
+def preset_of(spec: Spec) -> str | None:
+    """The name of the preset ``spec`` is (at any seed), or None if it is none of them."""
+    for name, preset in PRESETS.items():
+        if spec.model_copy(update={"seed": preset.spec.seed}) == preset.spec:
+            return name
+    return None
+
+
 def get(name: str) -> Preset:
     """The preset called ``name``, or a one-line error listing the ones that exist."""
     try:

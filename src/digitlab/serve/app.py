@@ -2,7 +2,9 @@
 
 ``POST /api/predict`` takes a PNG/JPEG (multipart field ``image``, or the raw bytes
 with an ``image/*`` content type) or JSON ``{"pixels": 28x28 numbers}`` and answers
-with the digit, the ten probabilities and the 28x28 image the network actually saw.
+with the digit, the ten probabilities, whether the model is unsure and the three digits
+it considers, and the 28x28 image the network actually saw; with ``?saliency=true``
+also where it looked (:mod:`digitlab.evaluation.saliency`).
 Preprocessing is :func:`digitlab.data.images.to_mnist`, the same function
 ``digitlab predict`` uses, so the page and the CLI cannot disagree.
 
@@ -13,47 +15,69 @@ client sends can make the service fail or stop.
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 
 from digitlab.data.images import load_image
-from digitlab.errors import DigitlabError
+from digitlab.errors import DigitlabError, ImageTooLargeError
+from digitlab.evaluation.saliency import occlusion_map
 from digitlab.nn.model_file import Model, load_model
-from digitlab.predict import Prediction, predict_grayscale
-from digitlab.serve.limits import BodySizeLimit
+from digitlab.predict import BUNDLED_NAME, Prediction, load_bundled_model, predict_grayscale
+from digitlab.presets import preset_of
+from digitlab.serve.limits import BodySizeLimit, BodyTooLarge
 
 MAX_BODY_BYTES = 2_000_000
 MAX_IMAGE_PIXELS = 4_000_000
+#: Threads that decode and predict at once: one per core.
+PREDICT_WORKERS = os.cpu_count() or 1
+#: Requests allowed to wait for a worker; past that the service answers 503 at once
+#: rather than queue without bound (each waiting request holds its body in memory).
+MAX_WAITING = 64
 STATIC = resources.files("digitlab.serve") / "static"
-DEFAULT_MODEL = resources.files("digitlab.serve") / "default-model.npz"
 
 
 def model_info(model: Model, name: str) -> dict[str, Any]:
     metrics = model.metrics
+    calibration = model.calibration
     return {
         "name": name,
+        "preset": preset_of(model.spec),
         "layers": model.spec.layers,
         "activation": model.spec.activation,
         "cost": model.spec.cost,
         "test_accuracy": metrics.get("test_accuracy"),
         "validation_accuracy": metrics.get("validation_accuracy"),
+        "calibrated": calibration is not None,
+        "unsure_below": None if calibration is None else calibration.unsure_below,
         "spec": model.spec.model_dump(),
     }
 
 
-def prediction_json(prediction: Prediction) -> dict[str, Any]:
-    return {
+def prediction_json(prediction: Prediction, saliency: np.ndarray | None = None) -> dict[str, Any]:
+    answer = {
         "digit": prediction.digit,
         "probabilities": [round(p, 6) for p in prediction.probabilities],
+        "unsure": prediction.unsure,
+        "contenders": [
+            {"digit": c.digit, "probability": round(c.probability, 6)}
+            for c in prediction.contenders
+        ],
         "pixels": np.round(prediction.pixels, 3).tolist(),
     }
+    if saliency is not None:
+        answer["saliency"] = np.round(saliency, 3).tolist()
+    return answer
 
 
 def pixels_from_json(body: bytes) -> np.ndarray:
@@ -61,7 +85,7 @@ def pixels_from_json(body: bytes) -> np.ndarray:
     try:
         payload = json.loads(body)
         pixels = np.asarray(payload["pixels"], dtype=np.float64)
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError):
         raise HTTPException(422, 'expected JSON {"pixels": a 28x28 array of numbers}') from None
     if pixels.shape != (28, 28):
         raise HTTPException(422, f"pixels must be a 28x28 array, got shape {list(pixels.shape)}")
@@ -70,12 +94,34 @@ def pixels_from_json(body: bytes) -> np.ndarray:
     return pixels
 
 
-async def image_from_request(request: Request) -> np.ndarray:
-    """The grayscale image a request carries, whichever way it was sent."""
-    content_type = request.headers.get("content-type", "")
+class Problem(BaseModel):
+    """Every 4xx answer: one sentence saying what is wrong with the request."""
+
+    detail: str
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A request's picture, as sent: the bytes of an image file, or of JSON pixels."""
+
+    data: bytes
+    is_json: bool
+
+    def image(self) -> np.ndarray:
+        """The grayscale image (decoding is CPU work: done in a worker, not the loop)."""
+        if self.is_json:
+            return pixels_from_json(self.data)
+        return load_image(self.data, max_pixels=MAX_IMAGE_PIXELS)
+
+
+async def upload_from_request(request: Request) -> Upload:
+    """The picture a request carries, whichever way it was sent, still undecoded."""
+    content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
         try:
             form = await request.form()
+        except BodyTooLarge:
+            raise
         except Exception:  # the multipart parser's own errors: malformed upload
             raise HTTPException(400, "malformed multipart upload") from None
         upload = form.get("image")
@@ -86,19 +132,18 @@ async def image_from_request(request: Request) -> np.ndarray:
         data = await request.body()
     if not data:
         raise HTTPException(400, "the request body is empty")
-    if content_type.startswith("application/json"):
-        return pixels_from_json(data)
-    if not content_type.startswith(("multipart/form-data", "image/")):
+    if not content_type.startswith(("multipart/form-data", "image/", "application/json")):
         raise HTTPException(415, "send a PNG/JPEG image or JSON pixels")
-    return load_image(data, max_pixels=MAX_IMAGE_PIXELS)
+    return Upload(data, content_type.startswith("application/json"))
 
 
 def create_app(model_path: Path | None = None) -> FastAPI:
     """The service for the model at ``model_path`` (the bundled model by default)."""
-    with resources.as_file(DEFAULT_MODEL) as default:
-        path = Path(model_path) if model_path else default
-        model = load_model(path)
-    info = model_info(model, path.name)
+    if model_path is None:
+        model, name = load_bundled_model(), BUNDLED_NAME
+    else:
+        model, name = load_model(Path(model_path)), Path(model_path).name
+    info = model_info(model, name)
 
     app = FastAPI(
         title="digitlab",
@@ -106,21 +151,42 @@ def create_app(model_path: Path | None = None) -> FastAPI:
         version="1",
     )
 
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return JSONResponse({"detail": f"{where}: {first.get('msg')}"}, status_code=422)
+
     @app.exception_handler(DigitlabError)
     async def user_error(request: Request, exc: DigitlabError) -> JSONResponse:
-        too_large = "too large" in str(exc)
+        too_large = isinstance(exc, ImageTooLargeError)
         return JSONResponse({"detail": str(exc)}, status_code=413 if too_large else 422)
 
+    # Decoding and predicting run in a pool of PREDICT_WORKERS threads, so a burst of
+    # large pictures queues there while the event loop stays free for /api/health.
+    workers = CapacityLimiter(PREDICT_WORKERS)
+
     @app.get("/api/health")
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/api/model")
-    def describe_model() -> dict[str, Any]:
+    async def describe_model() -> dict[str, Any]:
         return info
 
     @app.post(
         "/api/predict",
+        responses={
+            400: {"model": Problem, "description": "An empty body or a malformed upload."},
+            413: {"model": Problem, "description": "Over 2 MB, or over 4 megapixels."},
+            415: {"model": Problem, "description": "Neither an image nor JSON pixels."},
+            503: {"model": Problem, "description": "Too many requests waiting; try again."},
+            422: {
+                "model": Problem,
+                "description": "Not a readable image, no digit in it (blank), or pixels "
+                "that are not a 28x28 array of finite numbers, or a bad query parameter.",
+            },
+        },
         openapi_extra={
             "requestBody": {
                 "content": {
@@ -133,7 +199,20 @@ def create_app(model_path: Path | None = None) -> FastAPI:
                     "application/json": {
                         "schema": {
                             "type": "object",
-                            "properties": {"pixels": {"type": "array", "items": {"type": "array"}}},
+                            "required": ["pixels"],
+                            "properties": {
+                                "pixels": {
+                                    "type": "array",
+                                    "minItems": 28,
+                                    "maxItems": 28,
+                                    "items": {
+                                        "type": "array",
+                                        "minItems": 28,
+                                        "maxItems": 28,
+                                        "items": {"type": "number"},
+                                    },
+                                }
+                            },
                         }
                     },
                     "image/png": {"schema": {"type": "string", "format": "binary"}},
@@ -141,11 +220,20 @@ def create_app(model_path: Path | None = None) -> FastAPI:
             }
         },
     )
-    async def predict(request: Request) -> dict[str, Any]:
-        """Digit, ten probabilities and the preprocessed 28x28 image."""
-        image = await image_from_request(request)
-        [prediction] = await run_in_threadpool(predict_grayscale, model, [image])
-        return prediction_json(prediction)
+    async def predict(request: Request, saliency: bool = False) -> dict[str, Any]:
+        """Digit, ten probabilities, doubt (``unsure``: null when the model is not
+        calibrated; the three most probable digits) and the preprocessed 28x28 image;
+        ``saliency=true`` adds a 28x28 map in [0, 1] of the ink the answer depended on
+        most (occlusion: erasing it lowers the answer's probability most)."""
+        upload = await upload_from_request(request)
+        if workers.statistics().tasks_waiting >= MAX_WAITING:
+            raise HTTPException(503, "the service is busy; try again in a moment")
+        return await to_thread.run_sync(answer, upload, saliency, limiter=workers)
+
+    def answer(upload: Upload, saliency: bool) -> dict[str, Any]:
+        [prediction] = predict_grayscale(model, [upload.image()])
+        where = occlusion_map(model, prediction.pixels, prediction.digit) if saliency else None
+        return prediction_json(prediction, where)
 
     with resources.as_file(STATIC) as static:
         app.mount("/static", StaticFiles(directory=static), name="static")

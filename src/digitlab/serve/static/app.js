@@ -1,5 +1,6 @@
 // The draw-a-digit page: strokes on a canvas are sent to POST /api/predict as a PNG,
-// and the answer (digit, ten probabilities, the 28x28 the network saw) is shown.
+// and the answer is shown: the digit (or "not sure" and the digits it is torn between),
+// ten probabilities, the 28x28 the network saw and, when asked, where it looked.
 "use strict";
 
 const pad = document.getElementById("pad");
@@ -9,7 +10,11 @@ const bars = document.getElementById("bars");
 const digitView = document.getElementById("digit");
 const confidenceView = document.getElementById("confidence");
 const message = document.getElementById("message");
+const contenders = document.getElementById("contenders");
+const saliencyToggle = document.getElementById("saliency");
 const PREDICT_EVERY_MS = 150;
+let lastImage = null; // the last picture sent, to ask again when the toggle changes
+let latest = 0; // the number of the newest request: older answers arriving late are dropped
 
 for (let d = 0; d < 10; d++) {
   const item = document.createElement("li");
@@ -21,8 +26,9 @@ function clearPad() {
   ink.fillStyle = "#fff";
   ink.fillRect(0, 0, pad.width, pad.height);
   seen.clearRect(0, 0, 28, 28);
-  digitView.textContent = "";
-  confidenceView.textContent = "";
+  lastImage = null;
+  latest += 1; // an answer still on its way belongs to the cleared drawing
+  resetAnswer();
   showMessage("Draw a digit with your mouse, pen or finger.");
   for (const item of bars.children) {
     item.classList.remove("top");
@@ -31,38 +37,66 @@ function clearPad() {
   }
 }
 
+function resetAnswer() {
+  document.body.classList.remove("unsure");
+  contenders.hidden = true;
+  digitView.textContent = "";
+  confidenceView.textContent = "";
+}
+
 function showMessage(text, isError = false) {
   message.textContent = text;
   message.classList.toggle("error", isError);
 }
 
+const percent = (p) => `${(100 * p).toFixed(1)} %`;
+
 function show(result) {
-  digitView.textContent = result.digit;
-  confidenceView.textContent = `${(100 * result.probabilities[result.digit]).toFixed(1)} % sure`;
-  showMessage("");
+  const unsure = result.unsure === true;
+  document.body.classList.toggle("unsure", unsure);
+  digitView.textContent = unsure ? "?" : result.digit;
+  confidenceView.textContent = unsure ? "not sure" : `${percent(result.probabilities[result.digit])} sure`;
+  contenders.hidden = !unsure;
+  contenders.replaceChildren(...result.contenders.map((c) => {
+    const item = document.createElement("li");
+    item.textContent = `${c.digit}: ${percent(c.probability)}`;
+    return item;
+  }));
+  showMessage(unsure ? "Not sure this is a digit it knows. It is torn between:" : "");
   result.probabilities.forEach((p, d) => {
     const item = bars.children[d];
     item.classList.toggle("top", d === result.digit);
     item.querySelector(".fill").style.width = `${(100 * p).toFixed(1)}%`;
-    item.querySelector(".p").textContent = `${(100 * p).toFixed(1)}%`;
+    item.querySelector(".p").textContent = percent(p);
   });
   const image = seen.createImageData(28, 28);
+  const heat = result.saliency ? result.saliency.flat() : null;
   result.pixels.flat().forEach((v, i) => {
     const level = Math.round(255 * v);
-    image.data.set([level, level, level, 255], 4 * i);
+    if (!heat) { image.data.set([level, level, level, 255], 4 * i); return; }
+    const h = heat[i]; // red where erasing the ink lowered the answer most
+    image.data.set([Math.round(level * (1 - h) + 255 * h), Math.round(level * (1 - h)),
+      Math.round(level * (1 - h)), 255], 4 * i);
   });
   seen.putImageData(image, 0, 0);
 }
 
 async function send(body) {
+  lastImage = body;
+  const request = ++latest;
   const form = new FormData();
   form.append("image", body, "digit.png");
+  const url = saliencyToggle.checked ? "/api/predict?saliency=true" : "/api/predict";
   try {
-    const response = await fetch("/api/predict", { method: "POST", body: form });
+    const response = await fetch(url, { method: "POST", body: form });
     const answer = await response.json();
-    if (response.ok) show(answer);
-    else showMessage(answer.detail || `error ${response.status}`, true);
+    if (request !== latest) return;
+    if (response.ok) { show(answer); return; }
+    resetAnswer();
+    showMessage(answer.detail || `error ${response.status}`, true);
   } catch (error) {
+    if (request !== latest) return;
+    resetAnswer();
     showMessage(`the service did not answer (${error})`, true);
   }
 }
@@ -116,6 +150,7 @@ for (const end of ["pointerup", "pointercancel"]) {
 }
 
 document.getElementById("clear").addEventListener("click", clearPad);
+saliencyToggle.addEventListener("change", () => { if (lastImage) send(lastImage); });
 document.getElementById("upload").addEventListener("change", (event) => {
   const [file] = event.target.files;
   if (file) send(file);
@@ -123,9 +158,11 @@ document.getElementById("upload").addEventListener("change", (event) => {
 });
 
 fetch("/api/model").then((r) => r.json()).then((info) => {
-  const accuracy = info.test_accuracy == null ? "" : ` — test accuracy ${(100 * info.test_accuracy).toFixed(2)} %`;
-  document.getElementById("model").textContent =
-    `Model ${info.name}: [${info.layers.join(", ")}], ${info.activation} hidden neurons, ${info.cost} cost${accuracy}`;
+  const name = info.preset ? `${info.preset} (${info.name})` : info.name;
+  const accuracy = info.test_accuracy == null ? "" : `, MNIST test accuracy ${percent(info.test_accuracy)}`;
+  const doubt = info.unsure_below == null ? ", never unsure (not calibrated)"
+    : `, says "not sure" below ${percent(info.unsure_below)}`;
+  document.getElementById("model").textContent = `Model ${name}${accuracy}${doubt}`;
 }).catch(() => { document.getElementById("model").textContent = "model information unavailable"; });
 
 clearPad();
