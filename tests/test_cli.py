@@ -526,3 +526,30 @@ def test_an_output_that_cannot_be_written_is_refused_before_training(run_cli, tm
     assert_one_line_error(result, flag, "it is a file")
     result = run_cli("train", "--epochs", "1", "--train-size", "100", flag, tmp_path)
     assert_one_line_error(result, flag, "is a folder")
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_round_trips_through_the_train_flags(name, monkeypatch) -> None:
+    """spec -> `digitlab train` flags (as reports print them) -> the CLI's parser -> the
+    same spec: the flags the reports print are flags the CLI takes, meaning the same."""
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from digitlab import cli
+    from digitlab.experiments.report import train_command
+
+    class Built(Exception):
+        pass
+
+    def capture(spec, *args, **kwargs):
+        raise Built(spec)
+
+    monkeypatch.setattr(cli, "Trainer", capture)
+    monkeypatch.setattr(cli, "load_data", lambda data_dir: None)
+    spec = PRESETS[name].spec.with_overrides(seed=3)
+    command = shlex.split(train_command(spec.model_dump()))
+    assert command[:2] == ["digitlab", "train"]
+    result = CliRunner().invoke(cli.app, command[1:])
+    assert isinstance(result.exception, Built), result.output
+    assert result.exception.args[0] == spec

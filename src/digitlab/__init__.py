@@ -3,7 +3,7 @@
 Three lines from a notebook::
 
     from digitlab import load_mnist, presets, Trainer
-    result = Trainer(presets.get("book-ch1"), load_mnist()).run()
+    result = Trainer(presets.get("book-ch1").spec, load_mnist()).run()
     print(result.history.best)
 """
 

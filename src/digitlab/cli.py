@@ -167,6 +167,12 @@ def train(
         help="Batch-normalise every convolution and hidden dense layer.",
     ),
     schedule: str | None = typer.Option(None, help="constant, step, plateau (book) or cosine."),
+    step_size: int | None = typer.Option(None, help="step: epochs between learning-rate cuts."),
+    gamma: float | None = typer.Option(None, help="step/plateau: factor applied to eta."),
+    patience: int | None = typer.Option(None, help="plateau: epochs without improvement."),
+    min_eta_ratio: float | None = typer.Option(
+        None, help="plateau: stop once eta falls to eta0 times this."
+    ),
     epochs: int | None = typer.Option(None, help="Number of epochs."),
     batch_size: int | None = typer.Option(None, help="Mini-batch size."),
     early_stop: int | None = typer.Option(
@@ -219,6 +225,10 @@ def train(
             "dropout": dropout,
             "batch_norm": batch_norm,
             "schedule": schedule,
+            "step_size": step_size,
+            "gamma": gamma,
+            "patience": patience,
+            "min_eta_ratio": min_eta_ratio,
             "epochs": epochs,
             "batch_size": batch_size,
             "early_stop": early_stop,

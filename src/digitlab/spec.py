@@ -204,6 +204,25 @@ def check_digit_network(spec: Spec) -> None:
         )
 
 
+def spec_to_argv(spec: Spec) -> list[str]:
+    """The ``digitlab train`` flags that rebuild ``spec``: every field that differs from
+    its default (the seed always), booleans as bare switches, lists comma-joined and
+    floats written out in full, so reading the flags back gives the same spec."""
+    defaults = Spec().model_dump()
+    argv = []
+    for key, value in spec.model_dump().items():
+        if key != "seed" and value == defaults[key]:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            argv.append(flag if value else f"--no-{key.replace('_', '-')}")
+        elif isinstance(value, list):
+            argv += [flag, ",".join(map(str, value))]
+        elif value is not None:
+            argv += [flag, repr(value) if isinstance(value, float) else str(value)]
+    return argv
+
+
 def make_spec(fields: dict[str, Any], source: str = "spec", as_flags: bool = False) -> Spec:
     """Validate ``fields`` into a :class:`Spec`, or raise a one-line :class:`SpecError`.
 

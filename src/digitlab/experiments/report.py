@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shlex
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -39,7 +40,7 @@ from digitlab.experiments.findings import answer, findings
 from digitlab.experiments.results import TrialRow, trial_rows
 from digitlab.experiments.statistics import TEST_NAME, Verdict, compare
 from digitlab.experiments.study_file import StudyFile
-from digitlab.spec import Spec, make_spec
+from digitlab.spec import make_spec, spec_to_argv
 from digitlab.train import Trainer
 from digitlab.train.metrics import confusion_matrix
 from digitlab.train.reproduce import Check, source_commit, write_checks
@@ -50,20 +51,7 @@ Report = Callable[[str], None]
 def train_command(spec: dict[str, Any]) -> str:
     """The ``digitlab train`` command line for a spec (fields left at their defaults
     omitted, the seed always given)."""
-    defaults = Spec().model_dump()
-    parts = ["digitlab train"]
-    for key, value in spec.items():
-        if key == "seed" or value == defaults[key] or value is None:
-            continue
-        text = (
-            ",".join(map(str, value))
-            if isinstance(value, list)
-            else f"{value:g}"
-            if isinstance(value, float)
-            else value
-        )
-        parts.append(f"--{key.replace('_', '-')} {text}")
-    return " ".join([*parts, f"--seed {spec.get('seed', 0)}"])
+    return shlex.join(["digitlab", "train", *spec_to_argv(make_spec(spec))])
 
 
 def columns(study_file: StudyFile) -> list[str]:
