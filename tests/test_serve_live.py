@@ -41,6 +41,45 @@ def test_short_load_run_has_no_errors(tmp_path: Path) -> None:
     assert "'errors': 0" in done.stdout and "| 4 |" in report.read_text()
 
 
+def test_stalled_clients_are_let_go() -> None:
+    """A connection that sends nothing, half a request head, or a body that stops is
+    closed (or answered 408) within seconds instead of held forever -- while the service
+    goes on answering others."""
+    import socket
+    import time
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    from digitlab.serve.protocol import HEADER_TIMEOUT
+
+    stalls = {
+        "nothing": b"",
+        "half a head": b"POST /api/predict HTTP/1.1\r\nHost: x\r\n",
+        "a body that stops": b"POST /api/predict HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: image/png\r\nContent-Length: 1000\r\n\r\n\x89PNG",
+    }
+    with running_server() as url:
+        port = int(url.rsplit(":", 1)[1])
+
+        def stall(payload: bytes) -> tuple[float, bytes]:
+            with socket.create_connection(("127.0.0.1", port)) as connection:
+                connection.sendall(payload)
+                connection.settimeout(30)
+                started = time.monotonic()
+                answer = connection.recv(200)
+                return time.monotonic() - started, answer
+
+        with ThreadPoolExecutor(len(stalls)) as pool:
+            waits = dict(zip(stalls, pool.map(stall, stalls.values()), strict=True))
+            with urllib.request.urlopen(f"{url}/api/health", timeout=5) as health:
+                assert health.status == 200  # others are served meanwhile
+    for name in ("nothing", "half a head"):
+        seconds, answer = waits[name]
+        assert answer == b"" and seconds < HEADER_TIMEOUT + 2, (name, seconds)
+    seconds, answer = waits["a body that stops"]
+    assert answer.startswith(b"HTTP/1.1 408") and seconds < 15
+
+
 #: Strokes of three digits, as (x, y) fractions of the canvas, each a list of strokes.
 DIGITS = {
     "1": [[(0.50, 0.15), (0.52, 0.85)]],

@@ -566,6 +566,7 @@ def serve(
     import uvicorn
 
     from digitlab.serve.app import create_app
+    from digitlab.serve.protocol import TimelyH11Protocol
 
     web = create_app(model)
     try:  # fail with one clear line if the address is taken, before uvicorn starts
@@ -576,7 +577,7 @@ def serve(
             f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port"
         ) from None
     say(f"serving {model or 'the bundled model'} at http://{host}:{port} (Ctrl-C stops)")
-    uvicorn.run(web, host=host, port=port, log_level="warning")
+    uvicorn.run(web, host=host, port=port, log_level="warning", http=TimelyH11Protocol)
 
 
 STORAGE = typer.Option(

@@ -35,7 +35,7 @@ from digitlab.evaluation.saliency import occlusion_map
 from digitlab.nn.model_file import Model, load_model
 from digitlab.predict import BUNDLED_NAME, Prediction, load_bundled_model, predict_grayscale
 from digitlab.presets import preset_of
-from digitlab.serve.limits import BodySizeLimit, BodyTooLarge
+from digitlab.serve.limits import BodySizeLimit, BodyStalled, BodyTooLarge
 
 MAX_BODY_BYTES = 2_000_000
 MAX_IMAGE_PIXELS = 4_000_000
@@ -120,8 +120,8 @@ async def upload_from_request(request: Request) -> Upload:
     if content_type.startswith("multipart/form-data"):
         try:
             form = await request.form()
-        except BodyTooLarge:
-            raise
+        except (BodyTooLarge, BodyStalled):
+            raise  # the size limit's own answers (413, 408)
         except Exception:  # the multipart parser's own errors: malformed upload
             raise HTTPException(400, "malformed multipart upload") from None
         upload = form.get("image")
@@ -178,6 +178,7 @@ def create_app(model_path: Path | None = None) -> FastAPI:
         "/api/predict",
         responses={
             400: {"model": Problem, "description": "An empty body or a malformed upload."},
+            408: {"model": Problem, "description": "The body stopped arriving (10 s)."},
             413: {"model": Problem, "description": "Over 2 MB, or over 4 megapixels."},
             415: {"model": Problem, "description": "Neither an image nor JSON pixels."},
             503: {"model": Problem, "description": "Too many requests waiting; try again."},
