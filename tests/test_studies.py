@@ -532,3 +532,36 @@ def test_a_study_whose_creation_was_killed_is_finished_by_the_next_run(
     assert study.user_attrs["ready"]
     queued = sorted(t.system_attrs["fixed_params"]["hidden_units"] for t in study.trials)
     assert queued == [10, 30, 100]
+
+
+def test_a_point_that_failed_for_want_of_disk_is_run_again(tmp_path: Path, monkeypatch) -> None:
+    """A trial that fails because the disk or database did (not because training
+    diverged) is queued again: the rerun completes every grid point exactly once."""
+    import errno
+
+    from digitlab.experiments import runner
+    from digitlab.experiments.runner import RunSettings, run_study
+    from digitlab.experiments.study_file import load_study_file
+
+    settings = RunSettings(
+        load_study_file(Path(__file__).parent / "studies/tiny-grid.toml"),
+        f"sqlite:///{tmp_path / 'full.db'}",
+        quick=True,
+    )
+    real = runner.run_trial
+    calls = []
+
+    def disk_full_once(trial, *args, **kwargs):
+        calls.append(trial.params)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(trial, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_trial", disk_full_once)
+    with pytest.raises(OSError):
+        run_study(settings)
+    monkeypatch.setattr(runner, "run_trial", real)
+    study = run_study(settings)
+    complete = [t.params["hidden_units"] for t in study.trials if t.state.name == "COMPLETE"]
+    assert sorted(complete) == [10, 30, 100]
+    assert [t.params for t in study.trials if t.state.name == "FAIL"] == [calls[1]]

@@ -428,7 +428,12 @@ def _execute(
             report(f"[worker {worker}] trial {trial.number} {trial.params}: {pruned}")
             return
         except Exception:
+            # Not a result (a diverged run is one, recorded by run_trial): the disk, the
+            # database or the machine failed.  The point is queued again, so a grid loses
+            # nothing; a sampled study simply asks for another trial.
             study.tell(trial, state=TrialState.FAIL)
+            if settings.study_file.search.sampler == "grid":  # its point, as it was queued
+                study.enqueue_trial(storage.get_trial_system_attrs(trial_id)["fixed_params"])
             raise
     study.tell(trial, value)
     report(
