@@ -487,10 +487,11 @@ def main() -> None:
 
 Reproduce: `python benchmarks/reliability.py --clients {args.clients} --seconds {args.seconds:g}`
 (a few minutes). Each input below was tried once, as a user would: the CLI in a
-subprocess (60 s at most), the web service as a real `digitlab serve` on loopback. A *clean error* is exit status 1 with one `error:` line (or, for a mistyped
-flag value, the CLI framework's usage message and exit status 2); an API *clean error*
-is a 4xx answer with a JSON `detail`, or a stalled connection let go. *Data lost*: a
-checkpoint given to `--resume` was changed by the failed command.
+subprocess (60 s at most), the web service as a real `digitlab serve` on loopback. A
+*clean error* is exit status 1 with one `error:` line (or, for a mistyped flag value,
+the CLI framework's usage message and exit status 2); an API *clean error* is a 4xx
+answer with a JSON `detail`, or a stalled connection let go. *Data lost*: a checkpoint
+given to `--resume` was changed by the failed command.
 
 {table(header, summary_rows(outcomes))}
 
