@@ -427,6 +427,9 @@ def _execute(
             study.tell(trial, state=TrialState.PRUNED)
             report(f"[worker {worker}] trial {trial.number} {trial.params}: {pruned}")
             return
+        except DigitlabError:  # the configuration itself is wrong: running it again won't help
+            study.tell(trial, state=TrialState.FAIL)
+            raise
         except Exception:
             # Not a result (a diverged run is one, recorded by run_trial): the disk, the
             # database or the machine failed.  The point is queued again, so a grid loses
