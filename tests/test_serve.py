@@ -143,6 +143,8 @@ BAD = [
     ("no image field", {"files": {"other": ("x.png", b"abc", "image/png")}}, 422, "'image'"),
     ("wrong shape", {"json": {"pixels": [[0.0] * 28] * 27}}, 422, "28x28"),
     ("not numbers", {"json": {"pixels": "seven"}}, 422, "28x28"),
+    ("booleans", {"json": {"pixels": [[True] * 28] * 28}}, 422, "28x28"),
+    ("strings", {"json": {"pixels": [["1"] * 28] * 28}}, 422, "28x28"),
     (
         "a 400-digit number",
         {"content": b'{"pixels": ' + b"9" * 400 + b"}", "headers": JSON_TYPE},

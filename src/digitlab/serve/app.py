@@ -82,11 +82,16 @@ def prediction_json(prediction: Prediction, saliency: np.ndarray | None = None) 
 
 def pixels_from_json(body: bytes) -> np.ndarray:
     """A 28x28 array of finite numbers from ``{"pixels": [[...], ...]}``."""
+    expected = 'expected JSON {"pixels": a 28x28 array of numbers}'
     try:
-        payload = json.loads(body)
-        pixels = np.asarray(payload["pixels"], dtype=np.float64)
+        rows = json.loads(body)["pixels"]
+        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+            raise TypeError
+        if any(isinstance(v, bool) or not isinstance(v, int | float) for r in rows for v in r):
+            raise TypeError  # true/false and strings are not grey levels
+        pixels = np.asarray(rows, dtype=np.float64)
     except (ValueError, TypeError, KeyError, OverflowError, RecursionError):
-        raise HTTPException(422, 'expected JSON {"pixels": a 28x28 array of numbers}') from None
+        raise HTTPException(422, expected) from None
     if pixels.shape != (28, 28):
         raise HTTPException(422, f"pixels must be a 28x28 array, got shape {list(pixels.shape)}")
     if not np.isfinite(pixels).all():
