@@ -125,3 +125,14 @@ def test_a_pipe_or_a_folder_is_refused_without_blocking(tmp_path: Path) -> None:
         load_image(tmp_path)
     with pytest.raises(ModelFileError, match="not a regular file"):
         load_model(tmp_path / "pipe")
+
+
+def test_a_small_digit_in_a_large_picture_is_found(mnist) -> None:
+    """Ink covering well under 1 % of the picture (a 60-pixel digit in 1000 x 1000) used
+    to be taken for paper, and the picture called blank."""
+    digit = mnist.test.images[0].reshape(28, 28)
+    page = np.ones((1000, 1000), dtype=np.float32)
+    small = np.asarray(Image.fromarray((digit * 255).astype(np.uint8)).resize((60, 60)))
+    page[500:560, 300:360] = 1 - small / 255
+    assert (page < 0.5).mean() < 0.005
+    assert np.corrcoef(to_mnist(page).ravel(), to_mnist(digit).ravel())[0, 1] > 0.7

@@ -565,3 +565,33 @@ def test_a_point_that_failed_for_want_of_disk_is_run_again(tmp_path: Path, monke
     complete = [t.params["hidden_units"] for t in study.trials if t.state.name == "COMPLETE"]
     assert sorted(complete) == [10, 30, 100]
     assert [t.params for t in study.trials if t.state.name == "FAIL"] == [calls[1]]
+
+
+def _claim_all(storage_url: str, name: str) -> list[int]:
+    """Claim queued trials until none is left; the numbers this process got."""
+    from digitlab.experiments.runner import claim_queued_trial
+    from digitlab.experiments.storage import open_storage
+
+    storage = open_storage(storage_url)
+    study = optuna.load_study(study_name=name, storage=storage)
+    taken = []
+    while (trial := claim_queued_trial(study, storage)) is not None:
+        taken.append(trial.number)
+    return taken
+
+
+def test_processes_racing_for_queued_trials_never_take_one_twice(tmp_path: Path) -> None:
+    """Four processes claim 60 queued trials from one SQLite file at once: every trial is
+    taken exactly once (Optuna's read-then-write claim let two processes take one)."""
+    import multiprocessing
+
+    from digitlab.experiments.storage import open_storage
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    study = optuna.create_study(study_name="race", storage=open_storage(url))
+    for index in range(60):
+        study.enqueue_trial({"x": index})
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        taken = pool.starmap(_claim_all, [(url, "race")] * 4)
+    numbers = [number for mine in taken for number in mine]
+    assert sorted(numbers) == list(range(60))

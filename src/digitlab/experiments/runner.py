@@ -22,12 +22,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.distributions import BaseDistribution
 from optuna.storages import RDBStorage, fail_stale_trials
+from optuna.storages._rdb.models import TrialModel  # the trials table, for the atomic claim
 from optuna.trial import FrozenTrial, TrialState
 
 from digitlab.data import Dataset, load_mnist
@@ -367,14 +370,25 @@ def claim_queued_trial(study: optuna.Study, storage: RDBStorage) -> optuna.Trial
         # heartbeat that goes stale, so the trial is retried instead of staying RUNNING
         # forever (Optuna only judges trials that have a heartbeat).
         storage.record_heartbeat(trial_id)
-        try:
-            claimed = storage.set_trial_state_values(trial_id, state=TrialState.RUNNING)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue
-        if claimed:
+        if _take(storage, trial_id):
             study.get_trials(deepcopy=False)  # let the study's trial cache see the claim
             return optuna.Trial(study, trial_id)
     return None
+
+
+def _take(storage: RDBStorage, trial_id: int) -> bool:
+    """Move a trial from WAITING to RUNNING in one conditional UPDATE; True if this call
+    did it.  Optuna's own state change reads, then writes: on SQLite, which ignores
+    SELECT ... FOR UPDATE, two processes could both read WAITING and both run the trial
+    (seen with two workers on one grid).  The database decides the UPDATE alone."""
+    trials = TrialModel.__table__
+    claim = (
+        sqlalchemy.update(trials)
+        .where(trials.c.trial_id == trial_id, trials.c.state == TrialState.WAITING)
+        .values(state=TrialState.RUNNING, datetime_start=datetime.now())
+    )
+    with storage.engine.begin() as connection:
+        return connection.execute(claim).rowcount == 1
 
 
 def counts(study: optuna.Study) -> dict[TrialState, int]:
