@@ -523,9 +523,12 @@ def predict(
                 "note: no unsure threshold (an ensemble, or a model never calibrated: "
                 "`digitlab calibrate MODEL` fits one)"
             )
-    failed = sum(isinstance(answer, Unreadable) for answer in answers)
+    failed = [answer for answer in answers if isinstance(answer, Unreadable)]
+    if len(failed) == 1 and len(images) == 1:
+        reason = failed[0].reason
+        raise ImageError(reason if str(failed[0].path) in reason else f"{images[0]}: {reason}")
     if failed:
-        raise ImageError(f"{failed} of {len(images)} images gave no answer (see above)")
+        raise ImageError(f"{len(failed)} of {len(images)} images gave no answer (see above)")
 
 
 def answer_json(path: Path, answer: Prediction | Unreadable) -> dict[str, Any]:
