@@ -10,12 +10,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from digitlab.serve.background import running_server
 
-SCHEMATHESIS = shutil.which("schemathesis")
+#: The command pip installed beside this Python (whether or not its folder is on PATH).
+SCHEMATHESIS = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or shutil.which(
+    "schemathesis"
+)
 
 
 @pytest.mark.skipif(
