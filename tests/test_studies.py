@@ -244,30 +244,23 @@ def slow_grid(tmp_path: Path, name: str, points: int = 4) -> Path:
     return path
 
 
-def test_killed_worker_loses_nothing_and_the_rerun_completes(
-    run_cli, mnist_dir, storage, tmp_path
-) -> None:
-    path = slow_grid(tmp_path, "killed")
-    command = [
-        sys.executable,
-        "-m",
-        "digitlab",
-        "study",
-        "run",
-        str(path),
-        "--storage",
-        storage,
-        "--heartbeat",
-        "1",
-    ]
-    env = {**os.environ, "DIGITLAB_DATA_DIR": str(mnist_dir)}
-    worker = subprocess.Popen(
-        command,
-        env=env,
+def start_quietly(arguments: list[str], mnist_dir: Path) -> subprocess.Popen:
+    """``digitlab ARGUMENTS`` started in the background, its output discarded."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "digitlab", *arguments],
+        env={**os.environ, "DIGITLAB_DATA_DIR": str(mnist_dir)},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def test_killed_worker_loses_nothing_and_the_rerun_completes(
+    run_cli, mnist_dir, storage, tmp_path
+) -> None:
+    path = slow_grid(tmp_path, "killed")
+    command = ["study", "run", str(path), "--storage", storage, "--heartbeat", "1"]
+    worker = start_quietly(command, mnist_dir)
     deadline = time.monotonic() + 300
     states = {}
     while time.monotonic() < deadline and worker.poll() is None:
@@ -465,23 +458,8 @@ def alive(pid: int) -> bool:
 def test_workers_die_with_a_killed_study_run(mnist_dir, storage, tmp_path) -> None:
     path = tmp_path / "orphans.toml"  # trials of minutes: killed long before they end
     path.write_text('name = "orphans"\n[base]\nepochs = 50\n[space]\nhidden_units = [100, 200]\n')
-    parent = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "digitlab",
-            "study",
-            "run",
-            str(path),
-            "--storage",
-            storage,
-            "--workers",
-            "2",
-        ],
-        env={**os.environ, "DIGITLAB_DATA_DIR": str(mnist_dir)},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    parent = start_quietly(
+        ["study", "run", str(path), "--storage", storage, "--workers", "2"], mnist_dir
     )
     deadline = time.monotonic() + 120
     workers: list[int] = []
