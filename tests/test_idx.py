@@ -95,7 +95,7 @@ def test_a_truncated_gzip_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("images", "labels", "message"),
     [
-        (np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), "holds no images"),
+        (np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), "empty dimension"),
         (np.zeros((2, 28, 28), np.uint8), np.array([3, -1], np.int8), "outside 0-9"),
         (np.zeros((2, 28, 28), np.uint8), np.array([3, 10], np.uint8), "outside 0-9"),
     ],

@@ -179,3 +179,10 @@ def test_toml_files_of_any_bytes(raw: bytes) -> None:
     with file_holding(raw, "s.toml") as path:
         answers_or_refuses(lambda p: read_toml(p, "spec file"), path, SpecError)
         answers_or_refuses(load_study_file, path, SpecError)
+
+
+@EXAMPLES
+@given(st.lists(st.text(max_size=10) | json_values, min_size=1, max_size=5))
+def test_layer_lists_of_any_items(layers: list) -> None:
+    """Layer texts mixed with anything else (found: a None beside a text crashed)."""
+    answers_or_refuses(make_spec, {"layers": layers}, SpecError)

@@ -45,6 +45,8 @@ LAYER_SYNTAX = "conv:FILTERS:KERNEL[:same], pool:SIZE[:avg], dense:UNITS or drop
 
 def parse_layer(text: str) -> tuple:
     """``"conv:20:5"`` -> ``("conv", 20, 5, "valid")``, and likewise for the other kinds."""
+    if not isinstance(text, str):
+        raise ValueError(f"layers: {text!r} is not one of {LAYER_SYNTAX}")
     kind, *args = text.strip().split(":")
     try:
         if kind == "conv" and len(args) in (2, 3) and args[2:] in ([], ["same"], ["valid"]):

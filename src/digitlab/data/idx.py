@@ -75,6 +75,8 @@ def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
     if ndim == 0 or len(raw) < header_size:
         raise DataError(f"{name} has a truncated IDX header; {REFETCH_HINT}")
     shape = struct.unpack(f">{ndim}I", raw[4:header_size])
+    if 0 in shape:
+        raise DataError(f"{name} declares an empty dimension ({shape}); {REFETCH_HINT}")
     expected = header_size + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if len(raw) != expected:
         state = "truncated" if len(raw) < expected else "longer than its header says"

@@ -96,8 +96,6 @@ def read_pair(data_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
         raise DataError(f"{images_path} does not hold 28x28 8-bit images")
-    if len(images) == 0:
-        raise DataError(f"{images_path} holds no images")
     if labels.ndim != 1 or len(labels) != len(images):
         raise DataError(f"{labels_path} does not hold one label per image in {images_path.name}")
     if labels.dtype != np.uint8 or labels.max(initial=0) >= NUM_CLASSES:
