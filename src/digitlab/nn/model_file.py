@@ -101,7 +101,7 @@ def load_model(path: Path) -> Model:
     except SpecError as exc:
         raise ModelFileError(f"{path} has no valid spec ({exc})") from None
     try:
-        params = _numbered(arrays, "param")
+        params = numbered(arrays, "param")
         if any(array.dtype.kind != "f" for array in params):
             raise ValueError("its weights are not floating-point numbers")
         network.load_arrays(params)
@@ -121,7 +121,7 @@ def _spec_from(header: dict[str, Any], path: Path) -> Spec:
         raise ModelFileError(f"{path} has no valid spec ({exc})") from None
 
 
-def _numbered(arrays: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:
+def numbered(arrays: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:
     """The arrays ``PREFIX/0``, ``PREFIX/1``, ... in order (a gap is damage)."""
     count = sum(1 for key in arrays if key.startswith(f"{prefix}/"))
     missing = [i for i in range(count) if f"{prefix}/{i}" not in arrays]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from digitlab.errors import ModelFileError
-from digitlab.nn.model_file import read_container, write_container
+from digitlab.nn.model_file import numbered, read_container, write_container
 from digitlab.spec import make_spec
 from digitlab.train.history import History
 
@@ -50,11 +50,10 @@ def write_checkpoint(path: Path, trainer: Trainer) -> None:
 def read_checkpoint(path: Path) -> Checkpoint:
     header, arrays = read_container(path, FORMAT)
     try:
-        count = sum(1 for key in arrays if key.startswith("param/"))
         return Checkpoint(
             spec=make_spec(header["spec"], source=str(path)),
-            params=[arrays[f"param/{i}"] for i in range(count)],
-            best_params=[arrays[f"best/{i}"] for i in range(count)],
+            params=numbered(arrays, "param"),
+            best_params=numbered(arrays, "best"),
             optimizer_state={
                 k.removeprefix("optimizer/"): a
                 for k, a in arrays.items()
