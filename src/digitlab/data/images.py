@@ -32,6 +32,8 @@ BORDER_RATIO = 0.25
 #: found (a 20x20 digit box needs far fewer).
 WORKING_SIDE = 256
 MAX_PIXELS = 40_000_000
+#: Grey levels beyond this are scaled down first (float32 differences would overflow).
+MAX_LEVEL = 1e6
 #: Pillow modes holding grey levels wider than 8 bits.
 WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
@@ -89,6 +91,9 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
         raise ImageError(f"expected a 2-D grayscale image, got shape {pixels.shape}")
     if not np.isfinite(pixels).all():
         raise ImageError("the image contains NaN or infinite values")
+    largest = float(np.abs(pixels).max())
+    if largest > MAX_LEVEL:  # numbers from JSON can be anything: keep differences finite
+        pixels = pixels / np.float32(largest)
     ink = ink_of(_at_most(pixels, WORKING_SIDE))
     rows, cols = np.nonzero(ink > INK_THRESHOLD)
     if rows.size == 0:
