@@ -8,7 +8,7 @@ import pytest
 
 from digitlab.data import distortions
 from digitlab.data.augment import robust_distortion
-from digitlab.data.outliers import KINDS, non_digits
+from digitlab.data.outliers import KINDS, TRAINING_KINDS, non_digits
 from digitlab.evaluation.conditions import CONDITIONS, by_name, distort
 from digitlab.evaluation.robustness import RobustnessRow, distorted_test_sets, robustness
 from digitlab.nn.build import build_network
@@ -64,6 +64,20 @@ def test_generated_non_digits_are_images_of_each_kind(mnist, kind) -> None:
     assert 0 <= images.min() and images.max() <= 1
     again = non_digits(30, mnist.train.images[:100], np.random.default_rng(0), (kind,))
     assert np.array_equal(images, again)
+
+
+def test_training_never_sees_the_kinds_kept_for_measuring(mnist) -> None:
+    """Outlier exposure draws the training kinds only; the evaluation's unseen rows use
+    the others, so they measure doubt on what no model was shown."""
+    from digitlab.evaluation.doubt import GENERATED
+
+    digits = mnist.train.images[:100]
+    default = non_digits(60, digits, np.random.default_rng(5))
+    explicit = non_digits(60, digits, np.random.default_rng(5), TRAINING_KINDS)
+    assert np.array_equal(default, explicit)
+    unseen = {kind for kinds in GENERATED.values() for kind in kinds} - set(TRAINING_KINDS)
+    assert unseen == {"letters", "scribbles", "overlays"}
+    assert unseen.isdisjoint(TRAINING_KINDS)
 
 
 def test_outlier_exposure_trains_non_digits_towards_equal_probabilities(mnist) -> None:

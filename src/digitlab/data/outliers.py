@@ -36,11 +36,11 @@ def non_digits(
     count: int, digits: np.ndarray, rng: np.random.Generator, kinds: tuple[str, ...] = ()
 ) -> np.ndarray:
     """``count`` generated non-digit images (rows of 784 pixels), the ``kinds`` named
-    (all of :data:`KINDS` by default) in equal shares, in random order.
+    (the :data:`TRAINING_KINDS` by default) in equal shares, in random order.
 
     ``digits`` are training images; the scrambled kind cuts some of them into tiles.
     """
-    chosen = kinds or tuple(KINDS)
+    chosen = kinds or TRAINING_KINDS
     shares = np.bincount(np.arange(count) % len(chosen), minlength=len(chosen))
     images = np.concatenate(
         [KINDS[kind](int(k), digits, rng) for kind, k in zip(chosen, shares, strict=True)]
@@ -133,6 +133,39 @@ def _a_shapes(count: int, rng: np.random.Generator) -> np.ndarray:
     return _strokes(segments.astype(np.float32))
 
 
+#: Capital letters other than A, as pen strokes (row, column ends in the 28x28 field).
+LETTERS: dict[str, tuple[tuple[tuple[float, float], tuple[float, float]], ...]] = {
+    "H": (((5, 8), (23, 8)), ((5, 20), (23, 20)), ((14, 8), (14, 20))),
+    "K": (((5, 9), (23, 9)), ((14, 9), (5, 20)), ((14, 9), (23, 20))),
+    "W": (((5, 5), (23, 9)), ((23, 9), (10, 14)), ((10, 14), (23, 19)), ((23, 19), (5, 23))),
+    "M": (((23, 5), (5, 7)), ((5, 7), (16, 14)), ((16, 14), (5, 21)), ((5, 21), (23, 23))),
+    "T": (((5, 6), (5, 22)), ((5, 14), (23, 14))),
+    "E": (((5, 9), (23, 9)), ((5, 9), (5, 20)), ((14, 9), (14, 18)), ((23, 9), (23, 20))),
+}
+
+
+def _letters(count: int, rng: np.random.Generator) -> np.ndarray:
+    """H, K, W, M, T and E in turn, each stroke's ends moved up to 1.5 pixels at random.
+    Letters have at most four strokes; shorter ones repeat their first (drawn twice)."""
+    strokes = np.zeros((len(LETTERS), 4, 2, 2), dtype=np.float32)
+    for index, segments in enumerate(LETTERS.values()):
+        strokes[index] = np.asarray(segments + (segments[0],) * (4 - len(segments)))
+    chosen = strokes[np.arange(count) % len(LETTERS)]
+    return _strokes(chosen + rng.uniform(-1.5, 1.5, chosen.shape).astype(np.float32))
+
+
+def _scribbles(count: int, rng: np.random.Generator) -> np.ndarray:
+    """A pen wandering through seven random points: six joined strokes."""
+    points = rng.uniform(4, 24, (count, 7, 2)).astype(np.float32)
+    return _strokes(np.stack([points[:, :-1], points[:, 1:]], axis=2))
+
+
+def _overlays(count: int, digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Two training digits drawn on top of each other: ink of two answers at once."""
+    first, second = (digits[rng.integers(0, len(digits), count)] for _ in range(2))
+    return np.maximum(first, second).reshape(count, SIDE, SIDE).astype(np.float32)
+
+
 def _specks(count: int, rng: np.random.Generator) -> np.ndarray:
     """A lone dot, salt-and-pepper noise, or a field that is empty or flat grey."""
     rows, cols = np.indices((SIDE, SIDE), dtype=np.float32)
@@ -149,6 +182,8 @@ def _specks(count: int, rng: np.random.Generator) -> np.ndarray:
 Generator = Callable[[int, np.ndarray, np.random.Generator], np.ndarray]
 
 #: Every kind of generated non-digit, by name: (count, digits, rng) -> count 28x28 images.
+#: Outlier exposure trains on the first six (:data:`TRAINING_KINDS`); the last three are
+#: kept out of training, so they measure doubt on kinds of non-digit a model never saw.
 KINDS: dict[str, Generator] = {
     "blobs": lambda k, digits, rng: _blobs(k, rng),
     "shapes": lambda k, digits, rng: _shapes(k, rng),
@@ -156,4 +191,8 @@ KINDS: dict[str, Generator] = {
     "crosses": lambda k, digits, rng: _crosses(k, rng),
     "a-shapes": lambda k, digits, rng: _a_shapes(k, rng),
     "specks": lambda k, digits, rng: _specks(k, rng),
+    "letters": lambda k, digits, rng: _letters(k, rng),
+    "scribbles": lambda k, digits, rng: _scribbles(k, rng),
+    "overlays": _overlays,
 }
+TRAINING_KINDS = ("blobs", "shapes", "scrambled", "crosses", "a-shapes", "specks")
