@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from digitlab.data import Dataset, Split, load_mnist
 from digitlab.errors import DigitlabError
-from digitlab.evaluation.probabilities import ensemble_probabilities
+from digitlab.evaluation.scoring import evaluate
 from digitlab.nn.model_file import load_model
 from digitlab.presets import ENSEMBLES, PRESETS, Ensemble, Preset, seeded_name
 from digitlab.train.callbacks import EpochLog
@@ -151,8 +151,7 @@ def ensemble_row(ensemble: Ensemble, paths: list[Path], data: Dataset) -> list[o
     models = [load_model(path) for path in paths]
 
     def accuracy(split: Split) -> float:
-        probabilities = ensemble_probabilities(models, split.images)
-        return 100 * float((probabilities.argmax(axis=1) == split.labels).mean())
+        return 100 * evaluate(models, split).accuracy
 
     members = [100 * model.metrics["test_accuracy"] for model in models]
     return [
