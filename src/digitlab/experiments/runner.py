@@ -44,11 +44,11 @@ from digitlab.experiments.results import (
 )
 from digitlab.experiments.storage import DEFAULT_HEARTBEAT, open_storage
 from digitlab.experiments.study_file import Range, StudyFile, apply_params, base_spec, numeric
+from digitlab.reporting import Report, silent
 from digitlab.spec import Spec
 from digitlab.train import Trainer
 from digitlab.train.callbacks import Callback
 
-Report = Callable[[str], None]
 READY_TIMEOUT = 30  # seconds a worker waits for another to finish creating the study
 METRIC_NAME = "validation accuracy"  # the objective, as optuna-dashboard labels it
 
@@ -396,7 +396,7 @@ def counts(study: optuna.Study) -> dict[TrialState, int]:
     return {state: sum(t.state == state for t in trials) for state in TrialState}
 
 
-def work(settings: RunSettings, worker: int = 0, report: Report = lambda _: None) -> None:
+def work(settings: RunSettings, worker: int = 0, report: Report = silent) -> None:
     """One worker: run trials of the study until none are queued, left or running."""
     storage = open_storage(settings.storage_url, settings.heartbeat)
     study = open_study(settings, storage)
@@ -486,9 +486,7 @@ def _work_in_process(settings: RunSettings, worker: int, parent: int) -> None:
         sys.exit(1)
 
 
-def run_study(
-    settings: RunSettings, workers: int = 1, report: Report = lambda _: None
-) -> optuna.Study:
+def run_study(settings: RunSettings, workers: int = 1, report: Report = silent) -> optuna.Study:
     """Run (or continue) a study with ``workers`` local processes; return it when done."""
     storage = open_storage(settings.storage_url, settings.heartbeat)
     open_study(settings, storage)  # create it once, before the workers race to

@@ -16,6 +16,7 @@ from typing import Any
 from digitlab.data.mnist import Dataset
 from digitlab.errors import SpecError
 from digitlab.presets import Ensemble, resolve_spec, seeded_name
+from digitlab.reporting import Report, silent
 from digitlab.train.callbacks import Callback
 from digitlab.train.to_file import train_to_file
 
@@ -31,7 +32,7 @@ def train_ensemble(
     folder: Path,
     overrides: dict[str, Any] | None = None,
     callbacks: Callable[[str], Sequence[Callback]] = lambda name: (),
-    report: Callable[[str], None] = lambda message: None,
+    report: Report = silent,
 ) -> list[Path]:
     """Train (or finish training) every member of ``ensemble`` into ``folder`` and return
     their model files.  ``overrides`` change every member's spec (all but the seed, which
