@@ -33,17 +33,21 @@ class Conv2D(Layer):
         self.weights = Parameter(weights.reshape(-1, self.filters).copy(), regularize=True)
         self.biases = Parameter(biases, regularize=False)
         self.params = (self.weights, self.biases)
-        self.pad = (self.kernel - 1) // 2 if padding == "same" else 0
+        # 'same' adds K - 1 rows and columns in all, the odd one of an even K after the
+        # image (as PyTorch and TensorFlow do), so the output keeps the input's size
+        same = padding == "same"
+        self.pad = (self.kernel - 1) // 2 if same else 0  # before: top and left
+        self.pad_after = self.kernel // 2 if same else 0  # bottom and right
         self.propagate = True
 
     def output_shape(self, height: int, width: int, channels: int) -> tuple[int, int, int]:
-        change = 2 * self.pad - self.kernel + 1
+        change = self.pad + self.pad_after - self.kernel + 1
         return height + change, width + change, self.filters
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        if self.pad:
-            p = self.pad
-            x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+        if self.pad_after:
+            pad = (self.pad, self.pad_after)
+            x = np.pad(x, ((0, 0), pad, pad, (0, 0)))
         n, h, w, c = x.shape
         k = self.kernel
         out_h, out_w = h - k + 1, w - k + 1
@@ -74,9 +78,9 @@ class Conv2D(Layer):
         for i in range(k):
             for j in range(k):
                 dx[:, i : i + out_h, j : j + out_w, :] += patch_grads[i, j]
-        if self.pad:
-            p = self.pad
-            dx = dx[:, p:-p, p:-p, :]
+        if self.pad_after:
+            h, w = dx.shape[1:3]
+            dx = dx[:, self.pad : h - self.pad_after, self.pad : w - self.pad_after, :]
         return dx
 
 

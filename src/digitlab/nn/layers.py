@@ -91,4 +91,4 @@ class Dropout(Layer):
         return x * self._mask
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        return grad * self._mask
+        return grad if self.p == 0 else grad * self._mask  # p = 0 drew no mask

@@ -111,7 +111,11 @@ class Momentum(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba, 2015) with the usual beta1 = 0.9, beta2 = 0.999."""
+    """Adam (Kingma & Ba, 2015) with the usual beta1 = 0.9, beta2 = 0.999, in the paper's
+    "more efficient" form (its section 2): the bias corrections fold into the step size,
+    eta * sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + epsilon).  That is PyTorch's
+    Adam with an epsilon of epsilon / sqrt(1 - beta2^t): the two differ only where
+    gradients are tiny, in the first few thousand steps."""
 
     beta1, beta2, epsilon = 0.9, 0.999, 1e-8
 
