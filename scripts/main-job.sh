@@ -2,9 +2,11 @@
 # The main job, end to end on a fresh machine: install digitlab, get MNIST (verified and
 # cached), train the book's first network and report its test accuracy, then run the
 # studies that ship in studies/ in quick mode and write their reports to out/studies/
-# (the full studies' reports are committed in docs/studies/).
+# (the full studies' reports are committed in docs/studies/).  digitlab goes into the
+# virtual environment scripts/python-env.sh chooses: the active one, else .venv here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/python-env.sh
 
 python -m pip install --quiet -e .
 digitlab data fetch

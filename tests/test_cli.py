@@ -210,6 +210,52 @@ def test_presets_lists_every_preset_with_book_accuracy(run_cli) -> None:
         assert all(preset in line for preset in ensemble.presets)
 
 
+def test_presets_say_how_long_each_trained_here(monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from digitlab import cli, presets
+
+    assert set(presets.TRAINING_TIMES) <= set(PRESETS) | set(ENSEMBLES)
+    took = [presets.TrainingTime(s, "").describe() for s in (8.4, 60, 35 * 60, 391 * 60)]
+    assert took == ["8 s", "1 min", "35 min", "6 h 31 min"]
+    monkeypatch.delitem(presets.TRAINING_TIMES, "mlp-web")
+    listed = json.loads(CliRunner().invoke(cli.app, ["presets", "--json"]).stdout)
+    rows = {row["name"]: row for row in listed["presets"] + listed["ensembles"]}
+    assert rows["book-ch1"]["training_time"]["seconds"] == 8
+    assert rows["book-ch1"]["training_time"]["source"].startswith("docs/results/book.md")
+    assert rows["mlp-web"]["training_time"] is None
+    text = CliRunner().invoke(cli.app, ["presets"]).stdout
+    lines = {line.split()[0]: line for line in text.splitlines() if line.strip()}
+    assert "30 epochs, trains in 8 s  book 95.42% (test)" in lines["book-ch1"]
+    assert "training time not measured" in lines["mlp-web"]
+    assert "trains in 6 h 31 min" in lines["book-ch6-ensemble"]
+
+
+def test_shell_completion_scripts_and_completions() -> None:
+    import os
+    import subprocess
+    import sys
+
+    def digitlab(**env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "digitlab"],  # named digitlab all the same
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+        )
+
+    for shell, line in [
+        ("bash", "complete -o default -F _digitlab_completion digitlab"),
+        ("zsh", "#compdef digitlab"),
+    ]:
+        script = digitlab(_DIGITLAB_COMPLETE=f"source_{shell}")  # as --show-completion SHELL
+        assert script.returncode == 0 and line in script.stdout.splitlines()
+    answer = digitlab(_DIGITLAB_COMPLETE="complete_bash", COMP_WORDS="digitlab pre", COMP_CWORD="1")
+    assert answer.stdout.split() == ["presets", "predict"]
+
+
 def test_mixed_ensemble_names_its_presets_and_is_not_a_network(run_cli) -> None:
     mixed = ENSEMBLES["cnn-mixed-ensemble"]
     assert mixed.presets == ["cnn-best", "book-ch6-dropout"]

@@ -36,14 +36,14 @@ from digitlab.predict import (
     predict_files,
     unsure_below,
 )
+from digitlab.train import ensemble as ensemble_training
 from digitlab.train.callbacks import default_display
-from digitlab.train.to_file import CHECKPOINT_SUFFIX, checkpoint_path_for, train_to_file
+from digitlab.train.to_file import CHECKPOINT_SUFFIX, checkpoint_path_for
 from digitlab.train.trainer import Trainer, TrainResult
 
 app = typer.Typer(
     help="Recognise handwritten digits with neural networks written from scratch in NumPy.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -88,7 +88,8 @@ def data_fetch(
 @app.command("presets")
 def list_presets(as_json: bool = JSON) -> None:
     """List the named specs (the book's networks, ours) and the ensembles built from them,
-    with the book's reported accuracy."""
+    with the book's reported accuracy and how long each trained here."""
+    times = preset_registry.TRAINING_TIMES
     rows = [
         {
             "name": p.name,
@@ -96,6 +97,7 @@ def list_presets(as_json: bool = JSON) -> None:
             "book_accuracy": p.book_accuracy,
             "book_split": p.book_split,
             "epochs": p.spec.epochs,
+            "training_time": asdict(times[p.name]) if p.name in times else None,
         }
         for p in preset_registry.PRESETS.values()
     ]
@@ -105,6 +107,7 @@ def list_presets(as_json: bool = JSON) -> None:
             "summary": e.summary,
             "members": [{"preset": preset, "seed": seed} for preset, seed in e.members],
             "book_accuracy": e.book_accuracy,
+            "training_time": asdict(times[e.name]) if e.name in times else None,
         }
         for e in preset_registry.ENSEMBLES.values()
     ]
@@ -114,10 +117,16 @@ def list_presets(as_json: bool = JSON) -> None:
     width = max(len(r["name"]) for r in rows + ensembles)
     for r in rows:
         book = f"book {r['book_accuracy']:.2f}% ({r['book_split']})" if r["book_accuracy"] else ""
-        print(f"{r['name']:<{width}}  {r['summary']}, {r['epochs']} epochs  {book}")
+        took = preset_registry.describe_training_time(r["name"])
+        print(f"{r['name']:<{width}}  {r['summary']}, {r['epochs']} epochs, {took}  {book}")
     for e in ensembles:
         book = f"book {e['book_accuracy']:.2f}% (test)" if e["book_accuracy"] else ""
-        print(f"{e['name']:<{width}}  {e['summary']}  {book}")
+        took = preset_registry.describe_training_time(e["name"])
+        print(f"{e['name']:<{width}}  {e['summary']}, {took}  {book}")
+    print(
+        "\nTraining times as measured on 2 CPU cores (docs/results/); "
+        "`digitlab presets --json` names the source of each."
+    )
 
 
 def parse_layers(text: str) -> list[int] | list[str]:
@@ -307,26 +316,18 @@ def train_ensemble(
 ) -> None:
     """Train (or finish training) every member of ``ensemble``, then evaluate it."""
     folder = folder or Path(ensemble.name)
-    if folder.suffix == ".npz" or folder.is_file():
-        raise SpecError(f"--out: {folder} must be a folder for the ensemble's member models")
-    data = load_data(data_dir)
-    specs = {
-        preset: preset_registry.resolve_spec(preset, None, overrides) for preset in ensemble.presets
-    }
-    paths = []
-    for number, (preset, seed) in enumerate(ensemble.members, 1):
-        path = folder / f"{preset_registry.seeded_name(preset, seed)}.npz"
-        say(f"member {number} of {len(ensemble.members)}: {path}")
-        try:
-            trained = train_to_file(
-                specs[preset].with_overrides(seed=seed), data, path, default_display(quiet=as_json)
-            )
-        except KeyboardInterrupt:
-            say(f"interrupted; run the same command again to continue with {path}")
-            raise typer.Exit(130) from None
-        if not trained:
-            say("  already trained: kept")
-        paths.append(path)
+    try:
+        paths = ensemble_training.train_ensemble(
+            ensemble,
+            load_data(data_dir),
+            folder,
+            overrides,
+            callbacks=lambda name: default_display(quiet=as_json),
+            report=say,
+        )
+    except KeyboardInterrupt:
+        say(f"interrupted; run the same command again to continue in {folder}")
+        raise typer.Exit(130) from None
     evaluate(paths, split="test", images=None, plots=None, data_dir=data_dir, as_json=as_json)
 
 
@@ -487,6 +488,21 @@ def calibrate(
     )
 
 
+@app.command("info")
+def info(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="Model file to describe."),
+    as_json: bool = JSON,
+) -> None:
+    """Describe a model file: each layer with its output shape and parameter count, the
+    totals, the spec it was trained with, the metrics training recorded, its calibration
+    and the file's format version."""
+    summary = load_model(model_path).describe()
+    if as_json:
+        emit_json({"model": str(model_path), **summary.to_dict()})
+        return
+    print(summary.text())
+
+
 @app.command("predict")
 def predict(
     paths: list[Path] = typer.Argument(
@@ -581,6 +597,23 @@ def serve(
         ) from None
     say(f"serving {model or 'the bundled model'} at http://{host}:{port} (Ctrl-C stops)")
     uvicorn.run(web, host=host, port=port, log_level="warning", http=TimelyH11Protocol)
+
+
+@app.command("export")
+def export(
+    model_path: Path = typer.Argument(..., metavar="MODEL", help="Model file to export (.npz)."),
+    out: Path = typer.Argument(..., metavar="OUTPUT.onnx", help="The ONNX file to write."),
+) -> None:
+    """Write a model as an ONNX file for other runtimes (onnxruntime and the like): rows of
+    784 pixels in [0, 1] in, ten digit probabilities out, calibrated when the model is.
+    Needs the onnx extra: pip install 'digitlab[onnx]'."""
+    from digitlab.interop.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx
+
+    if out.suffix != ".onnx":
+        raise SpecError(f"OUTPUT: {out} does not end in .onnx")
+    check_writable(out, "OUTPUT")
+    export_onnx(load_model(model_path), out)
+    print(f"{out}: input '{INPUT_NAME}' (N, 784) float32, output '{OUTPUT_NAME}' (N, 10)")
 
 
 STORAGE = typer.Option(
@@ -679,7 +712,7 @@ def study_report(
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit status 1."""
     try:
-        app()
+        app(prog_name="digitlab")  # so too under `python -m digitlab`: usage, completion
     except DigitlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

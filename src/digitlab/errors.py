@@ -31,5 +31,11 @@ class ImageTooLargeError(ImageError):
     """A user image has more pixels than allowed (its header says so, before decoding)."""
 
 
+class ArrayError(DigitlabError, ValueError):
+    """Images or labels handed to a model as an array are not what it reads: the wrong
+    shape, empty, not finite, or out of range.  Also a ValueError, as NumPy and
+    scikit-learn users expect of a bad array."""
+
+
 class DivergenceError(DigitlabError):
     """Training produced NaN or infinite values."""

@@ -336,6 +336,77 @@ ENSEMBLES: dict[str, Ensemble] = {
 }
 
 
+@dataclass(frozen=True)
+class TrainingTime:
+    """How long training one preset (or all of an ensemble's members) took on the 2-core
+    CPU machine the committed results were measured on, and where that is recorded."""
+
+    seconds: float
+    source: str
+
+    def describe(self) -> str:
+        """The time rounded for reading: ``8 s``, ``29 min`` or ``6 h 31 min``."""
+        if self.seconds < 60:
+            return f"{round(self.seconds)} s"
+        minutes = round(self.seconds / 60)
+        if minutes < 90:
+            return f"{minutes} min"
+        return f"{minutes // 60} h {minutes % 60} min"
+
+
+_BOOK_MD = "docs/results/book.md: wall time per run, median of seeds 0-4"
+_CNN_TRAINING = "docs/results/cnn.md: training passes of seed 0, two runs sharing the 2 cores"
+_CNN_WALL = "docs/results/cnn.md: wall time of seed 0, two runs sharing the 2 cores"
+_ENSEMBLE_WALL = "docs/results/cnn.md: wall time of all members, two runs sharing the 2 cores"
+
+#: Measured training times by preset or ensemble name; a name missing here is shown as
+#: not measured.  Each comes from a committed measurement, named with the command that
+#: made it; nothing here is estimated from the size of a network.
+TRAINING_TIMES: dict[str, TrainingTime] = {
+    # docs/results/book.md, `python benchmarks/book.py --seeds 5`: "wall time per run (s)",
+    # the evaluation after each epoch included.
+    "book-ch1": TrainingTime(8, _BOOK_MD),
+    "book-ch1-100": TrainingTime(14, _BOOK_MD),
+    "book-ch3-ce": TrainingTime(8, _BOOK_MD),
+    "book-ch3-l2": TrainingTime(9, _BOOK_MD),
+    "book-ch3-l2-100": TrainingTime(17, _BOOK_MD),
+    "book-ch3-l2-100-slow": TrainingTime(34, _BOOK_MD),
+    # docs/results/cnn.md, trained by `python benchmarks/cnn.py` (the table written with
+    # `--no-train`): "wall time (min)" where it was recorded, else "training time (min)",
+    # the training passes alone.
+    "book-ch6-fc": TrainingTime(1 * 60, _CNN_TRAINING),
+    "book-ch6-conv1": TrainingTime(7 * 60, _CNN_TRAINING),
+    "book-ch6-conv2": TrainingTime(12 * 60, _CNN_TRAINING),
+    "book-ch6-relu": TrainingTime(9 * 60, _CNN_TRAINING),
+    "book-ch6-expanded": TrainingTime(80 * 60, _CNN_TRAINING),
+    "book-ch6-fc2": TrainingTime(46 * 60, _CNN_WALL),
+    "book-ch6-dropout": TrainingTime(67 * 60, _CNN_WALL),
+    "cnn-5x5": TrainingTime(22 * 60, _CNN_WALL),
+    "cnn-best": TrainingTime(35 * 60, _CNN_WALL),
+    "book-ch6-ensemble": TrainingTime(391 * 60, _ENSEMBLE_WALL),
+    "cnn-best-ensemble": TrainingTime(165 * 60, _ENSEMBLE_WALL),
+    "cnn-mixed-ensemble": TrainingTime(555 * 60, _ENSEMBLE_WALL),
+    # docs/results/speed.md, `python benchmarks/speed.py --epochs 3`: 0.41 s per epoch for
+    # [784,100,10] sigmoid, softmax + log-likelihood at mini-batch 10 -- mlp-web's network
+    # (without its L2 term) -- times its 30 epochs; the training passes alone.
+    "mlp-web": TrainingTime(
+        12.3, "docs/results/speed.md: 0.41 s per epoch of this network x 30 epochs"
+    ),
+    # src/digitlab/serve/default-model.npz, trained by `python scripts/build-bundled-model.py`:
+    # the train_seconds its metrics record (the training passes of seed 0).
+    "cnn-robust": TrainingTime(
+        2207, "src/digitlab/serve/default-model.npz: training passes of seed 0, as recorded"
+    ),
+}
+
+
+def describe_training_time(name: str) -> str:
+    """``trains in 8 s`` for a preset or ensemble with a measured time, else ``training
+    time not measured``."""
+    measured = TRAINING_TIMES.get(name)
+    return f"trains in {measured.describe()}" if measured else "training time not measured"
+
+
 def preset_of(spec: Spec) -> str | None:
     """The name of the preset ``spec`` is (at any seed), or None if it is none of them."""
     for name, preset in PRESETS.items():

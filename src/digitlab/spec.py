@@ -11,6 +11,7 @@ This module depends on nothing else in digitlab, so every part may use it.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -87,7 +88,17 @@ REQUIRED_OUTPUT = {"cross-entropy": "sigmoid", "log-likelihood": "softmax"}
 
 
 class Spec(BaseModel):
-    """A complete, validated description of one network and how to train it."""
+    """A complete, validated description of one network and how to train it.
+
+    A spec is frozen, so it stays as valid as it was made: assigning to a field raises
+    (the ``layers`` list is a plain list, which is not guarded against changes in place).
+    A spec that differs in some fields is a new one, made by
+    ``spec.with_overrides(epochs=60)`` or ``spec.model_copy(update={"epochs": 60})``;
+    both validate the result as a new spec is validated and raise a one-line
+    :class:`~digitlab.errors.SpecError` for a bad value (pydantic's own ``model_copy``
+    would take it unchecked).  Specs are equal when all their fields are; they are not
+    hashable (``layers`` is a list).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -189,6 +200,13 @@ class Spec(BaseModel):
     def with_overrides(self, **changes: Any) -> Spec:
         """A new spec with some fields replaced, validated like any other."""
         return make_spec({**self.model_dump(), **changes})
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Spec:
+        """A copy, with the fields in ``update`` replaced and the result validated as
+        :meth:`with_overrides` validates it."""
+        if update:
+            return self.with_overrides(**update)
+        return super().model_copy(deep=deep)
 
 
 def check_digit_network(spec: Spec) -> None:

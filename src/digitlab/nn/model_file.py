@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import softmax
 
 from digitlab.atomic import atomic_write
 from digitlab.errors import ModelFileError, SpecError
+from digitlab.inputs import digit_labels, pixel_rows
 from digitlab.nn.build import build_network
 from digitlab.nn.network import Network
+from digitlab.nn.summary import ModelSummary
 from digitlab.spec import Spec, check_digit_network, make_spec
 
 FORMAT = "digitlab-model"
@@ -29,6 +32,15 @@ HEADER_KEY = "__digitlab__"
 #: decompressed: cnn-best's checkpoint holds 3.5 million values (14 MB).
 MAX_ELEMENTS = 50_000_000
 MAX_TOTAL_BYTES = 500_000_000
+#: log-probabilities are floored here, so a probability of exactly 0 stays finite.
+LOG_FLOOR = -80.0
+
+
+def log_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """Logarithms of class probabilities, floored so zeros stay finite.  They serve as
+    logits: softmax(log p / T) is the temperature-scaled distribution for any T."""
+    with np.errstate(divide="ignore"):
+        return np.maximum(np.log(np.asarray(probabilities, dtype=np.float64)), LOG_FLOOR)
 
 
 @dataclass(frozen=True)
@@ -74,12 +86,79 @@ class Calibration:
 @dataclass
 class Model:
     """A trained network together with the spec that built it, its recorded metrics and,
-    once calibrated, how to read its outputs as honest probabilities."""
+    once calibrated, how to read its outputs as honest probabilities.
+
+    What :func:`load_model` returns and training produces, and what a Python user asks
+    for answers::
+
+        model = load_model("model.npz")
+        model.predict(images)        # the digit each image shows
+        model.predict_proba(images)  # ten probabilities per image
+        model.score(images, labels)  # the fraction answered right
+        print(model.summary())       # layers, parameters, spec, metrics, calibration
+
+    ``images`` may be rows of 784 pixels or 28x28 images, one or many, grey levels 0-255
+    or floats in [0, 1]; they are checked and scaled by :func:`digitlab.inputs.pixel_rows`.
+    :meth:`probabilities` is the same answer for pixels already in the network's form,
+    unchecked, for code that prepared them itself.  ``format_version`` is the version
+    of the file the model was read from (the current one for a model not read from a
+    file).
+    """
 
     spec: Spec
     network: Network
     metrics: dict[str, Any] = field(default_factory=dict)
     calibration: Calibration | None = None
+    format_version: int = FORMAT_VERSION
+
+    def raw_probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """The network's own ten probabilities per row of pixels, before any calibration.
+
+        Softmax outputs already are probabilities.  Other outputs (the book's sigmoid
+        neurons) are clipped at zero and normalised to sum to one, which keeps their
+        order and makes them comparable on one scale.
+        """
+        outputs = self.network.probabilities(np.asarray(rows, dtype=np.float32))
+        if self.spec.resolved_output_activation == "softmax":
+            return outputs
+        positive = np.maximum(outputs, 0)
+        totals = positive.sum(axis=1, keepdims=True)
+        uniform = np.full_like(positive, 1 / positive.shape[1])
+        return np.divide(positive, totals, out=uniform, where=totals > 0)
+
+    def probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """Ten probabilities per row of pixels already in the network's form (float32 in
+        [0, 1], unchecked), tempered by the fitted temperature when the model is
+        calibrated (:mod:`digitlab.evaluation.calibration`)."""
+        probabilities = self.raw_probabilities(rows)
+        if self.calibration is None:
+            return probabilities
+        logits = log_probabilities(probabilities) / self.calibration.temperature
+        return softmax(logits, axis=1).astype(np.float32)
+
+    def predict_proba(self, images: object) -> np.ndarray:
+        """Ten probabilities per image, (n, 10) float32, calibrated when the model is;
+        ``images`` in any form :func:`~digitlab.inputs.pixel_rows` accepts."""
+        return self.probabilities(pixel_rows(images))
+
+    def predict(self, images: object) -> np.ndarray:
+        """The most probable digit for each image (integers, shape (n,))."""
+        return self.predict_proba(images).argmax(axis=1)
+
+    def score(self, images: object, labels: object) -> float:
+        """The fraction of ``images`` whose digit is predicted as ``labels`` says."""
+        predicted = self.predict(images)
+        return float((predicted == digit_labels(labels, len(predicted))).mean())
+
+    def describe(self) -> ModelSummary:
+        """Layers, parameter counts, spec, metrics, calibration and format version."""
+        return ModelSummary.of(
+            self.spec, self.network, self.metrics, self.calibration, self.format_version
+        )
+
+    def summary(self) -> str:
+        """:meth:`describe` as a table to print, in the manner of Keras' ``summary()``."""
+        return self.describe().text()
 
 
 def save_model(path: Path, model: Model) -> None:
@@ -111,7 +190,8 @@ def load_model(path: Path) -> Model:
         raise ModelFileError(f"{path} is damaged: its weights hold NaN or infinite values")
     stored = header.get("calibration")
     calibration = None if stored is None else Calibration.from_dict(stored, path)
-    return Model(spec, network, header.get("metrics", {}), calibration)
+    version = header.get("format_version", 0)
+    return Model(spec, network, header.get("metrics", {}), calibration, version)
 
 
 def _spec_from(header: dict[str, Any], path: Path) -> Spec:

@@ -22,6 +22,16 @@ EVAL_CHUNK_CONV = 256
 
 
 class Network:
+    """A stack of layers and the cost on top of them, which owns the output activation.
+
+    Built from a spec by :func:`digitlab.nn.build.build_network`.  It works on batches of
+    rows of pixels already in its own form (float32 in [0, 1]): :meth:`forward` and
+    :meth:`gradients` for training, :meth:`logits`, :meth:`probabilities` and
+    :meth:`predict` for any number of rows, in chunks.  Users' arrays in other forms go
+    through :class:`digitlab.nn.model_file.Model`, whose ``predict`` checks and scales
+    them first.
+    """
+
     def __init__(self, layers: list[Layer], cost: Cost) -> None:
         self.layers = layers
         self.cost = cost

@@ -3,12 +3,16 @@
 The trainer calls ``on_epoch_start`` / ``on_batches`` / ``on_epoch_end`` and never
 decides how anything is shown: a terminal gets a live progress bar, a log file or CI
 gets one line per epoch, and ``--json`` output stays machine-readable on stdout
-because all of this goes to stderr.
+because all of this goes to stderr.  A run started from Python by a person -- in a
+Jupyter notebook or at the interactive prompt -- gets one bar over its epochs with
+the latest validation accuracy; scripts, tests and CI stay silent.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import sys
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -87,3 +91,67 @@ def default_display(quiet: bool) -> list[Callback]:
     if quiet:
         return []
     return [ProgressBar() if sys.stderr.isatty() else EpochLog()]
+
+
+class EpochBar(Callback):
+    """One bar over the run's epochs, moving with the mini-batches and labelled with the
+    latest validation accuracy; it stays on screen when the run ends."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]epoch"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("validation {task.fields[validation]}"),
+            TimeRemainingColumn(),
+            console=console or Console(stderr=True),
+        )
+        self.task = None
+        self.epoch = 0
+        self.batches = 1
+
+    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=epochs, validation="-")
+        self.epoch, self.batches = epoch, batches
+        self.progress.update(self.task, completed=epoch)
+
+    def on_batches(self, done: int) -> None:
+        self.progress.update(self.task, completed=self.epoch + done / self.batches)
+
+    def on_epoch_end(self, record: EpochRecord) -> None:
+        accuracy = f"{record.validation_accuracy:.2%}"
+        self.progress.update(self.task, completed=record.epoch + 1, validation=accuracy)
+
+    def on_train_end(self) -> None:
+        self.progress.stop()
+
+
+def interactive_session() -> bool:
+    """Whether a person runs Python at a prompt: a Jupyter notebook, IPython, or the
+    ``python`` prompt -- not a script, a test run or CI."""
+    ipython = sys.modules.get("IPython")
+    return hasattr(sys, "ps1") or (ipython is not None and ipython.get_ipython() is not None)
+
+
+def wants_progress(
+    progress: bool | None,
+    has_callbacks: bool,
+    interactive: Callable[[], bool] | None = None,
+) -> bool:
+    """Whether a run started from Python shows :func:`python_display`: as ``progress``
+    says when it is given; otherwise when nothing else watches the run (no callbacks)
+    and a person does (``interactive``, by default :func:`interactive_session`)."""
+    if progress is not None:
+        return progress
+    return not has_callbacks and (interactive or interactive_session)()
+
+
+def python_display(console: Console | None = None) -> Callback:
+    """The display of a run started from Python: an :class:`EpochBar`, or one line per
+    epoch in a Jupyter notebook without ipywidgets, where rich cannot redraw a bar."""
+    console = console or Console(stderr=True)
+    if console.is_jupyter and importlib.util.find_spec("ipywidgets") is None:
+        return EpochLog()
+    return EpochBar(console)

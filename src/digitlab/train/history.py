@@ -7,10 +7,13 @@ import io
 import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digitlab.atomic import atomic_write
 from digitlab.train.diagnostics import Diagnostics
+
+if TYPE_CHECKING:
+    import pandas
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,25 @@ class EpochRecord:
         )
 
 
+#: Keras' names for the per-epoch series (:attr:`History.history`) and our fields they
+#: come from.  Keras' ``loss`` includes the regularisation penalty, as our training cost
+#: does; ``val_loss`` does not, as our validation cost does not.
+KERAS_NAMES = {
+    "accuracy": "train_accuracy",
+    "val_accuracy": "validation_accuracy",
+    "loss": "train_cost",
+    "val_loss": "validation_cost",
+    "test_accuracy": "test_accuracy",
+    "eta": "eta",
+}
+
+
 class History(list[EpochRecord]):
-    """The epochs so far, in order."""
+    """The epochs so far, in order: one :class:`EpochRecord` each.
+
+    Also readable the way Keras users expect: :attr:`history` is a dict of per-epoch
+    lists under Keras' names, and :meth:`to_pandas` one DataFrame row per epoch.
+    """
 
     @property
     def validation_accuracies(self) -> list[float]:
@@ -65,6 +85,23 @@ class History(list[EpochRecord]):
     def column(self, name: str) -> list[Any]:
         """One field over the epochs, e.g. ``history.column("validation_cost")``."""
         return [getattr(record, name) for record in self]
+
+    @property
+    def history(self) -> dict[str, list[float | None]]:
+        """Per-epoch series under Keras' names, as ``keras.callbacks.History.history``
+        has them: ``accuracy`` and ``loss`` (training accuracy and cost), ``val_accuracy``
+        and ``val_loss`` (validation), ``test_accuracy`` (None where not measured) and
+        ``eta`` (the learning rate); :data:`KERAS_NAMES` maps each to our field."""
+        return {keras: self.column(ours) for keras, ours in KERAS_NAMES.items()}
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """One row per epoch, indexed by epoch, with every field (the diagnostics spread
+        over columns of their own, as in the CSV :meth:`write` makes).  Needs pandas."""
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError("History.to_pandas() needs pandas: pip install pandas") from None
+        return pandas.DataFrame(self.csv_rows(), columns=self.csv_columns()).set_index("epoch")
 
     def to_dicts(self) -> list[dict[str, Any]]:
         return [record.to_dict() for record in self]
@@ -84,17 +121,21 @@ class History(list[EpochRecord]):
             rows.append(row)
         return rows
 
+    def csv_columns(self) -> list[str]:
+        """The columns of :meth:`csv_rows`: the record's fields, then every diagnostic
+        any epoch has (a resumed run may have epochs with and without diagnostics)."""
+        names = [f.name for f in fields(EpochRecord) if f.name != "diagnostics"]
+        for row in self.csv_rows():
+            names += [key for key in row if key not in names]
+        return names
+
     def write(self, path: Path) -> None:
         """Write to ``path`` (atomically) as CSV if it ends in ``.csv``, else as JSON."""
         if Path(path).suffix.lower() == ".csv":
-            rows = self.csv_rows()
-            names = [f.name for f in fields(EpochRecord) if f.name != "diagnostics"]
-            for row in rows:  # a resumed run may have epochs with and without diagnostics
-                names += [key for key in row if key not in names]
             text = io.StringIO(newline="")
-            writer = csv.DictWriter(text, fieldnames=names, restval="")
+            writer = csv.DictWriter(text, fieldnames=self.csv_columns(), restval="")
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(self.csv_rows())
             content = text.getvalue()
         else:
             content = json.dumps(self.to_dicts(), indent=2) + "\n"

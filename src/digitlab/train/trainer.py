@@ -34,7 +34,7 @@ from digitlab.nn.parallel import (
 )
 from digitlab.nn.schedules import learning_rate
 from digitlab.spec import Spec, check_digit_network
-from digitlab.train.callbacks import Callback
+from digitlab.train.callbacks import Callback, python_display, wants_progress
 from digitlab.train.checkpoint import Checkpoint, damaged, read_checkpoint, write_checkpoint
 from digitlab.train.diagnostics import Diagnostics, Probe
 from digitlab.train.history import EpochRecord, History
@@ -146,8 +146,17 @@ class Trainer:
         trainer.history = state.history
         return trainer
 
-    def run(self) -> TrainResult:
-        """Train until the epochs run out, early stopping triggers or the schedule ends."""
+    def run(self, progress: bool | None = None) -> TrainResult:
+        """Train until the epochs run out, early stopping triggers or the schedule ends.
+
+        ``progress`` shows a bar over the epochs with the latest validation accuracy
+        (:func:`~digitlab.train.callbacks.python_display`).  By default it shows when the
+        trainer has no callbacks and a person runs Python interactively (a Jupyter
+        notebook, IPython, the ``python`` prompt); True or False forces it on or off.
+        """
+        callbacks = [*self.callbacks]
+        if wants_progress(progress, has_callbacks=bool(callbacks)):
+            callbacks.append(python_display())
         stop_reason = "completed all epochs"
         try:
             while len(self.history) < self.spec.epochs:
@@ -156,7 +165,7 @@ class Trainer:
                 if eta is None:
                     stop_reason = "learning rate fell to its floor (plateau schedule)"
                     break
-                self._run_epoch(epoch, eta)
+                self._run_epoch(epoch, eta, callbacks)
                 if (
                     self.spec.early_stop
                     and self.history.epochs_since_best() >= self.spec.early_stop
@@ -164,7 +173,7 @@ class Trainer:
                     stop_reason = f"no improvement for {self.spec.early_stop} epochs (early stop)"
                     break
         finally:
-            for callback in self.callbacks:
+            for callback in callbacks:
                 callback.on_train_end()
         return TrainResult(
             calibrated(self.best_model(), self.validation), self.history, stop_reason
@@ -183,7 +192,7 @@ class Trainer:
         network.load_arrays(self.best_arrays)
         return Model(self.spec, network, summarise(self.history, len(self.train)))
 
-    def _run_epoch(self, epoch: int, eta: float) -> None:
+    def _run_epoch(self, epoch: int, eta: float, callbacks: list[Callback]) -> None:
         self.optimizer.eta = eta
         started = time.perf_counter()
         images, targets = self.train.images, self.train_targets
@@ -193,7 +202,7 @@ class Trainer:
             images, targets = self._with_outliers(images, targets)
         size, batch = len(images), self.spec.batch_size
         batches = -(-size // batch)
-        for callback in self.callbacks:
+        for callback in callbacks:
             callback.on_epoch_start(epoch, self.spec.epochs, batches)
         every = max(1, batches // PROGRESS_UPDATES)
         gradients, step = self.gradients, self.optimizer.step
@@ -207,7 +216,7 @@ class Trainer:
                     gradients(images[rows], targets[rows], scale)
                     step()
                     if number % every == 0:
-                        for callback in self.callbacks:
+                        for callback in callbacks:
                             callback.on_batches(number)
             seconds = time.perf_counter() - started
             record = self._measure(epoch, eta, seconds)
@@ -226,7 +235,7 @@ class Trainer:
             self.best_arrays = [a.copy() for a in self.network.arrays()]
         if self.checkpoint_path:
             write_checkpoint(self.checkpoint_path, self)
-        for callback in self.callbacks:
+        for callback in callbacks:
             callback.on_epoch_end(record)
 
     def _with_outliers(

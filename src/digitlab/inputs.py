@@ -1,0 +1,95 @@
+"""What a Python user hands a model -- images and the digits they show -- checked in
+one place and brought to the network's form.
+
+Users hold MNIST-like digits in many forms: rows of 784 pixels or 28x28 images, one
+image or many, ``uint8`` grey levels 0-255 straight from the IDX files, or floats
+already divided by 255.  :func:`pixel_rows` accepts all of these and returns what every
+digitlab network reads: float32 rows of 784 pixels in [0, 1].
+
+The scale is decided for the whole array, never image by image:
+
+* integer arrays hold grey levels 0-255 and are divided by 255;
+* float arrays whose largest value is at most 1 are taken as already in [0, 1];
+* float arrays with any value above 1 hold grey levels 0-255 and are divided by 255.
+  Fed unscaled, such pixels would saturate the first layer and cost the network
+  accuracy without any error -- the silent mistake this module exists to prevent.
+
+Everything else is refused with one :class:`~digitlab.errors.ArrayError` (also a
+``ValueError``): other shapes, an empty array, sparse matrices, non-numeric or boolean
+types, NaN or infinite values, negative values and values above 255.  (A float array of
+0-255 data that is all at most 1 -- nearly black images -- cannot be told from [0, 1]
+data and is read as [0, 1].)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import issparse
+
+from digitlab.errors import ArrayError
+from digitlab.spec import DIGITS, INPUT_SHAPE, PIXELS
+
+#: The largest grey level of 8-bit images.
+MAX_GREY = 255
+#: One image as a 2-D array: (height, width).
+IMAGE_SHAPE = INPUT_SHAPE[1:]
+SHAPES = f"(n, {PIXELS}), (n, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}), ({PIXELS},) or {IMAGE_SHAPE}"
+
+
+def pixel_rows(images: object) -> np.ndarray:
+    """``images`` as float32 rows of :data:`~digitlab.spec.PIXELS` pixels in [0, 1].
+
+    Accepts an array (or nested lists) of shape (n, 784), (n, 28, 28), or a single
+    image of shape (784,) or (28, 28), of any integer or float type; see the module
+    docstring for how the scale is decided and what is refused.
+    """
+    if issparse(images):
+        raise ArrayError("sparse matrices are not supported: pass a dense array (X.toarray())")
+    try:
+        array = np.asarray(images)
+    except ValueError:  # nested lists of unequal lengths
+        raise ArrayError(f"images must be an array of shape {SHAPES}") from None
+    if array.dtype.kind not in "uif":
+        raise ArrayError(f"pixels must be integer or float numbers, not {array.dtype}")
+    rows = _as_rows(array)
+    if not np.isfinite(rows).all():
+        bad = int(np.count_nonzero(~np.isfinite(rows)))
+        raise ArrayError(f"pixels must be finite numbers; {bad} are NaN or infinite")
+    smallest, largest = rows.min(), rows.max()
+    if smallest < 0 or largest > MAX_GREY:
+        raise ArrayError(
+            f"pixels must be grey levels 0-{MAX_GREY} (or 0-1 as floats); "
+            f"these range from {smallest:g} to {largest:g}"
+        )
+    if array.dtype.kind in "ui" or largest > 1:
+        return np.multiply(rows, 1 / MAX_GREY, dtype=np.float32)
+    return np.ascontiguousarray(rows, dtype=np.float32)
+
+
+def _as_rows(array: np.ndarray) -> np.ndarray:
+    """``array`` reshaped to (n, 784), or a ArrayError naming the accepted shapes."""
+    shape = array.shape
+    if array.size == 0:
+        raise ArrayError(f"no images: the array of shape {shape} is empty")
+    if shape in ((PIXELS,), IMAGE_SHAPE):
+        return array.reshape(1, PIXELS)
+    if shape[1:] in ((PIXELS,), IMAGE_SHAPE):
+        return array.reshape(shape[0], PIXELS)
+    raise ArrayError(f"images must have shape {SHAPES}; got {shape}")
+
+
+def digit_labels(labels: object, count: int) -> np.ndarray:
+    """``labels`` as ``count`` integer digits 0-9 (whole-number floats are accepted),
+    or an ArrayError saying why they cannot be."""
+    try:
+        array = np.asarray(labels)
+    except ValueError:
+        raise ArrayError(f"labels must be {count} digits 0-{DIGITS - 1}") from None
+    if array.shape != (count,):
+        raise ArrayError(f"labels must be {count} digits (one per image); got shape {array.shape}")
+    if array.dtype.kind not in "uif":
+        raise ArrayError(f"labels must be digits 0-{DIGITS - 1}, not {array.dtype}")
+    valid = np.isfinite(array) & (array >= 0) & (array < DIGITS) & (array == np.round(array))
+    if not valid.all():
+        raise ArrayError(f"labels must be digits 0-{DIGITS - 1}; found {array[~valid][0].item()}")
+    return array.astype(np.int64)

@@ -1,0 +1,205 @@
+"""digitlab as a scikit-learn classifier: ``DigitClassifier().fit(X, y).predict(X)``.
+
+So a digitlab network can sit in a ``Pipeline``, be tuned by ``GridSearchCV`` and be
+scored by ``cross_val_score`` like any scikit-learn model.  The constructor's
+parameters are the spec's fields, with the spec's defaults (``get_params`` is the spec,
+as the design has it), plus ``validation_fraction`` and ``verbose``.
+
+What it reads and answers:
+
+* ``X``: MNIST-like digits, (n, 784) rows or (n, 28, 28) images, grey levels 0-255 or
+  floats in [0, 1], checked and scaled by :func:`digitlab.inputs.pixel_rows`.  Every
+  digitlab network reads the 784 pixels of a 28x28 image, so ``n_features_in_`` is
+  always 784 and arrays of other widths are refused (an
+  :class:`~digitlab.errors.ArrayError`, which is also a ``ValueError``).
+* ``y``: any labels of at most ten classes -- the networks have ten outputs.
+  ``classes_`` holds them sorted, and output ``i`` stands for ``classes_[i]``; with the
+  ten digits 0-9 that is output ``d`` for digit ``d``, as in every model file.  With
+  fewer classes the spare outputs are never a target, and ``predict_proba`` gives one
+  column per class (the network's probabilities of those outputs, renormalised).
+
+``fit`` holds back a seeded ``validation_fraction`` of the training data: the trainer
+keeps the weights of the epoch that did best on it, and fits the calibration there
+(:class:`digitlab.train.trainer.Trainer`).  The trained model is ``model_`` (a
+:class:`~digitlab.nn.model_file.Model`, savable with ``save_model``) and its epochs
+``history_``.
+
+scikit-learn is an optional dependency: ``pip install 'digitlab[sklearn]'``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
+except ImportError:
+    raise ImportError(
+        "digitlab.interop.sklearn needs scikit-learn: pip install 'digitlab[sklearn]'"
+    ) from None
+
+from digitlab.data.mnist import Dataset, Split
+from digitlab.errors import ArrayError, SpecError
+from digitlab.inputs import IMAGE_SHAPE, pixel_rows
+from digitlab.spec import (
+    DIGITS,
+    AugmentName,
+    CostName,
+    HiddenActivation,
+    InitName,
+    OptimizerName,
+    OutputActivation,
+    ScheduleName,
+    Spec,
+    make_spec,
+)
+from digitlab.train.trainer import Trainer
+
+#: Where the constructor's defaults come from: a spec with every field at its default.
+DEFAULT = Spec()
+#: The share of the training data ``fit`` holds back for validation, by default.
+VALIDATION_FRACTION = 0.1
+
+
+class DigitClassifier(ClassifierMixin, BaseEstimator):
+    """A digitlab network as a scikit-learn classifier of MNIST-like digits.
+
+    The parameters are the fields of :class:`digitlab.spec.Spec`, with its defaults
+    (``layers`` as a tuple: 784 inputs first and 10 outputs last, or layer texts such as
+    ``("conv:20:5", "pool:2", "dense:100", "dense:10")``); ``validation_fraction``,
+    the share of the training data held back to choose the best epoch and calibrate; and
+    ``verbose``, whether ``fit`` shows a progress bar over the epochs (off by default, as
+    a grid search fits many times).
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[int] | Sequence[str] = tuple(DEFAULT.layers),
+        activation: HiddenActivation = DEFAULT.activation,
+        output_activation: OutputActivation | None = DEFAULT.output_activation,
+        cost: CostName = DEFAULT.cost,
+        init: InitName = DEFAULT.init,
+        optimizer: OptimizerName = DEFAULT.optimizer,
+        eta: float = DEFAULT.eta,
+        momentum: float = DEFAULT.momentum,
+        lmbda: float = DEFAULT.lmbda,
+        l1: float = DEFAULT.l1,
+        dropout: float = DEFAULT.dropout,
+        batch_norm: bool = DEFAULT.batch_norm,
+        schedule: ScheduleName = DEFAULT.schedule,
+        step_size: int = DEFAULT.step_size,
+        gamma: float = DEFAULT.gamma,
+        patience: int = DEFAULT.patience,
+        min_eta_ratio: float = DEFAULT.min_eta_ratio,
+        epochs: int = DEFAULT.epochs,
+        batch_size: int = DEFAULT.batch_size,
+        early_stop: int | None = DEFAULT.early_stop,
+        train_size: int | None = DEFAULT.train_size,
+        expand: bool = DEFAULT.expand,
+        augment: AugmentName = DEFAULT.augment,
+        outliers: float = DEFAULT.outliers,
+        seed: int = DEFAULT.seed,
+        validation_fraction: float = VALIDATION_FRACTION,
+        verbose: bool = False,
+    ) -> None:
+        self.layers = layers
+        self.activation = activation
+        self.output_activation = output_activation
+        self.cost = cost
+        self.init = init
+        self.optimizer = optimizer
+        self.eta = eta
+        self.momentum = momentum
+        self.lmbda = lmbda
+        self.l1 = l1
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.schedule = schedule
+        self.step_size = step_size
+        self.gamma = gamma
+        self.patience = patience
+        self.min_eta_ratio = min_eta_ratio
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.early_stop = early_stop
+        self.train_size = train_size
+        self.expand = expand
+        self.augment = augment
+        self.outliers = outliers
+        self.seed = seed
+        self.validation_fraction = validation_fraction
+        self.verbose = verbose
+
+    def spec(self) -> Spec:
+        """The spec these parameters describe (a SpecError if they describe none)."""
+        fields: dict[str, Any] = {name: getattr(self, name) for name in Spec.model_fields}
+        fields["layers"] = list(self.layers)
+        return make_spec(fields, source=type(self).__name__)
+
+    def fit(self, X: Any, y: Any) -> DigitClassifier:
+        """Train a network of this spec on ``X`` and ``y``, holding back a seeded
+        ``validation_fraction`` of them to choose the best epoch and calibrate."""
+        spec = self.spec()
+        labels = column_or_1d(y, warn=True)
+        if labels.dtype.kind in "fc" and not np.isfinite(labels).all():
+            raise ArrayError("y holds NaN or infinite values; labels must be classes")
+        check_classification_targets(labels)
+        rows = pixel_rows(X)
+        check_consistent_length(rows, labels)
+        classes, targets = np.unique(labels, return_inverse=True)
+        if len(classes) > DIGITS:
+            raise ArrayError(f"y has {len(classes)} classes; a digitlab network tells {DIGITS}")
+        data = self._held_out(rows, targets, spec.seed)
+        trainer = Trainer(spec, data, use_test=False, diagnostics=False)
+        result = trainer.run(progress=self.verbose)
+        self.classes_ = classes
+        self.n_features_in_ = rows.shape[1]
+        self.model_ = result.model
+        self.history_ = result.history
+        return self
+
+    def _held_out(self, rows: np.ndarray, targets: np.ndarray, seed: int) -> Dataset:
+        """Training and validation splits: a seeded ``validation_fraction`` held back."""
+        if not 0 < self.validation_fraction < 1:
+            raise SpecError(
+                f"{type(self).__name__}: validation_fraction must be between 0 and 1, "
+                f"not {self.validation_fraction}"
+            )
+        held = max(1, round(self.validation_fraction * len(rows)))
+        if held >= len(rows):
+            raise ArrayError(
+                f"{len(rows)} images are too few to hold back a validation_fraction of "
+                f"{self.validation_fraction} and train on the rest"
+            )
+        order = np.random.default_rng(seed).permutation(len(rows))
+        train, validation = order[held:], order[:held]
+        return Dataset(
+            train=Split(rows[train], targets[train]),
+            validation=Split(rows[validation], targets[validation]),
+            test=Split(rows[:0], targets[:0]),  # unused: the trainer is told not to test
+            image_shape=IMAGE_SHAPE,
+        )
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """One probability per class in ``classes_`` for each image, calibrated."""
+        check_is_fitted(self)
+        outputs = self.model_.predict_proba(X)[:, : len(self.classes_)]
+        totals = outputs.sum(axis=1, keepdims=True)
+        uniform = np.full_like(outputs, 1 / outputs.shape[1])
+        return np.divide(outputs, totals, out=uniform, where=totals > 0)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of ``classes_`` for each image."""
+        best = self.predict_proba(X).argmax(axis=1)
+        return self.classes_[best]
+
+    def __sklearn_tags__(self) -> Any:
+        """Pixels are never negative: scikit-learn's own checks then give none."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        return tags

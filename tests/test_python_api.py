@@ -1,0 +1,320 @@
+"""The Python side: checked inputs, Model.predict/predict_proba/score/summary,
+History.history and to_pandas, and ``digitlab info``."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.sparse import csr_matrix
+
+from digitlab.errors import ArrayError, DigitlabError
+from digitlab.evaluation.calibration import calibrated
+from digitlab.evaluation.probabilities import class_probabilities
+from digitlab.inputs import digit_labels, pixel_rows
+from digitlab.nn.build import build_network
+from digitlab.nn.model_file import FORMAT_VERSION, Model, load_model, save_model
+from digitlab.predict import load_bundled_model
+from digitlab.spec import make_spec
+from digitlab.train.history import KERAS_NAMES, EpochRecord, History
+from digitlab.train.trainer import Trainer
+
+from .test_cli import assert_one_line_error
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bundled() -> Model:
+    return load_bundled_model()
+
+
+@pytest.fixture(scope="module")
+def digits(mnist) -> tuple[np.ndarray, np.ndarray]:
+    """500 test digits as the IDX files hold them: uint8 grey levels, 28x28."""
+    images = np.rint(mnist.test.images[:500] * 255).astype(np.uint8).reshape(-1, 28, 28)
+    return images, mnist.test.labels[:500]
+
+
+# -- inputs -------------------------------------------------------------------------
+
+
+def test_every_accepted_form_gives_the_same_rows() -> None:
+    grey = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    expected = grey.reshape(3, 784).astype(np.float32) / 255
+    forms = [
+        grey,
+        grey.reshape(3, 784),
+        grey.astype(np.int64),
+        grey.astype(np.float64),  # 0-255 as floats: scaled too
+        grey.astype(np.float32) / 255,  # already in [0, 1]: kept
+        grey.tolist(),
+    ]
+    for form in forms:
+        rows = pixel_rows(form)
+        assert rows.dtype == np.float32 and rows.shape == (3, 784) and rows.flags.c_contiguous
+        np.testing.assert_allclose(rows, expected, rtol=1e-6)
+    for single in (grey[0], grey[0].reshape(784)):
+        np.testing.assert_allclose(pixel_rows(single), expected[:1], rtol=1e-6)
+
+
+def test_scale_is_decided_for_the_whole_array() -> None:
+    """One image above 1 makes the array 0-255 data; an integer array always is."""
+    images = np.zeros((2, 784))
+    images[0, 0], images[1, 0] = 0.5, 200.0
+    np.testing.assert_allclose(pixel_rows(images)[:, 0], [0.5 / 255, 200 / 255], rtol=1e-6)
+    assert pixel_rows(np.ones(784, dtype=np.uint8)).max() == pytest.approx(1 / 255)
+    assert pixel_rows(np.ones(784)).max() == 1.0
+
+
+@pytest.mark.parametrize(
+    ("images", "fragment"),
+    [
+        (np.zeros((3, 5)), "got (3, 5)"),
+        (np.zeros((2, 28, 27)), "got (2, 28, 27)"),
+        (np.zeros((784, 1)), "got (784, 1)"),
+        (np.zeros((2, 1, 28, 28)), "got (2, 1, 28, 28)"),
+        (np.float64(3.0), "got ()"),
+        (np.zeros((0, 784)), "empty"),
+        (np.zeros(0), "empty"),
+        ([], "empty"),
+        (np.full((2, 784), np.nan), "1568 are NaN or infinite"),
+        (np.r_[np.inf, np.zeros(783)], "1 are NaN or infinite"),
+        (np.r_[-1.0, np.zeros(783)], "from -1 to 0"),
+        (np.r_[256, np.zeros(783, dtype=int)], "from 0 to 256"),
+        (np.zeros(784, dtype=bool), "not bool"),
+        (np.zeros(784, dtype=complex), "not complex128"),
+        (np.array(["0"] * 784), "not <U1"),
+        (np.zeros(784, dtype=object), "not object"),
+        ([[0] * 784, [0] * 783], "must be an array of shape"),
+        (csr_matrix(np.zeros((2, 784))), "sparse"),
+    ],
+)
+def test_bad_images_are_one_clear_error(images, fragment: str) -> None:
+    with pytest.raises(ArrayError) as caught:
+        pixel_rows(images)
+    message = str(caught.value)
+    assert fragment in message and "\n" not in message
+    assert isinstance(caught.value, DigitlabError) and isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("labels", "fragment"),
+    [
+        ([1, 2], "got shape (2,)"),
+        ([[1], [2], [3]], "got shape (3, 1)"),
+        ([1, 2, 10], "found 10"),
+        ([1, -1, 2], "found -1"),
+        ([1, 2.5, 2], "found 2.5"),
+        ([1, np.nan, 2], "found nan"),
+        (["1", "2", "3"], "not <U1"),
+    ],
+)
+def test_bad_labels_are_one_clear_error(labels, fragment: str) -> None:
+    with pytest.raises(ArrayError) as caught:
+        digit_labels(labels, 3)
+    assert fragment in str(caught.value)
+
+
+def test_labels_may_be_whole_floats() -> None:
+    labels = digit_labels(np.array([0.0, 9.0, 3.0]), 3)
+    assert labels.dtype == np.int64 and labels.tolist() == [0, 9, 3]
+
+
+# -- Model.predict, predict_proba, score ---------------------------------------------
+
+
+def test_predict_reads_every_form_alike_and_well(bundled: Model, digits) -> None:
+    images, labels = digits
+    answers = bundled.predict(images)
+    assert answers.shape == (500,) and answers.dtype.kind == "i"
+    assert (answers == labels).mean() > 0.98
+    for form in (images.reshape(500, 784), images / 255, images.astype(np.float32)):
+        np.testing.assert_array_equal(bundled.predict(form), answers)
+    assert bundled.predict(images[0]).tolist() == [answers[0]]
+
+
+def test_grey_levels_as_floats_are_scaled_not_misread(bundled: Model, digits) -> None:
+    """Unscaled 0-255 floats once cost accuracy silently; now they read as 0-255."""
+    images, labels = digits
+    assert bundled.score(images.astype(np.float64), labels) == bundled.score(images / 255, labels)
+
+
+def test_predict_proba_is_the_calibrated_answer(bundled: Model, digits) -> None:
+    images, _ = digits
+    probabilities = bundled.predict_proba(images[:50])
+    assert probabilities.shape == (50, 10) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+    assert bundled.calibration is not None
+    np.testing.assert_array_equal(
+        probabilities, class_probabilities(bundled, pixel_rows(images[:50]))
+    )
+    raw = bundled.raw_probabilities(pixel_rows(images[:50]))
+    assert not np.array_equal(probabilities, raw)  # the temperature (1.07) is applied
+    np.testing.assert_array_equal(probabilities.argmax(axis=1), raw.argmax(axis=1))
+
+
+def test_score_is_the_fraction_right(bundled: Model, digits) -> None:
+    images, labels = digits
+    assert bundled.score(images, labels) == (bundled.predict(images) == labels).mean()
+    assert bundled.score(images[:1], [(bundled.predict(images[:1])[0] + 1) % 10]) == 0.0
+    with pytest.raises(ArrayError, match="500 digits"):
+        bundled.score(images, labels[:10])
+
+
+def test_bad_images_to_a_model_are_one_clear_error(bundled: Model) -> None:
+    with pytest.raises(ArrayError, match="got \\(2, 100\\)"):
+        bundled.predict(np.zeros((2, 100)))
+    with pytest.raises(ArrayError, match="NaN"):
+        bundled.predict_proba(np.full((28, 28), np.nan))
+
+
+# -- Model.summary and digitlab info ------------------------------------------------
+
+SMALL = make_spec({"layers": [784, 30, 10], "cost": "log-likelihood", "eta": 0.1})
+
+
+def small_model() -> Model:
+    return Model(SMALL, build_network(SMALL, np.random.default_rng(0)), {"best_epoch": 3})
+
+
+def test_summary_lists_layers_totals_spec_metrics_and_calibration() -> None:
+    summary = small_model().describe()
+    rows = [(layer.kind, layer.output_shape, layer.parameters) for layer in summary.layers]
+    assert rows == [
+        ("Dense", (30,), 784 * 30 + 30),
+        ("Sigmoid", (30,), 0),
+        ("Dense", (10,), 30 * 10 + 10),
+        ("Softmax (output)", (10,), 0),
+    ]
+    assert summary.trainable_parameters == summary.total_parameters == 23_860
+    assert summary.format_version == FORMAT_VERSION and summary.calibration is None
+    text = small_model().summary()
+    for fragment in (
+        "file format version 1",
+        "Dense             (30,)             23,550",
+        "Trainable parameters: 23,860",
+        "\n  digitlab train --cost log-likelihood --eta 0.1 --seed 0\n",
+        "best_epoch  3",
+        "Calibration: none",
+    ):
+        assert fragment in text, text
+    assert "Untrained values" not in text
+
+
+def test_summary_of_a_convolutional_network_with_batch_norm() -> None:
+    spec = make_spec(
+        {"layers": ["conv:8:5", "pool:2", "dense:10"], "batch_norm": True, "cost": "log-likelihood"}
+    )
+    summary = Model(spec, build_network(spec, np.random.default_rng(0))).describe()
+    shapes = {layer.kind: layer.output_shape for layer in summary.layers}
+    assert shapes["Conv2D"] == (24, 24, 8) and shapes["Pool2D"] == (12, 12, 8)
+    assert summary.layers[-1].output_shape == (10,)
+    assert summary.untrained_values == 16  # running mean and variance of 8 channels
+    assert summary.trainable_parameters == (5 * 5 * 8 + 8) + 16 + (12 * 12 * 8 * 10 + 10)
+    assert "Untrained values (batch-norm statistics): 16" in summary.text()
+
+
+def test_summary_of_a_calibrated_saved_model(tmp_path: Path, mnist) -> None:
+    model = calibrated(small_model(), mnist.validation.head(500))
+    save_model(tmp_path / "m.npz", model)
+    loaded = load_model(tmp_path / "m.npz")
+    assert loaded.format_version == FORMAT_VERSION
+    record = json.loads(json.dumps(loaded.describe().to_dict()))
+    assert record["calibration"] == model.calibration.to_dict()
+    assert record["spec"] == SMALL.model_dump() and record["metrics"] == {"best_epoch": 3}
+    assert "Calibration: temperature" in loaded.summary()
+
+
+def test_info_prints_the_summary_and_json(run_cli, tmp_path: Path) -> None:
+    save_model(tmp_path / "m.npz", small_model())
+    text = run_cli("info", tmp_path / "m.npz")
+    assert text.returncode == 0 and text.stdout.strip() == small_model().summary()
+    result = run_cli("info", tmp_path / "m.npz", "--json")
+    record = json.loads(result.stdout.splitlines()[-1])
+    assert record["model"] == str(tmp_path / "m.npz")
+    assert record["total_parameters"] == 23_860 and record["format_version"] == FORMAT_VERSION
+    assert record["layers"][0]["kind"] == "Dense"
+    assert run_cli("info", "--help").returncode == 0
+
+
+def test_info_on_a_damaged_file_is_one_line(run_cli, tmp_path: Path) -> None:
+    (tmp_path / "bad.npz").write_bytes(b"not a zip at all")
+    assert_one_line_error(run_cli("info", tmp_path / "bad.npz"), "not a digitlab model file")
+    assert_one_line_error(run_cli("info", tmp_path / "gone.npz"), "does not exist")
+
+
+# -- History in Keras' terms ---------------------------------------------------------
+
+
+def record(epoch: int) -> EpochRecord:
+    return EpochRecord(
+        epoch=epoch,
+        eta=0.5 / (epoch + 1),
+        train_cost=1.0 - epoch / 10,
+        train_accuracy=0.8 + epoch / 100,
+        validation_cost=1.1 - epoch / 10,
+        validation_accuracy=0.7 + epoch / 100,
+        test_accuracy=None if epoch == 0 else 0.75,
+        seconds=1.0,
+    )
+
+
+def test_history_in_keras_names() -> None:
+    history = History([record(0), record(1)])
+    assert history.history == {
+        "accuracy": [0.8, 0.81],
+        "val_accuracy": [0.7, 0.71],
+        "loss": [1.0, 0.9],
+        "val_loss": [1.1, 1.0],
+        "test_accuracy": [None, 0.75],
+        "eta": [0.5, 0.25],
+    }
+    assert set(KERAS_NAMES.values()) <= {f for f in EpochRecord.__dataclass_fields__}
+
+
+def test_history_of_a_real_run_in_keras_names(mnist) -> None:
+    spec = make_spec({"layers": [784, 10], "epochs": 2, "train_size": 1000, "eta": 0.1})
+    history = Trainer(spec, mnist, diagnostics=False).run().history
+    series = history.history
+    assert all(len(values) == 2 for values in series.values())
+    assert series["val_accuracy"] == [r.validation_accuracy for r in history]
+    assert series["loss"] == [r.train_cost for r in history]
+
+
+def test_history_to_pandas(mnist) -> None:
+    pytest.importorskip("pandas")
+    spec = make_spec({"layers": [784, 10], "epochs": 2, "train_size": 1000, "eta": 0.1})
+    history = Trainer(spec, mnist).run().history
+    frame = history.to_pandas()
+    assert frame.index.name == "epoch" and frame.index.tolist() == [0, 1]
+    assert frame["validation_accuracy"].tolist() == history.column("validation_accuracy")
+    assert list(frame.columns) == history.csv_columns()[1:]  # epoch is the index
+    assert "output_stuck" in frame.columns  # the diagnostics, spread over columns
+    assert History().to_pandas().empty
+
+
+def test_history_to_pandas_without_pandas_says_how_to_get_it(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas now fails
+    with pytest.raises(ImportError, match="pip install pandas"):
+        History([record(0)]).to_pandas()
+
+
+# -- the README ------------------------------------------------------------------------
+
+
+def test_the_readme_snippets_run(mnist, capsys) -> None:
+    """The README's Python section for models, histories and the estimator, run as is."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Models, histories and a scikit-learn estimator")[1]
+    snippets = re.findall(r"```python\n(.*?)```", section.split("\n## ")[0], re.DOTALL)
+    assert len(snippets) == 2
+    namespace: dict = {}
+    for snippet in snippets:
+        exec(snippet, namespace)
+    printed = capsys.readouterr().out
+    assert "Trainable parameters: 263,050" in printed and "{'eta': " in printed
