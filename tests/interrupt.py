@@ -10,5 +10,5 @@ class StopAfter(Callback):
         self.epochs = epochs
 
     def on_epoch_end(self, record) -> None:
-        if record.epoch + 1 == self.epochs:
+        if record.epoch == self.epochs:  # epochs count from 1
             raise KeyboardInterrupt

@@ -59,7 +59,7 @@ def record(epoch: int, validation: float) -> EpochRecord:
 def test_the_bar_counts_epochs_and_shows_the_latest_validation_accuracy() -> None:
     out = io.StringIO()
     bar = EpochBar(Console(file=out, width=100, color_system=None))
-    for epoch, validation in enumerate([0.9, 0.975]):
+    for epoch, validation in enumerate([0.9, 0.975], 1):  # epochs count from 1
         bar.on_epoch_start(epoch, 3, 50)
         bar.on_batches(25)
         bar.on_epoch_end(record(epoch, validation))

@@ -91,7 +91,7 @@ class OverfittingRun:
     @property
     def perfect_epoch(self) -> int | None:
         """The first epoch after which every training image is classified right."""
-        return next((r.epoch + 1 for r in self.history if r.train_accuracy == 1.0), None)
+        return next((r.epoch for r in self.history if r.train_accuracy == 1.0), None)
 
     @property
     def weight_norms(self) -> list[float]:

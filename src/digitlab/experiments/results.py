@@ -56,7 +56,7 @@ class RunSummary:
         return cls(
             seed=seed,
             best_validation_accuracy=best.validation_accuracy if best else None,
-            best_epoch=best.epoch + 1 if best else None,
+            best_epoch=best.epoch if best else None,
             test_accuracy=best.test_accuracy if best else None,
             seconds=seconds,
             diverged=diverged,

@@ -265,7 +265,7 @@ class ReportToTrial(Callback):
     def on_epoch_end(self, record) -> None:
         self.trial.report(record.validation_accuracy, record.epoch)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned after epoch {record.epoch + 1}")
+            raise optuna.TrialPruned(f"pruned after epoch {record.epoch}")
 
 
 def run_trial(

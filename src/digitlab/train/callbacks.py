@@ -21,7 +21,8 @@ from digitlab.train.history import EpochRecord
 
 
 class Callback:
-    """Base class: every hook does nothing."""
+    """Base class: every hook does nothing.  Epochs are numbered from 1, as everywhere:
+    ``on_epoch_start(1, 30, batches)`` announces the first of 30."""
 
     def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None: ...
 
@@ -35,7 +36,7 @@ class Callback:
 def describe(record: EpochRecord, epochs: int) -> str:
     test = "" if record.test_accuracy is None else f"  test {record.test_accuracy:.2%}"
     return (
-        f"epoch {record.epoch + 1:>3}/{epochs}  eta {record.eta:.4g}  "
+        f"epoch {record.epoch:>3}/{epochs}  eta {record.eta:.4g}  "
         f"cost {record.train_cost:.4f}  train {record.train_accuracy:.2%}  "
         f"validation {record.validation_accuracy:.2%}{test}  {record.seconds:.1f}s"
     )
@@ -77,7 +78,7 @@ class ProgressBar(EpochLog):
         if self.task is None:
             self.progress.start()
             self.task = self.progress.add_task("train", total=batches, epoch="")
-        self.progress.reset(self.task, total=batches, epoch=f"{epoch + 1}/{epochs}")
+        self.progress.reset(self.task, total=batches, epoch=f"{epoch}/{epochs}")
 
     def on_batches(self, done: int) -> None:
         self.progress.update(self.task, completed=done)
@@ -107,22 +108,22 @@ class EpochBar(Callback):
             console=console or Console(stderr=True),
         )
         self.task = None
-        self.epoch = 0
+        self.done = 0  # epochs finished before the current one
         self.batches = 1
 
     def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
         if self.task is None:
             self.progress.start()
             self.task = self.progress.add_task("train", total=epochs, validation="-")
-        self.epoch, self.batches = epoch, batches
-        self.progress.update(self.task, completed=epoch)
+        self.done, self.batches = epoch - 1, batches
+        self.progress.update(self.task, completed=self.done)
 
     def on_batches(self, done: int) -> None:
-        self.progress.update(self.task, completed=self.epoch + done / self.batches)
+        self.progress.update(self.task, completed=self.done + done / self.batches)
 
     def on_epoch_end(self, record: EpochRecord) -> None:
         accuracy = f"{record.validation_accuracy:.2%}"
-        self.progress.update(self.task, completed=record.epoch + 1, validation=accuracy)
+        self.progress.update(self.task, completed=record.epoch, validation=accuracy)
 
     def on_train_end(self) -> None:
         self.progress.stop()

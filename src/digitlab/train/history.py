@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """Metrics after one epoch. Accuracies are fractions; costs are the mean cost per
+    """Metrics after one epoch, numbered from 1 (as the command line, the reports and
+    ``best_epoch`` count them).  Accuracies are fractions; costs are the mean cost per
     image (the training cost with the L1/L2 penalty, the validation cost without, as in
     the book's plots).  ``seconds`` is the training pass; ``evaluation_seconds`` the
     measuring that follows it (None in histories written before it was recorded).
@@ -108,7 +109,12 @@ class History(list[EpochRecord]):
 
     @classmethod
     def from_dicts(cls, rows: list[dict[str, Any]]) -> History:
-        return cls(EpochRecord.from_dict(row) for row in rows)
+        """A history read back from :meth:`to_dicts`.  Histories written before epochs
+        were counted from 1 start at epoch 0; they are renumbered as they are read."""
+        history = cls(EpochRecord.from_dict(row) for row in rows)
+        if history and history[0].epoch == 0:
+            return cls(replace(record, epoch=record.epoch + 1) for record in history)
+        return history
 
     def csv_rows(self) -> list[dict[str, Any]]:
         """One flat row per epoch: the diagnostics spread over columns of their own."""

@@ -160,12 +160,12 @@ class Trainer:
         stop_reason = "completed all epochs"
         try:
             while len(self.history) < self.spec.epochs:
-                epoch = len(self.history)
-                eta = learning_rate(self.spec, epoch, self.history.validation_accuracies)
+                done = len(self.history)
+                eta = learning_rate(self.spec, done, self.history.validation_accuracies)
                 if eta is None:
                     stop_reason = "learning rate fell to its floor (plateau schedule)"
                     break
-                self._run_epoch(epoch, eta, callbacks)
+                self._run_epoch(done + 1, eta, callbacks)
                 if (
                     self.spec.early_stop
                     and self.history.epochs_since_best() >= self.spec.early_stop
@@ -193,6 +193,7 @@ class Trainer:
         return Model(self.spec, network, summarise(self.history, len(self.train)))
 
     def _run_epoch(self, epoch: int, eta: float, callbacks: list[Callback]) -> None:
+        """Train epoch number ``epoch`` (counted from 1) at learning rate ``eta``."""
         self.optimizer.eta = eta
         started = time.perf_counter()
         images, targets = self.train.images, self.train_targets
@@ -224,11 +225,11 @@ class Trainer:
         if not np.isfinite(record.train_cost):
             kept = (
                 f"; the last good checkpoint is {self.checkpoint_path}"
-                if self.checkpoint_path and epoch
+                if self.checkpoint_path and epoch > 1
                 else ""
             )
             raise DivergenceError(
-                f"training diverged (cost became NaN/inf in epoch {epoch + 1}): "
+                f"training diverged (cost became NaN/inf in epoch {epoch}): "
                 f"eta = {eta:g} is probably too large{kept}"
             )
         if self.history.best is record:
@@ -290,7 +291,7 @@ def summarise(history: History, train_size: int) -> dict:
     return {
         "epochs_run": len(history),
         "train_size": train_size,
-        "best_epoch": best.epoch + 1,
+        "best_epoch": best.epoch,
         "validation_accuracy": best.validation_accuracy,
         "test_accuracy": best.test_accuracy,
         "final_validation_accuracy": last.validation_accuracy,
