@@ -291,7 +291,7 @@ def test_history_to_pandas(mnist) -> None:
     spec = make_spec({"layers": [784, 10], "epochs": 2, "train_size": 1000, "eta": 0.1})
     history = Trainer(spec, mnist).run().history
     frame = history.to_pandas()
-    assert frame.index.name == "epoch" and frame.index.tolist() == [0, 1]
+    assert frame.index.name == "epoch" and frame.index.tolist() == [1, 2]  # counted from 1
     assert frame["validation_accuracy"].tolist() == history.column("validation_accuracy")
     assert list(frame.columns) == history.csv_columns()[1:]  # epoch is the index
     assert "output_stuck" in frame.columns  # the diagnostics, spread over columns

@@ -7,7 +7,7 @@ import pytest
 
 from digitlab.errors import SpecError
 from digitlab.presets import PRESETS, preset_of
-from digitlab.spec import Spec
+from digitlab.spec import ConvPlan, Spec
 
 
 def test_assigning_to_a_field_is_refused() -> None:
@@ -40,7 +40,7 @@ def test_an_invalid_update_is_one_spec_error(update, fragment) -> None:
 def test_a_valid_update_makes_a_new_spec_and_leaves_the_old_one() -> None:
     spec = Spec()
     longer = spec.model_copy(update={"epochs": 60, "layers": ["conv:8:5", "pool:2", "dense:10"]})
-    assert longer.epochs == 60 and longer.layer_plan()[0] == ("conv", 8, 5, "valid")
+    assert longer.epochs == 60 and longer.layer_plan()[0] == ConvPlan(8, 5, "valid")
     assert spec.epochs == 30 and spec.layers == [784, 30, 10]
     assert longer == spec.with_overrides(epochs=60, layers=["conv:8:5", "pool:2", "dense:10"])
 

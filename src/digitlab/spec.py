@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -44,8 +45,43 @@ DIGITS = 10
 LAYER_SYNTAX = "conv:FILTERS:KERNEL[:same], pool:SIZE[:avg], dense:UNITS or dropout:P"
 
 
-def parse_layer(text: str) -> tuple:
-    """``"conv:20:5"`` -> ``("conv", 20, 5, "valid")``, and likewise for the other kinds."""
+@dataclass(frozen=True)
+class DensePlan:
+    """A fully-connected layer of ``units`` neurons (``dense:100``)."""
+
+    units: int
+
+
+@dataclass(frozen=True)
+class ConvPlan:
+    """``filters`` convolutions of ``kernel`` x ``kernel`` pixels (``conv:20:5[:same]``)."""
+
+    filters: int
+    kernel: int
+    padding: Literal["valid", "same"] = "valid"
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """Pooling over ``size`` x ``size`` blocks, by maximum or average (``pool:2[:avg]``)."""
+
+    size: int
+    mode: Literal["max", "avg"] = "max"
+
+
+@dataclass(frozen=True)
+class DropoutPlan:
+    """Dropout of a share ``p`` of the previous layer's outputs (``dropout:0.5``)."""
+
+    p: float
+
+
+#: One layer of a network as the spec plans it (what :meth:`Spec.layer_plan` lists).
+LayerPlan = DensePlan | ConvPlan | PoolPlan | DropoutPlan
+
+
+def parse_layer(text: str) -> LayerPlan:
+    """``"conv:20:5"`` -> ``ConvPlan(20, 5, "valid")``, and likewise for the other kinds."""
     if not isinstance(text, str):
         raise ValueError(f"layers: {text!r} is not one of {LAYER_SYNTAX}")
     kind, *args = text.strip().split(":")
@@ -53,14 +89,14 @@ def parse_layer(text: str) -> tuple:
         if kind == "conv" and len(args) in (2, 3) and args[2:] in ([], ["same"], ["valid"]):
             filters, kernel = int(args[0]), int(args[1])
             if filters >= 1 and kernel >= 1:
-                return ("conv", filters, kernel, args[2] if len(args) == 3 else "valid")
+                return ConvPlan(filters, kernel, args[2] if len(args) == 3 else "valid")
         elif kind == "pool" and len(args) in (1, 2) and args[1:] in ([], ["max"], ["avg"]):
             if int(args[0]) >= 1:
-                return ("pool", int(args[0]), args[1] if len(args) == 2 else "max")
+                return PoolPlan(int(args[0]), args[1] if len(args) == 2 else "max")
         elif kind == "dense" and len(args) == 1 and int(args[0]) >= 1:
-            return ("dense", int(args[0]))
+            return DensePlan(int(args[0]))
         elif kind == "dropout" and len(args) == 1 and 0 <= float(args[0]) < 1:
-            return ("dropout", float(args[0]))
+            return DropoutPlan(float(args[0]))
     except ValueError:
         pass
     raise ValueError(f"layers: {text!r} is not one of {LAYER_SYNTAX}")
@@ -70,12 +106,12 @@ def check_layer_texts(texts: list[str]) -> list[str]:
     plan = [parse_layer(text) for text in texts]
     dense_seen = False
     for layer, text in zip(plan, texts, strict=True):
-        dense_seen |= layer[0] == "dense"
-        if dense_seen and layer[0] in ("conv", "pool"):
+        dense_seen |= isinstance(layer, DensePlan)
+        if dense_seen and isinstance(layer, ConvPlan | PoolPlan):
             raise ValueError(
                 f"layers: {text!r} comes after a dense layer; images end at the first dense"
             )
-    if plan[-1][0] != "dense":
+    if not isinstance(plan[-1], DensePlan):
         raise ValueError("layers: the last layer must be dense (the output neurons)")
     return texts
 
@@ -174,10 +210,10 @@ class Spec(BaseModel):
             )
         return self
 
-    def layer_plan(self) -> list[tuple]:
-        """The layers after the input as parsed tuples, e.g. ``[("dense", 30), ("dense", 10)]``."""
+    def layer_plan(self) -> list[LayerPlan]:
+        """The layers after the input, e.g. ``[DensePlan(30), DensePlan(10)]``."""
         if all(isinstance(size, int) for size in self.layers):
-            return [("dense", size) for size in self.layers[1:]]
+            return [DensePlan(size) for size in self.layers[1:]]
         return [parse_layer(text) for text in self.layers]
 
     @property
@@ -190,7 +226,7 @@ class Spec(BaseModel):
     @property
     def output_size(self) -> int:
         """Neurons in the output layer (the last dense layer)."""
-        return [layer for layer in self.layer_plan() if layer[0] == "dense"][-1][1]
+        return [layer for layer in self.layer_plan() if isinstance(layer, DensePlan)][-1].units
 
     @property
     def resolved_output_activation(self) -> str:

@@ -12,7 +12,7 @@ from digitlab.nn.init import init_weights
 from digitlab.nn.layers import Dense, Dropout, Layer
 from digitlab.nn.network import Network
 from digitlab.nn.normalization import BatchNorm
-from digitlab.spec import INPUT_SHAPE, Spec
+from digitlab.spec import INPUT_SHAPE, ConvPlan, DensePlan, PoolPlan, Spec
 
 #: The most weights a network may have: 100 million (400 MB as float32, three times that
 #: again with Adam's state) -- cnn-best has 1.7 million.  Checked layer by layer before
@@ -40,15 +40,14 @@ def build_network(spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.flo
     layers: list[Layer] = []
     shape: tuple[int, ...] = (spec.input_size,)  # flat rows, or (height, width, channels)
     channels, height, width = INPUT_SHAPE
-    last_dense = max(i for i, layer in enumerate(plan) if layer[0] == "dense")
+    last_dense = max(i for i, layer in enumerate(plan) if isinstance(layer, DensePlan))
     weights_so_far = 0
     for index, layer in enumerate(plan):
-        kind = layer[0]
-        if kind in ("conv", "pool") and len(shape) == 1:
+        if isinstance(layer, ConvPlan | PoolPlan) and len(shape) == 1:
             shape = (height, width, channels)  # channels-last inside the network: see nn.conv
             layers.append(Reshape(shape))
-        if kind == "conv":
-            _, filters, kernel, padding = layer
+        if isinstance(layer, ConvPlan):
+            filters, kernel = layer.filters, layer.kernel
             weights_so_far = _check_size(weights_so_far, (kernel, kernel, shape[2], filters))
             weights, biases = init_weights(
                 spec.init,
@@ -58,19 +57,17 @@ def build_network(spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.flo
                 rng,
                 dtype,
             )
-            conv = Conv2D(weights, biases, padding)
+            conv = Conv2D(weights, biases, layer.padding)
             shape = conv.output_shape(*shape)
             if min(shape[:2]) < 1:
-                raise SpecError(
-                    f"layers: {layer[1]} {kernel}x{kernel} filters do not fit the image"
-                )
+                raise SpecError(f"layers: {filters} {kernel}x{kernel} filters do not fit the image")
             layers += [
                 conv,
                 *_normalization(spec, filters, dtype),
                 make_activation(spec.activation),
             ]
-        elif kind == "pool":
-            _, size, mode = layer
+        elif isinstance(layer, PoolPlan):
+            size, mode = layer.size, layer.mode
             if shape[0] % size or shape[1] % size:
                 raise SpecError(
                     f"layers: pool:{size} cannot divide {shape[0]}x{shape[1]} feature maps"
@@ -85,11 +82,11 @@ def build_network(spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.flo
             else:
                 layers.append(pool)
             shape = pool.output_shape(*shape)
-        elif kind == "dense":
+        elif isinstance(layer, DensePlan):
             if len(shape) == 3:
                 layers.append(Reshape((shape[0] * shape[1] * shape[2],)))
                 shape = (shape[0] * shape[1] * shape[2],)
-            units = layer[1]
+            units = layer.units
             weights_so_far = _check_size(weights_so_far, (shape[0], units))
             weights, biases = init_weights(
                 spec.init, (shape[0], units), shape[0], units, rng, dtype
@@ -101,7 +98,7 @@ def build_network(spec: Spec, rng: np.random.Generator, dtype: np.dtype = np.flo
                 if spec.dropout:
                     layers.append(Dropout(spec.dropout, rng))
         else:  # an explicit dropout layer
-            layers.append(Dropout(layer[1], rng))
+            layers.append(Dropout(layer.p, rng))
     cost = make_cost(spec.cost, make_activation(spec.resolved_output_activation))
     return Network(layers, cost)
 

@@ -38,7 +38,6 @@ class Conv2D(Layer):
         same = padding == "same"
         self.pad = (self.kernel - 1) // 2 if same else 0  # before: top and left
         self.pad_after = self.kernel // 2 if same else 0  # bottom and right
-        self.propagate = True
 
     def output_shape(self, height: int, width: int, channels: int) -> tuple[int, int, int]:
         change = self.pad + self.pad_after - self.kernel + 1

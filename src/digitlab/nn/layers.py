@@ -32,6 +32,10 @@ class Layer:
     #: An elementwise non-decreasing function (an activation such as the sigmoid or ReLU):
     #: then max(f(a), f(b)) = f(max(a, b)), so max-pooling may come first.
     increasing: bool = False
+    #: Whether ``backward`` returns the gradient for the layer's input.  The network turns
+    #: it off for its first layer with weights, whose input is the data: nothing needs
+    #: that gradient, and for a large layer it is the largest product of the pass.
+    propagate: bool = True
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         return x
@@ -52,8 +56,6 @@ class Dense(Layer):
         self.weights = Parameter(weights, regularize=True)
         self.biases = Parameter(biases, regularize=False)
         self.params = (self.weights, self.biases)
-        #: The first layer's input is the data: no gradient needs to flow into it.
-        self.propagate = True
         self._x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
