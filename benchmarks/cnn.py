@@ -139,9 +139,9 @@ def preset_row(preset: Preset, path: Path) -> list[object]:
     return [
         f"`{preset.name}`",
         preset.summary,
-        *versus_book(100 * metrics["test_accuracy"], preset.book_accuracy),
-        f"{100 * metrics['validation_accuracy']:.2f}",
-        f"{metrics['best_epoch']} of {metrics['epochs_run']}",
+        *versus_book(100 * metrics.test_accuracy, preset.book_accuracy),
+        f"{100 * metrics.validation_accuracy:.2f}",
+        f"{metrics.best_epoch} of {metrics.epochs_run}",
         *time_cells([minutes(path)]),
         f"`{command_for(preset)}`",
     ]
@@ -153,7 +153,7 @@ def ensemble_row(ensemble: Ensemble, paths: list[Path], data: Dataset) -> list[o
     def accuracy(split: Split) -> float:
         return 100 * evaluate(models, split).accuracy
 
-    members = [100 * model.metrics["test_accuracy"] for model in models]
+    members = [100 * model.metrics.test_accuracy for model in models]
     return [
         f"`{ensemble.name}`",
         f"{ensemble.summary}; members {min(members):.2f}–{max(members):.2f}",

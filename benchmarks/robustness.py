@@ -194,7 +194,7 @@ def targets_section(
         return "met" if met else "**not met**"
 
     if DEFAULT in by_name:
-        row, test = by_name[DEFAULT], models[DEFAULT].metrics["test_accuracy"]
+        row, test = by_name[DEFAULT], models[DEFAULT].metrics.test_accuracy
         best = max(rows, key=lambda r: r.mean)
         lines += [
             f"- `{DEFAULT}` (the bundled model) on MNIST's test set: {100 * test:.2f} % "
@@ -298,8 +298,12 @@ a higher top probability than a non-digit.
 {doubt_section(tables, models)}
 
 `cnn-robust` trains with outlier exposure: generated non-digits of the same *kinds* as
-the generated rows (other images, other seed) with the target "all digits equally
-likely", so for it those rows are easier than Fashion-MNIST, which it has never seen.
+the "generated letters" and "generated blobs" rows (other images, other seed) with the
+target "all digits equally likely", so for it those rows are easier than Fashion-MNIST,
+which it has never seen.  The three "unseen kinds" rows are generated too, but no model
+trains on their kinds (other capital letters, random scribbles, two digits drawn across
+each other): they show how far the doubt it learned carries to non-digits it was never
+shown, as Fashion-MNIST does, without using Fashion-MNIST to choose anything.
 """
     write(args.out, text)
 

@@ -38,8 +38,8 @@ def main() -> None:
     metrics = model.metrics
     print(
         f"wrote {TARGET.name} ({size / 1e6:.2f} MB): {PRESET}, best epoch "
-        f"{metrics['best_epoch']}, validation {metrics['validation_accuracy']:.2%}, test "
-        f"{metrics['test_accuracy']:.2%}; unsure below {model.calibration.unsure_below:.3f}"
+        f"{metrics.best_epoch}, validation {metrics.validation_accuracy:.2%}, test "
+        f"{metrics.test_accuracy:.2%}; unsure below {model.calibration.unsure_below:.3f}"
     )
 
 

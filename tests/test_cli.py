@@ -13,6 +13,7 @@ from digitlab.data.fetch import MNIST_FILES
 from digitlab.data.idx import write_idx
 from digitlab.errors import SpecError
 from digitlab.presets import ENSEMBLES, PRESETS, get
+from digitlab.spec import Spec, make_spec
 
 
 def assert_one_line_error(result, *fragments: str) -> None:
@@ -574,8 +575,7 @@ def test_an_output_that_cannot_be_written_is_refused_before_training(run_cli, tm
     assert_one_line_error(result, flag, "is a folder")
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
-def test_every_preset_round_trips_through_the_train_flags(name, monkeypatch) -> None:
+def assert_round_trips_through_the_train_flags(spec, monkeypatch) -> None:
     """spec -> `digitlab train` flags (as reports print them) -> the CLI's parser -> the
     same spec: the flags the reports print are flags the CLI takes, meaning the same."""
     import shlex
@@ -593,9 +593,35 @@ def test_every_preset_round_trips_through_the_train_flags(name, monkeypatch) -> 
 
     monkeypatch.setattr(cli, "Trainer", capture)
     monkeypatch.setattr(cli, "load_data", lambda data_dir: None)
-    spec = PRESETS[name].spec.with_overrides(seed=3)
     command = shlex.split(train_command(spec.model_dump()))
     assert command[:2] == ["digitlab", "train"]
     result = CliRunner().invoke(cli.app, command[1:])
     assert isinstance(result.exception, Built), result.output
     assert result.exception.args[0] == spec
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_round_trips_through_the_train_flags(name, monkeypatch) -> None:
+    spec = PRESETS[name].spec.with_overrides(seed=3)
+    assert_round_trips_through_the_train_flags(spec, monkeypatch)
+
+
+def test_the_record_holders_training_flags_round_trip(monkeypatch) -> None:
+    """Every field the record holders' training added, away from its default, each with
+    its own flag: --warmup-epochs, --rotation, --zoom, --translation, --label-smoothing
+    and --ema."""
+    spec = make_spec(
+        {
+            "cost": "log-likelihood",
+            "schedule": "warmup-cosine",
+            "warmup_epochs": 4,
+            "rotation": 12.5,
+            "zoom": 0.15,
+            "translation": 2.5,
+            "label_smoothing": 0.05,
+            "ema": 0.995,
+        }
+    )
+    changed = {"warmup_epochs", "rotation", "zoom", "translation", "label_smoothing", "ema"}
+    assert all(getattr(spec, key) != getattr(Spec(), key) for key in changed)
+    assert_round_trips_through_the_train_flags(spec, monkeypatch)

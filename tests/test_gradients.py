@@ -11,6 +11,7 @@ from digitlab.nn.costs import CrossEntropyCost, LogLikelihoodCost, QuadraticCost
 from digitlab.nn.layers import Dense, Dropout
 from digitlab.nn.optimizers import SGD
 from digitlab.spec import make_spec
+from digitlab.train.trainer import smooth_labels
 
 from .gradcheck import assert_close, numerical_gradient
 
@@ -93,6 +94,17 @@ def test_cost_delta_is_gradient_of_value(make) -> None:
     z = rng.standard_normal((5, 10)) * 3
     z[np.abs(z) < 1e-3] = 0.5
     y = one_hot_targets(5, 10)
+    numeric = numerical_gradient(lambda: cost.value(z, y), z)
+    assert_close(cost.delta(z, y), numeric)
+
+
+def test_log_likelihood_delta_with_smoothed_targets() -> None:
+    """Label smoothing trains the log-likelihood towards targets that are not one-hot;
+    its delta a - y is still the gradient, as y sums to one."""
+    cost = LogLikelihoodCost()
+    z = rng.standard_normal((5, 10)) * 3
+    y = smooth_labels(one_hot_targets(5, 10), 0.1)
+    assert y.min() == pytest.approx(0.01) and y.sum(axis=1) == pytest.approx(1)
     numeric = numerical_gradient(lambda: cost.value(z, y), z)
     assert_close(cost.delta(z, y), numeric)
 

@@ -127,6 +127,15 @@ def test_a_pipe_or_a_folder_is_refused_without_blocking(tmp_path: Path) -> None:
         load_model(tmp_path / "pipe")
 
 
+@pytest.mark.parametrize("speck", [np.ones((1, 1)), np.ones((2, 2)), np.full((1, 3), 0.6)])
+def test_a_speck_on_blank_paper_is_not_a_digit(speck: np.ndarray) -> None:
+    for paper in (np.zeros((60, 60)), np.ones((60, 60))):
+        page = paper.copy()
+        page[30 : 30 + speck.shape[0], 20 : 20 + speck.shape[1]] = 1 - paper[0, 0] * speck
+        with pytest.raises(ImageError, match="blank"):
+            to_mnist(page)
+
+
 def test_a_small_digit_in_a_large_picture_is_found(mnist) -> None:
     """Ink covering well under 1 % of the picture (a 60-pixel digit in 1000 x 1000) used
     to be taken for paper, and the picture called blank."""

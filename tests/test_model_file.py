@@ -13,7 +13,7 @@ import pytest
 
 from digitlab.errors import ModelFileError
 from digitlab.nn.build import build_network
-from digitlab.nn.model_file import HEADER_KEY, Model, load_model, save_model
+from digitlab.nn.model_file import HEADER_KEY, Model, TrainingMetrics, load_model, save_model
 from digitlab.spec import make_spec
 
 SPEC = make_spec({"layers": [784, 10], "cost": "log-likelihood"})
@@ -22,7 +22,8 @@ SPEC = make_spec({"layers": [784, 10], "cost": "log-likelihood"})
 @pytest.fixture
 def good(tmp_path: Path) -> Path:
     path = tmp_path / "good.npz"
-    save_model(path, Model(SPEC, build_network(SPEC, np.random.default_rng(0)), {"x": 1}))
+    metrics = TrainingMetrics(epochs_run=3, best_epoch=2, validation_accuracy=0.5)
+    save_model(path, Model(SPEC, build_network(SPEC, np.random.default_rng(0)), metrics))
     return path
 
 
@@ -59,7 +60,9 @@ def with_header(path: Path, **fields) -> Path:
 
 
 def test_a_good_file_loads(good: Path) -> None:
-    assert load_model(good).metrics == {"x": 1}
+    assert load_model(good).metrics == TrainingMetrics(
+        epochs_run=3, best_epoch=2, validation_accuracy=0.5
+    )
 
 
 @pytest.mark.parametrize("version", ["1", None, 1.5, True, -1])
@@ -71,6 +74,17 @@ def test_a_format_version_that_is_not_a_count(good: Path, version) -> None:
 def test_metrics_that_are_not_a_record(good: Path) -> None:
     with pytest.raises(ModelFileError, match="metrics"):
         load_model(with_header(good, metrics=[1, 2]))
+
+
+@pytest.mark.parametrize("value", ["3", [3], True, float("inf")])
+def test_a_metric_that_is_not_a_finite_number(good: Path, value) -> None:
+    with pytest.raises(ModelFileError, match="metric best_epoch"):
+        load_model(with_header(good, metrics={"best_epoch": value}))
+
+
+def test_metrics_this_version_does_not_know_are_left_out(good: Path) -> None:
+    metrics = load_model(with_header(good, metrics={"best_epoch": 4, "from_the_future": 1})).metrics
+    assert metrics == TrainingMetrics(best_epoch=4)
 
 
 def test_a_deeply_nested_header(good: Path) -> None:

@@ -13,7 +13,7 @@ from digitlab.evaluation.probabilities import class_probabilities
 from digitlab.interop import onnx_export
 from digitlab.nn.build import build_network
 from digitlab.nn.layers import Layer
-from digitlab.nn.model_file import Calibration, Model, load_model, save_model
+from digitlab.nn.model_file import Calibration, Model, TrainingMetrics, load_model, save_model
 from digitlab.nn.network import Network
 from digitlab.nn.normalization import BatchNorm
 from digitlab.presets import PRESETS
@@ -48,7 +48,7 @@ def with_trained_statistics(network: Network, seed: int = 0) -> Network:
 
 def untrained(spec: Spec, calibration: Calibration | None = None) -> Model:
     network = with_trained_statistics(build_network(spec, np.random.default_rng(1)))
-    return Model(spec, network, {"test_accuracy": 0.1}, calibration)
+    return Model(spec, network, TrainingMetrics(test_accuracy=0.1), calibration)
 
 
 def calibration_at(temperature: float) -> Calibration:
@@ -133,7 +133,7 @@ def test_the_file_carries_the_contract_and_the_models_record() -> None:
     props = {prop.key: prop.value for prop in proto.metadata_props}
     assert props["name"] == proto.graph.name == "cnn-best"
     assert make_spec(json.loads(props["spec"])) == spec
-    assert json.loads(props["metrics"]) == model.metrics
+    assert json.loads(props["metrics"]) == model.metrics.to_dict()
     assert json.loads(props["calibration"])["temperature"] == 1.5
     assert proto.opset_import[0].version == onnx_export.OPSET
     (pixels,), (probabilities,) = proto.graph.input, proto.graph.output

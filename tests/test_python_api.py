@@ -17,7 +17,13 @@ from digitlab.evaluation.calibration import calibrated
 from digitlab.evaluation.probabilities import class_probabilities
 from digitlab.inputs import digit_labels, pixel_rows
 from digitlab.nn.build import build_network
-from digitlab.nn.model_file import FORMAT_VERSION, Model, load_model, save_model
+from digitlab.nn.model_file import (
+    FORMAT_VERSION,
+    Model,
+    TrainingMetrics,
+    load_model,
+    save_model,
+)
 from digitlab.predict import load_bundled_model
 from digitlab.spec import make_spec
 from digitlab.train.history import KERAS_NAMES, EpochRecord, History
@@ -53,12 +59,13 @@ def test_every_accepted_form_gives_the_same_rows() -> None:
         grey.astype(np.float64),  # 0-255 as floats: scaled too
         grey.astype(np.float32) / 255,  # already in [0, 1]: kept
         grey.tolist(),
+        grey.reshape(3, 28, 28, 1),  # Keras' channels-last grey images
     ]
     for form in forms:
         rows = pixel_rows(form)
         assert rows.dtype == np.float32 and rows.shape == (3, 784) and rows.flags.c_contiguous
         np.testing.assert_allclose(rows, expected, rtol=1e-6)
-    for single in (grey[0], grey[0].reshape(784)):
+    for single in (grey[0], grey[0].reshape(784), grey[0].reshape(28, 28, 1)):
         np.testing.assert_allclose(pixel_rows(single), expected[:1], rtol=1e-6)
 
 
@@ -67,7 +74,7 @@ def test_scale_is_decided_for_the_whole_array() -> None:
     images = np.zeros((2, 784))
     images[0, 0], images[1, 0] = 0.5, 200.0
     np.testing.assert_allclose(pixel_rows(images)[:, 0], [0.5 / 255, 200 / 255], rtol=1e-6)
-    assert pixel_rows(np.ones(784, dtype=np.uint8)).max() == pytest.approx(1 / 255)
+    assert pixel_rows(np.full(784, 2, dtype=np.uint8)).max() == pytest.approx(2 / 255)
     assert pixel_rows(np.ones(784)).max() == 1.0
 
 
@@ -78,6 +85,8 @@ def test_scale_is_decided_for_the_whole_array() -> None:
         (np.zeros((2, 28, 27)), "got (2, 28, 27)"),
         (np.zeros((784, 1)), "got (784, 1)"),
         (np.zeros((2, 1, 28, 28)), "got (2, 1, 28, 28)"),
+        (np.zeros((2, 28, 28, 3)), "got (2, 28, 28, 3)"),
+        (np.ones((2, 784), dtype=np.uint8), "look binarised"),
         (np.float64(3.0), "got ()"),
         (np.zeros((0, 784)), "empty"),
         (np.zeros(0), "empty"),
@@ -179,7 +188,8 @@ SMALL = make_spec({"layers": [784, 30, 10], "cost": "log-likelihood", "eta": 0.1
 
 
 def small_model() -> Model:
-    return Model(SMALL, build_network(SMALL, np.random.default_rng(0)), {"best_epoch": 3})
+    network = build_network(SMALL, np.random.default_rng(0))
+    return Model(SMALL, network, TrainingMetrics(best_epoch=3))
 
 
 def test_summary_lists_layers_totals_spec_metrics_and_calibration() -> None:
@@ -200,6 +210,7 @@ def test_summary_lists_layers_totals_spec_metrics_and_calibration() -> None:
         "Trainable parameters: 23,860",
         "\n  digitlab train --cost log-likelihood --eta 0.1 --seed 0\n",
         "best_epoch  3",
+        "epochs_run  0",
         "Calibration: none",
     ):
         assert fragment in text, text
@@ -226,7 +237,10 @@ def test_summary_of_a_calibrated_saved_model(tmp_path: Path, mnist) -> None:
     assert loaded.format_version == FORMAT_VERSION
     record = json.loads(json.dumps(loaded.describe().to_dict()))
     assert record["calibration"] == model.calibration.to_dict()
-    assert record["spec"] == SMALL.model_dump() and record["metrics"] == {"best_epoch": 3}
+    assert record["spec"] == SMALL.model_dump() and record["metrics"] == {
+        "epochs_run": 0,
+        "best_epoch": 3,
+    }
     assert "Calibration: temperature" in loaded.summary()
 
 
@@ -296,6 +310,14 @@ def test_history_to_pandas(mnist) -> None:
     assert list(frame.columns) == history.csv_columns()[1:]  # epoch is the index
     assert "output_stuck" in frame.columns  # the diagnostics, spread over columns
     assert History().to_pandas().empty
+
+
+def test_a_history_written_with_epochs_from_0_is_read_from_1() -> None:
+    """Checkpoints and history files from before epochs counted from 1 resume in order."""
+    old = [{**record(epoch).to_dict(), "epoch": epoch} for epoch in range(3)]
+    assert [r.epoch for r in History.from_dicts(old)] == [1, 2, 3]
+    current = History([record(1), record(2)])
+    assert History.from_dicts(current.to_dicts()) == current
 
 
 def test_history_to_pandas_without_pandas_says_how_to_get_it(monkeypatch) -> None:

@@ -29,6 +29,29 @@ def test_cosine_goes_from_eta_to_zero() -> None:
     assert learning_rate(s, 9, []) < 0.03
 
 
+def test_warmup_cosine_rises_to_eta_then_falls_to_its_floor() -> None:
+    s = spec(schedule="warmup-cosine", epochs=10, warmup_epochs=3, min_eta_ratio=0.01)
+    rates = [learning_rate(s, e, []) for e in range(10)]
+    assert rates[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])  # linear up to eta in epoch 3
+    assert rates[-1] == pytest.approx(0.01)  # the floor, in the last epoch
+    assert rates[3:] == sorted(rates[3:], reverse=True)
+    # epoch 6 is halfway from the peak (3) to the end (9): halfway between eta and the floor
+    assert rates[6] == pytest.approx((1.0 + 0.01) / 2)
+
+
+def test_warmup_cosine_without_warmup_starts_at_eta() -> None:
+    s = spec(schedule="warmup-cosine", epochs=5, warmup_epochs=0, min_eta_ratio=0.1)
+    assert learning_rate(s, 0, []) == pytest.approx(1.0)
+    assert learning_rate(s, 4, []) == pytest.approx(0.1)
+
+
+def test_warmup_longer_than_the_run_ends_in_its_last_epoch() -> None:
+    """A preset shortened for a quick look (--epochs 1) still trains at eta."""
+    s = spec(schedule="warmup-cosine", epochs=3, warmup_epochs=5)
+    assert [learning_rate(s, e, []) for e in range(3)] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert learning_rate(s.with_overrides(epochs=1), 0, []) == pytest.approx(1.0)
+
+
 def test_plateau_halves_after_patience_and_stops_at_eta_over_128() -> None:
     s = spec(schedule="plateau", patience=3)
     improving = [0.1, 0.2, 0.3]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from digitlab.data.mnist import one_hot
 from digitlab.errors import DivergenceError, ModelFileError, SpecError
 from digitlab.nn.model_file import load_model, save_model
 from digitlab.presets import PRESETS
@@ -16,6 +18,7 @@ from digitlab.train import History, Trainer
 from digitlab.train.callbacks import Callback
 from digitlab.train.checkpoint import read_checkpoint
 from digitlab.train.to_file import checkpoint_path_for, history_path_for, train_to_file
+from digitlab.train.trainer import smooth_labels
 
 from .interrupt import StopAfter
 
@@ -34,7 +37,7 @@ def test_book_network_reaches_90_percent_in_two_epochs(mnist) -> None:
     result = Trainer(spec, mnist).run()
     assert [r.epoch for r in result.history] == [1, 2]  # counted from 1
     assert result.history.best.validation_accuracy >= 0.90
-    assert result.model.metrics["train_size"] == 10_000
+    assert result.model.metrics.train_size == 10_000
 
 
 def test_saved_model_predicts_identically(mnist, tmp_path: Path) -> None:
@@ -56,12 +59,33 @@ def test_model_file_rejects_other_files(tmp_path: Path, mnist_dir: Path) -> None
             load_model(path)
 
 
+#: Every training feature the record holders use, at once: a moving average of the
+#: weights, rotations, zooms and shifts, label smoothing and a warm-up before the cosine.
+RECORD_FEATURES = {
+    "ema": 0.9,
+    "rotation": 15.0,
+    "zoom": 0.1,
+    "translation": 2.0,
+    "label_smoothing": 0.1,
+    "cost": "log-likelihood",
+    "schedule": "warmup-cosine",
+    "warmup_epochs": 1,
+}
+
+
 @pytest.mark.parametrize(
-    ("optimizer", "batch_norm"),
-    [("sgd", False), ("momentum", False), ("adam", False), ("momentum", True)],
+    ("optimizer", "batch_norm", "features"),
+    [
+        ("sgd", False, {}),
+        ("momentum", False, {}),
+        ("adam", False, {}),
+        ("momentum", True, {}),
+        ("adam", True, RECORD_FEATURES),
+    ],
+    ids=["sgd", "momentum", "adam", "momentum-batch-norm", "adam-record-features"],
 )
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
-    mnist, tmp_path: Path, optimizer, batch_norm
+    mnist, tmp_path: Path, optimizer, batch_norm, features
 ) -> None:
     spec = make_spec(
         {
@@ -75,22 +99,32 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
             "schedule": "plateau",
             "patience": 1,
             "seed": 5,
+            **features,
         }
     )
-    straight = Trainer(spec, mnist).run()
+    straight_trainer = Trainer(spec, mnist)
+    straight = straight_trainer.run()
 
     checkpoint = tmp_path / "run.checkpoint.npz"
     with pytest.raises(KeyboardInterrupt):
         Trainer(spec, mnist, [StopAfter(2)], checkpoint).run()
     assert len(read_checkpoint(checkpoint).history) == 2
-    resumed = Trainer.resume(checkpoint, mnist).run()
+    resumed_trainer = Trainer.resume(checkpoint, mnist)
+    resumed = resumed_trainer.run()
 
     def metrics(history) -> list[dict]:  # everything but the wall-clock times
         return [{**row, "seconds": None, "evaluation_seconds": None} for row in history.to_dicts()]
 
     assert metrics(resumed.history) == metrics(straight.history)
-    for a, b in zip(resumed.model.network.arrays(), straight.model.network.arrays(), strict=True):
-        assert np.array_equal(a, b)
+    # the model kept (the best epoch's), the weights reached and their average, if any
+    pairs = [(resumed.model.network, straight.model.network)]
+    pairs.append((resumed_trainer.network, straight_trainer.network))
+    if features:
+        assert len({record.eta for record in straight.history}) == 3  # the schedule moved
+        pairs.append((resumed_trainer.average.network, straight_trainer.average.network))
+    for resumed_network, straight_network in pairs:
+        for a, b in zip(resumed_network.arrays(), straight_network.arrays(), strict=True):
+            assert np.array_equal(a, b)
 
 
 class Sabotage(Callback):
@@ -247,3 +281,45 @@ def test_a_damaged_checkpoint_is_one_clear_error_and_left_as_it_is(
     with pytest.raises(ModelFileError, match="damaged checkpoint"):
         Trainer.resume(checkpoint, mnist)
     assert checkpoint.read_bytes() == before
+
+
+def test_label_smoothing_needs_the_log_likelihood_cost() -> None:
+    with pytest.raises(SpecError, match="label_smoothing: needs the log-likelihood cost"):
+        make_spec({"cost": "cross-entropy", "label_smoothing": 0.1})
+    with pytest.raises(SpecError, match="label_smoothing"):
+        make_spec({"cost": "log-likelihood", "label_smoothing": 0.5})
+    assert make_spec({"cost": "log-likelihood", "label_smoothing": 0.1}).label_smoothing == 0.1
+
+
+def test_smoothed_labels_keep_a_little_doubt_for_every_digit() -> None:
+    targets = one_hot(np.array([3, 0]))
+    smoothed = smooth_labels(targets, 0.1)
+    assert smoothed.dtype == np.float32
+    np.testing.assert_allclose(smoothed[0], [0.01] * 3 + [0.91] + [0.01] * 6, rtol=1e-6)
+    assert smooth_labels(targets, 0.0) is targets
+
+
+def test_label_smoothing_changes_training_but_not_what_is_measured(mnist) -> None:
+    spec = make_spec(
+        {"layers": [784, 30, 10], "cost": "log-likelihood", "epochs": 1, "train_size": 1000}
+    )
+    plain = Trainer(spec, mnist, use_test=False)
+    plain.run()
+    smoothed = Trainer(spec.with_overrides(label_smoothing=0.2), mnist, use_test=False)
+    record = smoothed.run().history[-1]
+    assert not np.array_equal(smoothed.network.arrays()[0], plain.network.arrays()[0])
+    # the costs recorded are against the one-hot digits, as without smoothing
+    net, sample = smoothed.network, mnist.train.head(1000)
+    assert record.train_cost == net.evaluate(sample.images, one_hot(sample.labels))[0]
+    validation = mnist.validation
+    assert record.validation_cost == net.evaluate(validation.images, one_hot(validation.labels))[0]
+
+
+@pytest.mark.parametrize(("name", "bar"), [("cnn-record", 0.8), ("mlp-elastic", 0.7)])
+def test_the_record_presets_build_and_learn(mnist, name: str, bar: float) -> None:
+    """One epoch on 2,000 images, measured on 2,000 validation images over seeds 0-2:
+    cnn-record 89-92 %, mlp-elastic 81-83 %."""
+    data = replace(mnist, validation=mnist.validation.head(2000))
+    spec = PRESETS[name].spec.with_overrides(train_size=2000, epochs=1)
+    result = Trainer(spec, data, use_test=False, diagnostics=False).run()
+    assert result.history[0].validation_accuracy > bar

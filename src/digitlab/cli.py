@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import typer
+from threadpoolctl import threadpool_limits
 
 from digitlab import presets as preset_registry
 from digitlab.data import fetch_mnist, load_mnist
@@ -27,7 +28,8 @@ from digitlab.evaluation.calibration import CalibrationScores, calibrated
 from digitlab.evaluation.plots import write_evaluation_plots
 from digitlab.evaluation.scoring import Evaluation
 from digitlab.evaluation.scoring import evaluate as score_models
-from digitlab.nn.model_file import load_model, save_model
+from digitlab.evaluation.tta import shift_averaged
+from digitlab.nn.model_file import Model, load_model, save_model
 from digitlab.predict import (
     BUNDLED_NAME,
     Prediction,
@@ -60,6 +62,12 @@ DATA_DIR = typer.Option(
     help="Folder with the four MNIST IDX files [default: $DIGITLAB_DATA_DIR or the user cache].",
 )
 JSON = typer.Option(False, "--json", help="Print one JSON object as the last line of output.")
+TTA = typer.Option(
+    False,
+    "--tta",
+    help="Test-time augmentation: average each model's probabilities over the image and "
+    "its 1-pixel shifts up, down, left and right (5x the work).",
+)
 
 
 def say(message: str) -> None:
@@ -73,6 +81,11 @@ def emit_json(payload: dict[str, Any]) -> None:
 
 def load_data(data_dir: Path | None) -> Dataset:
     return load_mnist(data_dir, report=say)
+
+
+def with_tta(models: list[Model], tta: bool) -> list[Model]:
+    """The models, each answering with test-time augmentation if ``tta`` (see --tta)."""
+    return [shift_averaged(model) for model in models] if tta else models
 
 
 @data_app.command("fetch")
@@ -175,12 +188,19 @@ def train(
         "--batch-norm/--no-batch-norm",
         help="Batch-normalise every convolution and hidden dense layer.",
     ),
-    schedule: str | None = typer.Option(None, help="constant, step, plateau (book) or cosine."),
+    schedule: str | None = typer.Option(
+        None, help="constant, step, plateau (book), cosine or warmup-cosine."
+    ),
     step_size: int | None = typer.Option(None, help="step: epochs between learning-rate cuts."),
     gamma: float | None = typer.Option(None, help="step/plateau: factor applied to eta."),
     patience: int | None = typer.Option(None, help="plateau: epochs without improvement."),
     min_eta_ratio: float | None = typer.Option(
-        None, help="plateau: stop once eta falls to eta0 times this."
+        None,
+        help="plateau: stop once eta falls to eta0 times this; warmup-cosine: the last "
+        "epoch's eta is eta0 times this.",
+    ),
+    warmup_epochs: int | None = typer.Option(
+        None, help="warmup-cosine: epochs whose eta rises linearly to its peak."
     ),
     epochs: int | None = typer.Option(None, help="Number of epochs."),
     batch_size: int | None = typer.Option(None, help="Mini-batch size."),
@@ -196,6 +216,24 @@ def train(
     ),
     outliers: float | None = typer.Option(
         None, help="Generated non-digits per training image, trained as 'not sure' (e.g. 0.1)."
+    ),
+    rotation: float | None = typer.Option(
+        None, help="Turn training images anew each epoch by up to this many degrees (e.g. 20)."
+    ),
+    zoom: float | None = typer.Option(
+        None, help="Scale training images anew each epoch by 1 - ZOOM to 1 + ZOOM (e.g. 0.1)."
+    ),
+    translation: float | None = typer.Option(
+        None, help="Shift training images anew each epoch by up to this many pixels (e.g. 3)."
+    ),
+    label_smoothing: float | None = typer.Option(
+        None,
+        help="Train towards (1 - e) y + e/10 instead of one-hot y (log-likelihood cost only).",
+    ),
+    ema: float | None = typer.Option(
+        None,
+        help="Measure and save a moving average of the weights with this decay "
+        "(e.g. 0.999; 0: off).",
     ),
     seed: int | None = typer.Option(None, help="Random seed (weights, shuffling, dropout)."),
     out: Path | None = typer.Option(
@@ -238,6 +276,7 @@ def train(
             "gamma": gamma,
             "patience": patience,
             "min_eta_ratio": min_eta_ratio,
+            "warmup_epochs": warmup_epochs,
             "epochs": epochs,
             "batch_size": batch_size,
             "early_stop": early_stop,
@@ -245,6 +284,11 @@ def train(
             "expand": expand,
             "augment": augment,
             "outliers": outliers,
+            "rotation": rotation,
+            "zoom": zoom,
+            "translation": translation,
+            "label_smoothing": label_smoothing,
+            "ema": ema,
             "seed": seed,
         }.items()
         if value is not None
@@ -328,7 +372,9 @@ def train_ensemble(
     except KeyboardInterrupt:
         say(f"interrupted; run the same command again to continue in {folder}")
         raise typer.Exit(130) from None
-    evaluate(paths, split="test", images=None, plots=None, data_dir=data_dir, as_json=as_json)
+    evaluate(
+        paths, split="test", images=None, plots=None, tta=False, data_dir=data_dir, as_json=as_json
+    )
 
 
 def report_training(
@@ -352,20 +398,20 @@ def report_training(
     payload = {
         "spec": result.model.spec.model_dump(),
         "stop_reason": result.stop_reason,
-        **metrics,
+        **metrics.to_dict(),
         "model": str(out) if out else None,
         "history": str(history) if history else None,
     }
     if as_json:
         emit_json(payload)
         return
-    test = metrics.get("test_accuracy")
+    test = metrics.test_accuracy
     print(f"stopped: {result.stop_reason}")
     print(
-        f"best epoch {metrics['best_epoch']}: validation {metrics['validation_accuracy']:.2%}"
+        f"best epoch {metrics.best_epoch}: validation {metrics.validation_accuracy:.2%}"
         + (f", test {test:.2%}" if test is not None else "")
     )
-    print(f"training time {metrics['train_seconds']:.1f}s over {metrics['epochs_run']} epochs")
+    print(f"training time {metrics.train_seconds:.1f}s over {metrics.epochs_run} epochs")
     if out:
         print(f"model saved to {out}")
 
@@ -390,13 +436,14 @@ def evaluate(
     plots: Path | None = typer.Option(
         None, "--plots", help="Also draw confusion.png, misclassified.png and reliability.png here."
     ),
+    tta: bool = TTA,
     data_dir: Path | None = DATA_DIR,
     as_json: bool = JSON,
 ) -> None:
     """Accuracy, accuracy per digit, confusion matrix and calibration (NLL, ECE) of a model
     or an ensemble (several models: their probabilities are averaged; each member's
     accuracy is shown too), on the test set, the validation set, or your own images."""
-    models = [load_model(path) for path in model_paths]
+    models = with_tta([load_model(path) for path in model_paths], tta)
     if images is not None:
         folder = load_labelled_folder(images)
         for skipped in folder.skipped:
@@ -511,6 +558,7 @@ def predict(
         help="Model files (.npz; several form an ensemble; none: the bundled model), then "
         "PNG/JPEG images, one digit each.",
     ),
+    tta: bool = TTA,
     as_json: bool = JSON,
 ) -> None:
     """Recognise the digit in each image (any size, dark-on-light or light-on-dark), and
@@ -519,7 +567,7 @@ def predict(
     images = [p for p in paths if p.suffix != ".npz"]
     if not images:
         raise SpecError("give at least one image (PNG/JPEG) after the model")
-    models = [load_model(path) for path in model_paths] or [load_bundled_model()]
+    models = with_tta([load_model(path) for path in model_paths] or [load_bundled_model()], tta)
     answers = predict_files(models, images)
     if as_json:
         names = [str(p) for p in model_paths] or [BUNDLED_NAME]
@@ -596,6 +644,10 @@ def serve(
             f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port"
         ) from None
     say(f"serving {model or 'the bundled model'} at http://{host}:{port} (Ctrl-C stops)")
+    # Requests are answered side by side, one per core: a BLAS also splitting each small
+    # product over the cores makes its threads wait on each other (measured under load:
+    # 87 -> 125 requests/s with one thread, see docs/results/serve.md).
+    threadpool_limits(1, "blas")
     uvicorn.run(web, host=host, port=port, log_level="warning", http=TimelyH11Protocol)
 
 

@@ -10,7 +10,9 @@ The scale is decided for the whole array, never image by image:
 
 * integer arrays hold grey levels 0-255 and are divided by 255;
 * float arrays whose largest value is at most 1 are taken as already in [0, 1];
-* float arrays with any value above 1 hold grey levels 0-255 and are divided by 255.
+* float arrays with any value above 1 hold grey levels 0-255 and are divided by 255;
+* integer arrays of only 0 and 1 are refused: binarised pixels, which divided by 255
+  would be all but black.
   Fed unscaled, such pixels would saturate the first layer and cost the network
   accuracy without any error -- the silent mistake this module exists to prevent.
 
@@ -33,7 +35,10 @@ from digitlab.spec import DIGITS, INPUT_SHAPE, PIXELS
 MAX_GREY = 255
 #: One image as a 2-D array: (height, width).
 IMAGE_SHAPE = INPUT_SHAPE[1:]
-SHAPES = f"(n, {PIXELS}), (n, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}), ({PIXELS},) or {IMAGE_SHAPE}"
+SHAPES = (
+    f"(n, {PIXELS}), (n, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}[, 1]), ({PIXELS},) or "
+    f"({IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}[, 1])"
+)
 
 
 def pixel_rows(images: object) -> np.ndarray:
@@ -61,6 +66,11 @@ def pixel_rows(images: object) -> np.ndarray:
             f"pixels must be grey levels 0-{MAX_GREY} (or 0-1 as floats); "
             f"these range from {smallest:g} to {largest:g}"
         )
+    if array.dtype.kind in "ui" and largest == 1:
+        raise ArrayError(
+            "integer pixels of 0 and 1 look binarised: pass them as floats in [0, 1], "
+            "or as grey levels 0-255"
+        )
     if array.dtype.kind in "ui" or largest > 1:
         return np.multiply(rows, 1 / MAX_GREY, dtype=np.float32)
     return np.ascontiguousarray(rows, dtype=np.float32)
@@ -71,11 +81,13 @@ def _as_rows(array: np.ndarray) -> np.ndarray:
     shape = array.shape
     if array.size == 0:
         raise ArrayError(f"no images: the array of shape {shape} is empty")
+    if len(shape) in (3, 4) and shape[-1] == 1 and shape[-3:-1] == IMAGE_SHAPE:
+        shape = shape[:-1]  # Keras' channels-last images with their one grey channel
     if shape in ((PIXELS,), IMAGE_SHAPE):
         return array.reshape(1, PIXELS)
     if shape[1:] in ((PIXELS,), IMAGE_SHAPE):
         return array.reshape(shape[0], PIXELS)
-    raise ArrayError(f"images must have shape {SHAPES}; got {shape}")
+    raise ArrayError(f"images must have shape {SHAPES}; got {array.shape}")
 
 
 def digit_labels(labels: object, count: int) -> np.ndarray:

@@ -75,10 +75,30 @@ _OURS = {
 }
 
 
-def _ours(name: str, convolutions: list[str], summary: str) -> Preset:
-    """One of our networks: ``convolutions``, then dense 512 with dropout, and softmax."""
+#: cnn-best's convolutions (docs/results/cnn-recipe.md, round 3).
+_BEST_CONVOLUTIONS = ["conv:32:5", "pool:2", "conv:64:3:same", "conv:64:3", "pool:2"]
+
+#: What the record holders add to a simple CNN with batch norm (An et al., 2020): wider
+#: rotations and shifts instead of our affine warps, a moving average of the weights, and
+#: a learning rate that warms up before its cosine; label smoothing besides.
+_RECORD = {
+    "augment": "none",
+    "rotation": 20.0,
+    "translation": 3.0,
+    "ema": 0.999,
+    "label_smoothing": 0.1,
+    "schedule": "warmup-cosine",
+    "warmup_epochs": 2,
+    "epochs": 50,
+}
+
+
+def _ours(name: str, convolutions: list[str], summary: str, **changes: Any) -> Preset:
+    """One of our networks: ``convolutions``, then dense 512 with dropout, and softmax;
+    ``changes`` to how it trains, if any."""
     layers = [*convolutions, "dense:512", "dropout:0.5", "dense:10"]
-    return Preset(name, make_spec({**_OURS, "layers": layers}, source=f"preset {name}"), summary)
+    fields = {**_OURS, "layers": layers, **changes}
+    return Preset(name, make_spec(fields, source=f"preset {name}"), summary)
 
 
 PRESETS: dict[str, Preset] = {
@@ -245,25 +265,46 @@ PRESETS: dict[str, Preset] = {
         ),
         _ours(
             "cnn-best",
-            ["conv:32:5", "pool:2", "conv:64:3:same", "conv:64:3", "pool:2"],
+            _BEST_CONVOLUTIONS,
             "ours: conv 32x5x5, pool, 2 x conv 64x3x3, pool, dense 512; batch norm, ReLU, "
             "dropout 0.5, Adam + cosine schedule, random affine warps each epoch",
+        ),
+        _ours(
+            "cnn-record",
+            _BEST_CONVOLUTIONS,
+            "cnn-best's network trained as the record holders train (An et al. 2020): "
+            "rotations up to 20 degrees and shifts up to 3 pixels, a moving average of the "
+            "weights (0.999), label smoothing 0.1, 2 warm-up epochs then cosine",
+            **_RECORD,
+        ),
+        Preset(
+            "mlp-elastic",
+            make_spec(
+                {
+                    "layers": [784, 800, 10],
+                    "activation": "relu",
+                    "init": "he",
+                    "cost": "log-likelihood",
+                    "optimizer": "adam",
+                    "eta": 0.001,
+                    "schedule": "warmup-cosine",
+                    "warmup_epochs": 2,
+                    "ema": 0.999,
+                    "epochs": 100,
+                    "batch_size": 64,
+                    "augment": "elastic",
+                },
+                source="preset mlp-elastic",
+            ),
+            "Simard et al. (2003): one hidden layer of 800 ReLUs, elastic distortions each "
+            "epoch (their 99.3 %); Adam, warm-up then cosine, a moving average of the weights",
         ),
         Preset(
             "cnn-robust",
             make_spec(
                 {
                     **_OURS,
-                    "layers": [
-                        "conv:32:5",
-                        "pool:2",
-                        "conv:64:3:same",
-                        "conv:64:3",
-                        "pool:2",
-                        "dense:128",
-                        "dropout:0.3",
-                        "dense:10",
-                    ],
+                    "layers": [*_BEST_CONVOLUTIONS, "dense:128", "dropout:0.3", "dense:10"],
                     "augment": "robust",
                     "outliers": 0.1,
                     "epochs": 30,

@@ -2,8 +2,9 @@
 
 A spec says everything needed to build and train a network -- layer sizes,
 activations, cost, initialisation, optimiser, regularisation, learning-rate schedule,
-epochs, mini-batch size and seed.  The CLI builds one from flags, a TOML file or a
-preset; a saved model records the one it was trained with; a study varies its fields.
+augmentation, label smoothing, weight averaging, epochs, mini-batch size and seed.  The
+CLI builds one from flags, a TOML file or a preset; a saved model records the one it was
+trained with; a study varies its fields.
 
 This module depends on nothing else in digitlab, so every part may use it.
 """
@@ -32,7 +33,7 @@ OutputActivation = Literal["sigmoid", "softmax", "tanh", "relu", "leaky-relu", "
 CostName = Literal["quadratic", "cross-entropy", "log-likelihood"]
 InitName = Literal["large", "normal", "glorot", "he"]
 OptimizerName = Literal["sgd", "momentum", "adam"]
-ScheduleName = Literal["constant", "step", "plateau", "cosine"]
+ScheduleName = Literal["constant", "step", "plateau", "cosine", "warmup-cosine"]
 AugmentName = Literal["none", "affine", "elastic", "robust"]
 
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -165,7 +166,17 @@ class Spec(BaseModel):
     gamma: float = Field(0.5, gt=0, lt=1, description="step/plateau: factor applied to eta.")
     patience: PositiveInt = Field(10, description="plateau: epochs without improvement.")
     min_eta_ratio: float = Field(
-        1 / 128, gt=0, lt=1, description="plateau: stop once eta falls to eta0 times this."
+        1 / 128,
+        gt=0,
+        lt=1,
+        description="plateau: stop once eta falls to eta0 times this; "
+        "warmup-cosine: the last epoch's eta is eta0 times this.",
+    )
+    warmup_epochs: int = Field(
+        2,
+        ge=0,
+        description="warmup-cosine: epochs whose eta rises linearly to its peak (at most "
+        "all epochs but the last).",
     )
     epochs: PositiveInt = 30
     batch_size: PositiveInt = 10
@@ -188,6 +199,41 @@ class Spec(BaseModel):
         description="Add this many generated non-digit images per training image to every "
         "epoch, trained towards equal probabilities, so low confidence means 'not a digit'.",
     )
+    rotation: float = Field(
+        0.0,
+        ge=0,
+        le=180,
+        description="Turn each training image anew each epoch by a random angle of up to "
+        "this many degrees either way (after the named augmentation, if any).",
+    )
+    zoom: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Scale each training image anew each epoch by a random factor "
+        "between 1 - zoom and 1 + zoom.",
+    )
+    translation: float = Field(
+        0.0,
+        ge=0,
+        le=14,
+        description="Shift each training image anew each epoch by up to this many pixels "
+        "across and up or down.",
+    )
+    label_smoothing: float = Field(
+        0.0,
+        ge=0,
+        lt=0.5,
+        description="Train towards (1 - e) y + e / 10 instead of the one-hot y "
+        "(softmax + log-likelihood only); measured costs stay against y.",
+    )
+    ema: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Keep an exponential moving average of the weights with this decay "
+        "(e.g. 0.999; 0: off); it is what is measured each epoch and saved.",
+    )
     seed: int = Field(0, ge=0, description="Seed of every random choice in the run.")
 
     @field_validator("layers", mode="before")
@@ -209,6 +255,20 @@ class Spec(BaseModel):
                 f"not {self.output_activation}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _label_smoothing_fits_cost(self) -> Spec:
+        if self.label_smoothing and self.cost != "log-likelihood":
+            raise ValueError(
+                "label_smoothing: needs the log-likelihood cost (softmax outputs, whose "
+                f"targets may be any distribution), not {self.cost}"
+            )
+        return self
+
+    @property
+    def warps(self) -> bool:
+        """Whether training images get a random rotation, zoom or shift each epoch."""
+        return bool(self.rotation or self.zoom or self.translation)
 
     def layer_plan(self) -> list[LayerPlan]:
         """The layers after the input, e.g. ``[DensePlan(30), DensePlan(10)]``."""

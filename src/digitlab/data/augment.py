@@ -7,6 +7,8 @@
   elastic distortion -- a random displacement field smoothed by a Gaussian.  Both
   resample all images in one vectorised ``map_coordinates`` call and draw their
   randomness from the generator they are given, so a seeded run is repeatable.
+  :func:`random_warp` is the affine warp with the ranges a spec chooses (its
+  ``rotation``, ``zoom`` and ``translation``); ``random_affine`` is it at fixed ranges.
 - :func:`robust_distortion` trains for people's digits rather than MNIST's: a wider warp
   (rotation, slant, size, position) for every image, and for a random share of them a
   different pen (thicker, thinner, broken), an elastic wobble, blur, noise or a washed-out
@@ -26,33 +28,54 @@ from digitlab.data import distortions
 
 SIDE = 28
 MAX_ROTATION_DEGREES = 12.0
-SCALE_RANGE = (0.9, 1.1)
+ZOOM = 0.1  # scale between 1 - ZOOM and 1 + ZOOM
 MAX_SHIFT_PIXELS = 2.0
 ELASTIC_ALPHA = 34.0  # displacement scale, in pixels before smoothing (Simard et al.)
 ELASTIC_SIGMA = 4.0  # Gaussian smoothing of the displacement field, in pixels
 
 
+#: The four one-pixel shifts (rows, columns) of the book's expansion: up, down, left, right.
+ONE_PIXEL_SHIFTS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+
+
+def shifted(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Rows of pixels with each image moved ``rows`` pixels down and ``cols`` right
+    (negative: up, left), whole pixels only; what moves in from the edge is black."""
+    square = images.reshape(-1, SIDE, SIDE)
+    moved = np.zeros_like(square)
+    moved[:, max(rows, 0) : SIDE + min(rows, 0), max(cols, 0) : SIDE + min(cols, 0)] = square[
+        :, max(-rows, 0) : SIDE + min(-rows, 0), max(-cols, 0) : SIDE + min(-cols, 0)
+    ]
+    return moved.reshape(len(square), -1)
+
+
 def expand_by_shifts(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The originals followed by their copies shifted one pixel up, down, left and right."""
-    square = images.reshape(-1, SIDE, SIDE)
-    copies = [square]
-    for axis, step in ((1, -1), (1, 1), (2, -1), (2, 1)):
-        shifted = np.roll(square, step, axis=axis)
-        edge = 0 if step == 1 else -1
-        if axis == 1:
-            shifted[:, edge, :] = 0
-        else:
-            shifted[:, :, edge] = 0
-        copies.append(shifted)
-    return np.concatenate(copies).reshape(-1, SIDE * SIDE), np.tile(labels, len(copies))
+    copies = [images.reshape(-1, SIDE * SIDE)]
+    copies += [shifted(images, rows, cols) for rows, cols in ONE_PIXEL_SHIFTS]
+    return np.concatenate(copies), np.tile(labels, len(copies))
 
 
 def random_affine(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Each image rotated, scaled and shifted by its own small random amounts."""
+    return random_warp(images, rng, MAX_ROTATION_DEGREES, ZOOM, MAX_SHIFT_PIXELS)
+
+
+def random_warp(
+    images: np.ndarray,
+    rng: np.random.Generator,
+    rotation: float,
+    zoom: float,
+    translation: float,
+) -> np.ndarray:
+    """Each image turned by up to ``rotation`` degrees either way, scaled by a factor
+    between ``1 - zoom`` and ``1 + zoom`` and shifted by up to ``translation`` pixels
+    along each axis, every amount drawn afresh for each image.  All ranges zero give
+    back the images unchanged."""
     n = len(images)
-    angle = np.deg2rad(rng.uniform(-MAX_ROTATION_DEGREES, MAX_ROTATION_DEGREES, n))
-    scale = rng.uniform(*SCALE_RANGE, n)
-    shift = rng.uniform(-MAX_SHIFT_PIXELS, MAX_SHIFT_PIXELS, (n, 2))
+    angle = np.deg2rad(rng.uniform(-rotation, rotation, n))
+    scale = rng.uniform(1 - zoom, 1 + zoom, n)
+    shift = rng.uniform(-translation, translation, (n, 2))
     centre = (SIDE - 1) / 2
     grid_r, grid_c = np.mgrid[0:SIDE, 0:SIDE].astype(np.float32) - centre
     cos, sin = (np.cos(angle) / scale)[:, None, None], (np.sin(angle) / scale)[:, None, None]

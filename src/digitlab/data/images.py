@@ -25,6 +25,9 @@ BOX = 20
 INK_THRESHOLD = 0.1
 #: Ink must be at least this much brighter than the paper (on a 0-1 scale) to count.
 MIN_CONTRAST = 0.1
+#: Ink of fewer pixels than this (at the working size) is a speck, not a digit: a dead
+#: pixel or a fleck of dust on a blank page.
+MIN_INK_PIXELS = 8
 #: Pieces of ink smaller than this fraction of the largest piece are specks.
 SPECK_RATIO = 0.1
 #: Pieces touching the border are dropped when the others reach this fraction of their size.
@@ -117,7 +120,8 @@ def ink_of(pixels: np.ndarray) -> np.ndarray:
     2. *Uneven light*: the paper's brightness is estimated (:func:`_paper`) and
        subtracted.
     3. *Ink or paper*: Otsu's threshold on what is left splits the two; an image whose
-       ink is not at least MIN_CONTRAST brighter than the paper is blank.
+       ink is not at least MIN_CONTRAST brighter than the paper, or covers fewer than
+       MIN_INK_PIXELS pixels, is blank.
     4. *Specks and clutter*: of the connected pieces of ink, those much smaller than the
        largest and those touching the border (the paper's edge, a shadow) are dropped.
 
@@ -136,6 +140,8 @@ def ink_of(pixels: np.ndarray) -> np.ndarray:
     if flat.max() < MIN_CONTRAST:
         return np.zeros_like(pixels)
     core = _main_pieces(flat > _otsu(flat))
+    if np.count_nonzero(core) < MIN_INK_PIXELS:
+        return np.zeros_like(pixels)
     peak = float(np.percentile(flat[core], 90))
     rows, cols = np.nonzero(core)  # grow the mask by a pixel, inside the ink's box only
     top, left = max(rows.min() - 1, 0), max(cols.min() - 1, 0)
@@ -147,9 +153,10 @@ def ink_of(pixels: np.ndarray) -> np.ndarray:
 
 def _levels(blocks: np.ndarray) -> tuple[float, float]:
     """The darkest and lightest levels that matter, from the image averaged over 2x2
-    blocks: averaging dims a one-pixel speck of noise to a quarter, but keeps ink covering
-    under 1 % of the image (a small digit in a large photo, a short first stroke, a thin
-    line), which percentiles would miss."""
+    blocks: averaging dims one-pixel noise to a quarter, but keeps ink covering under 1 %
+    of the image (a small digit in a large photo, a short first stroke), which percentiles
+    would miss.  (A lone speck on blank paper still sets a level; it is too small to be
+    kept as ink: see MIN_INK_PIXELS.)"""
     return float(blocks.min()), float(blocks.max())
 
 

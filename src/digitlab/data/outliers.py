@@ -161,9 +161,20 @@ def _scribbles(count: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _overlays(count: int, digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Two training digits drawn on top of each other: ink of two answers at once."""
-    first, second = (digits[rng.integers(0, len(digits), count)] for _ in range(2))
-    return np.maximum(first, second).reshape(count, SIDE, SIDE).astype(np.float32)
+    """Two training digits drawn across each other, the second moved 5 to 9 pixels left or
+    right: ink of two answers at once (never one digit, even when both show the same)."""
+    first, second = (
+        digits[rng.integers(0, len(digits), count)].reshape(count, SIDE, SIDE) for _ in range(2)
+    )
+    moves = rng.integers(5, 10, count) * rng.choice([-1, 1], count)
+    moved = np.zeros_like(second)
+    for move in np.unique(moves):  # ink moved past the edge is gone, not wrapped round
+        chosen = moves == move
+        if move > 0:
+            moved[chosen, :, move:] = second[chosen, :, :-move]
+        else:
+            moved[chosen, :, :move] = second[chosen, :, -move:]
+    return np.maximum(first, moved).astype(np.float32)
 
 
 def _specks(count: int, rng: np.random.Generator) -> np.ndarray:

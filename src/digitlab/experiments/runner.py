@@ -169,7 +169,10 @@ def make_sampler(study_file: StudyFile) -> optuna.samplers.BaseSampler:
 def make_pruner(study_file: StudyFile) -> optuna.pruners.BasePruner:
     if study_file.search.pruner == "median":
         return optuna.pruners.MedianPruner(
-            n_startup_trials=5, n_warmup_steps=study_file.search.prune_warmup
+            # Steps are epochs counted from 1, and Optuna prunes at steps >= warm-up:
+            # so prune_warmup whole epochs run before a trial may be pruned.
+            n_startup_trials=5,
+            n_warmup_steps=study_file.search.prune_warmup + 1,
         )
     return optuna.pruners.NopPruner()
 

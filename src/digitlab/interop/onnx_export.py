@@ -228,7 +228,7 @@ def to_onnx(model: Model) -> onnx.ModelProto:
     metadata = {
         "name": name,
         "spec": json.dumps(model.spec.model_dump()),
-        "metrics": json.dumps(model.metrics),
+        "metrics": json.dumps(model.metrics.to_dict()),
     }
     if model.calibration is not None:
         metadata["calibration"] = json.dumps(model.calibration.to_dict())

@@ -96,6 +96,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         gamma: float = DEFAULT.gamma,
         patience: int = DEFAULT.patience,
         min_eta_ratio: float = DEFAULT.min_eta_ratio,
+        warmup_epochs: int = DEFAULT.warmup_epochs,
         epochs: int = DEFAULT.epochs,
         batch_size: int = DEFAULT.batch_size,
         early_stop: int | None = DEFAULT.early_stop,
@@ -103,6 +104,11 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         expand: bool = DEFAULT.expand,
         augment: AugmentName = DEFAULT.augment,
         outliers: float = DEFAULT.outliers,
+        rotation: float = DEFAULT.rotation,
+        zoom: float = DEFAULT.zoom,
+        translation: float = DEFAULT.translation,
+        label_smoothing: float = DEFAULT.label_smoothing,
+        ema: float = DEFAULT.ema,
         seed: int = DEFAULT.seed,
         validation_fraction: float = VALIDATION_FRACTION,
         verbose: bool = False,
@@ -124,6 +130,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         self.gamma = gamma
         self.patience = patience
         self.min_eta_ratio = min_eta_ratio
+        self.warmup_epochs = warmup_epochs
         self.epochs = epochs
         self.batch_size = batch_size
         self.early_stop = early_stop
@@ -131,6 +138,11 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         self.expand = expand
         self.augment = augment
         self.outliers = outliers
+        self.rotation = rotation
+        self.zoom = zoom
+        self.translation = translation
+        self.label_smoothing = label_smoothing
+        self.ema = ema
         self.seed = seed
         self.validation_fraction = validation_fraction
         self.verbose = verbose

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,47 @@ class Calibration:
         return calibration
 
 
+@dataclass(frozen=True)
+class TrainingMetrics:
+    """The headline numbers of the run that trained a model, as its file records them:
+    how many epochs ran on how many training images, the best-validation epoch (counted
+    from 1) with its validation and test accuracy -- the weights kept are that epoch's --
+    the last epoch's accuracies, and the seconds spent training.  Each is None when
+    unknown (a model built rather than trained; test accuracy when the test set was kept
+    out of training)."""
+
+    epochs_run: int = 0
+    train_size: int | None = None
+    best_epoch: int | None = None
+    validation_accuracy: float | None = None
+    test_accuracy: float | None = None
+    final_validation_accuracy: float | None = None
+    final_test_accuracy: float | None = None
+    train_seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The known numbers, by name: what the model file and ``--json`` outputs hold."""
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_dict(cls, record: Any, path: Path) -> TrainingMetrics:
+        """Read a stored record, keeping the names this version knows and refusing any
+        value that is not a finite number."""
+        if not isinstance(record, dict):
+            raise ModelFileError(f"{path} has a damaged header (metrics are not a record)")
+        known = {f.name: f.type for f in fields(cls)}
+        values = {}
+        for name, value in record.items():
+            if name not in known or value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ModelFileError(f"{path} has a damaged header (metric {name} is not a number)")
+            if not np.isfinite(value):
+                raise ModelFileError(f"{path} has a damaged header (metric {name} is not finite)")
+            values[name] = int(value) if known[name].startswith("int") else float(value)
+        return cls(**values)
+
+
 @dataclass
 class Model:
     """A trained network together with the spec that built it, its recorded metrics and,
@@ -107,7 +148,7 @@ class Model:
 
     spec: Spec
     network: Network
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: TrainingMetrics = field(default_factory=TrainingMetrics)
     calibration: Calibration | None = None
     format_version: int = FORMAT_VERSION
 
@@ -164,7 +205,7 @@ class Model:
 def save_model(path: Path, model: Model) -> None:
     """Write ``model`` to ``path`` atomically."""
     arrays = {f"param/{i}": a for i, a in enumerate(model.network.arrays())}
-    header = {"spec": model.spec.model_dump(), "metrics": model.metrics}
+    header = {"spec": model.spec.model_dump(), "metrics": model.metrics.to_dict()}
     if model.calibration is not None:
         header["calibration"] = model.calibration.to_dict()
     write_container(path, FORMAT, header, arrays)
@@ -191,7 +232,8 @@ def load_model(path: Path) -> Model:
     stored = header.get("calibration")
     calibration = None if stored is None else Calibration.from_dict(stored, path)
     version = header.get("format_version", 0)
-    return Model(spec, network, header.get("metrics", {}), calibration, version)
+    metrics = TrainingMetrics.from_dict(header.get("metrics", {}), path)
+    return Model(spec, network, metrics, calibration, version)
 
 
 def _spec_from(header: dict[str, Any], path: Path) -> Spec:

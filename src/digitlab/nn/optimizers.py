@@ -15,6 +15,7 @@ All updates are in place, with no per-step allocation beyond the gradient itself
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -54,10 +55,11 @@ class Optimizer(ABC):
     def _update(self, index: int, param: Parameter) -> None:
         """Move ``param`` (the ``index``-th parameter) using its gradient."""
 
-    def penalty(self) -> float:
-        """The penalty's contribution to the cost: (l2/2) sum w^2 + l1 sum |w|."""
+    def penalty(self, params: Sequence[Parameter] | None = None) -> float:
+        """The penalty's contribution to the cost: (l2/2) sum w^2 + l1 sum |w|, for the
+        parameters it trains or, given ``params``, for those (a moving average's)."""
         total = 0.0
-        for param in self.params:
+        for param in self.params if params is None else params:
             if param.regularize and self.l2:
                 total += 0.5 * self.l2 * float(np.vdot(param.value, param.value))
             if param.regularize and self.l1:

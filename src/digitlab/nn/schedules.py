@@ -23,9 +23,26 @@ def learning_rate(spec: Spec, epoch: int, validation_accuracies: Sequence[float]
         return eta * spec.gamma ** (epoch // spec.step_size)
     if spec.schedule == "cosine":
         return eta * 0.5 * (1 + math.cos(math.pi * epoch / spec.epochs))
+    if spec.schedule == "warmup-cosine":
+        return _warmup_cosine(spec, epoch)
     if spec.schedule == "plateau":
         return _plateau(spec, validation_accuracies)
     raise ValueError(f"unknown schedule {spec.schedule!r}")
+
+
+def _warmup_cosine(spec: Spec, epoch: int) -> float:
+    """A linear rise over the first ``warmup_epochs`` epochs to ``eta``, reached in epoch
+    ``warmup_epochs`` (counted from 0), then half a cosine down to ``eta * min_eta_ratio``
+    in the last epoch.  Small steps while the weights are still random keep Adam's early,
+    poorly estimated moments from throwing them far; the cosine's long flat end lets the
+    weights settle.  A warm-up as long as the run or longer is cut to end in its last
+    epoch, so a run shortened for a quick look still reaches ``eta``."""
+    peak, floor = spec.eta, spec.eta * spec.min_eta_ratio
+    warmup = min(spec.warmup_epochs, spec.epochs - 1)
+    if epoch < warmup:
+        return peak * (epoch + 1) / (warmup + 1)
+    progress = min((epoch - warmup) / max(spec.epochs - 1 - warmup, 1), 1.0)
+    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def _plateau(spec: Spec, validation_accuracies: Sequence[float]) -> float | None:

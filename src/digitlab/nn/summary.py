@@ -19,7 +19,7 @@ from digitlab.nn.network import Network
 from digitlab.spec import Spec, spec_to_argv
 
 if TYPE_CHECKING:
-    from digitlab.nn.model_file import Calibration
+    from digitlab.nn.model_file import Calibration, TrainingMetrics
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class ModelSummary:
     trainable_parameters: int
     untrained_values: int
     spec: Spec
-    metrics: dict[str, Any]
+    metrics: TrainingMetrics
     calibration: Calibration | None
 
     @classmethod
@@ -54,7 +54,7 @@ class ModelSummary:
         cls,
         spec: Spec,
         network: Network,
-        metrics: dict[str, Any],
+        metrics: TrainingMetrics,
         calibration: Calibration | None,
         format_version: int,
     ) -> ModelSummary:
@@ -73,7 +73,7 @@ class ModelSummary:
             trainable_parameters=sum(p.value.size for p in network.params),
             untrained_values=sum(b.size for b in network.buffers),
             spec=spec,
-            metrics=dict(metrics),
+            metrics=metrics,
             calibration=calibration,
         )
 
@@ -96,7 +96,7 @@ class ModelSummary:
             "total_parameters": self.total_parameters,
             "spec": self.spec.model_dump(),
             "train_command": self.train_command,
-            "metrics": self.metrics,
+            "metrics": self.metrics.to_dict(),
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
         }
 
@@ -124,10 +124,11 @@ class ModelSummary:
         lines += [
             "Spec, as the command that trains it again (other fields at their defaults):",
             f"  {self.train_command}",
-            "Metrics:" if self.metrics else "Metrics: none",
         ]
-        width = max((len(name) for name in self.metrics), default=0)
-        lines += [f"  {name:<{width}}  {_number(value)}" for name, value in self.metrics.items()]
+        recorded = self.metrics.to_dict()
+        lines.append("Metrics:" if recorded else "Metrics: none")
+        width = max((len(name) for name in recorded), default=0)
+        lines += [f"  {name:<{width}}  {_number(value)}" for name, value in recorded.items()]
         lines.append(f"Calibration: {self._calibration_text()}")
         return "\n".join(lines)
 

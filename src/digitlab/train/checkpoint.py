@@ -27,18 +27,25 @@ FORMAT = "digitlab-checkpoint"
 
 @dataclass
 class Checkpoint:
+    """A run's state after an epoch.  ``average_state`` is the moving average of the
+    weights (:class:`~digitlab.nn.averaging.WeightAverage`), empty when the spec keeps
+    none."""
+
     spec: Spec
     params: list[np.ndarray]
     best_params: list[np.ndarray]
     optimizer_state: dict[str, np.ndarray]
     rng_state: dict[str, Any]
     history: History
+    average_state: dict[str, np.ndarray]
 
 
 def write_checkpoint(path: Path, trainer: Trainer) -> None:
     arrays = {f"param/{i}": a for i, a in enumerate(trainer.network.arrays())}
     arrays.update({f"best/{i}": a for i, a in enumerate(trainer.best_arrays)})
     arrays.update({f"optimizer/{k}": a for k, a in trainer.optimizer.state().items()})
+    if trainer.average is not None:
+        arrays.update({f"average/{k}": a for k, a in trainer.average.state().items()})
     header = {
         "spec": trainer.spec.model_dump(),
         "rng_state": trainer.rng.bit_generator.state,
@@ -54,16 +61,18 @@ def read_checkpoint(path: Path) -> Checkpoint:
             spec=make_spec(header["spec"], source=str(path)),
             params=numbered(arrays, "param"),
             best_params=numbered(arrays, "best"),
-            optimizer_state={
-                k.removeprefix("optimizer/"): a
-                for k, a in arrays.items()
-                if k.startswith("optimizer/")
-            },
+            optimizer_state=prefixed(arrays, "optimizer/"),
             rng_state=header["rng_state"],
             history=History.from_dicts(header["history"]),
+            average_state=prefixed(arrays, "average/"),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise damaged(path, exc) from None
+
+
+def prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The arrays whose names start with ``prefix``, by the rest of their names."""
+    return {k.removeprefix(prefix): a for k, a in arrays.items() if k.startswith(prefix)}
 
 
 def damaged(path: Path, cause: Exception) -> ModelFileError:

@@ -112,11 +112,10 @@ def check_from_history(label: str, command: str, spec: Spec, history: History) -
     as a model file and the results tables record them).  A history without test
     accuracies checks the other two."""
     summary = summarise(history, spec.train_size or 0)
-    if "best_epoch" not in summary:
+    if summary.best_epoch is None:
         raise ValueError(f"{label}: the run has no epochs to check")
-    expected = {
-        name: _plain(summary[name]) for name in CHECKED_METRICS if summary[name] is not None
-    }
+    found = {name: getattr(summary, name) for name in CHECKED_METRICS}
+    expected = {name: _plain(value) for name, value in found.items() if value is not None}
     return Check(label, command, spec.model_dump(), expected)
 
 
@@ -205,10 +204,11 @@ def run_check(check: Check, data: Dataset) -> list[str]:
         summary = summarise(trainer.run().history, len(trainer.train))
     except (SpecError, DivergenceError) as error:
         return [str(error)]
+    now = {name: getattr(summary, name, None) for name in check.expected}
     return [
-        f"{name}: committed {_shown(value)}, now {_shown(summary.get(name))}"
+        f"{name}: committed {_shown(value)}, now {_shown(now[name])}"
         for name, value in check.expected.items()
-        if summary.get(name) != value
+        if now[name] != value
     ]
 
 

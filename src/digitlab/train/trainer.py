@@ -2,10 +2,16 @@
 
 Each epoch: shuffle the training set with the run's own seeded generator, take one
 SGD step per mini-batch, then measure cost and accuracy on training, validation and
-(optionally) test data.  Everything random -- initial weights, shuffling, dropout --
-comes from that one generator, whose state is saved in every checkpoint together
-with the parameters, the optimiser's state and the history.  So a run resumed from a
-checkpoint continues exactly as if it had never stopped.
+(optionally) test data.  Everything random -- initial weights, shuffling, dropout,
+augmentation -- comes from that one generator, whose state is saved in every checkpoint
+together with the parameters, the optimiser's state, the moving average of the weights
+(when the spec keeps one) and the history.  So a run resumed from a checkpoint continues
+exactly as if it had never stopped.
+
+With a moving average of the weights (``spec.ema``), the averaged network is the run's
+result: each epoch's costs and accuracies are measured on it, the best epoch's weights
+kept are its, and so is the saved model.  The diagnostics still describe the network the
+optimiser moves, whose gradients they explain.
 """
 
 from __future__ import annotations
@@ -18,13 +24,15 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from digitlab.data.augment import AUGMENTATIONS, expand_by_shifts
+from digitlab.data.augment import AUGMENTATIONS, expand_by_shifts, random_warp
 from digitlab.data.mnist import Dataset, Split, one_hot
 from digitlab.data.outliers import non_digits
 from digitlab.errors import DivergenceError, SpecError
 from digitlab.evaluation.calibration import calibrated
+from digitlab.nn.averaging import WeightAverage
 from digitlab.nn.build import build_network
-from digitlab.nn.model_file import Model
+from digitlab.nn.model_file import Model, TrainingMetrics
+from digitlab.nn.network import Network
 from digitlab.nn.optimizers import make_optimizer
 from digitlab.nn.parallel import (
     MIN_SHARDED_BATCH,
@@ -113,9 +121,16 @@ class Trainer:
             if self.sharded
             else self.network.gradients
         )
+        self.average = (
+            WeightAverage(self.network, build_network(spec, np.random.default_rng(0)), spec.ema)
+            if spec.ema
+            else None
+        )
         self.history = History()
         self.best_arrays = [a.copy() for a in self.network.arrays()]
         self.train_targets = one_hot(self.train.labels)
+        #: What training steps aim for: the one-hot targets, or their smoothed form.
+        self.fit_targets = smooth_labels(self.train_targets, spec.label_smoothing)
         self.validation_targets = one_hot(self.validation.labels)
         self.test_targets = None if self.test is None else one_hot(self.test.labels)
         self.diagnostics = diagnostics
@@ -140,6 +155,8 @@ class Trainer:
                 raise ValueError("its best weights do not fit the network")
             trainer.best_arrays = state.best_params
             trainer.optimizer.load_state(state.optimizer_state)
+            if trainer.average is not None:
+                trainer.average.load_state(state.average_state)
             trainer.rng.bit_generator.state = state.rng_state
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise damaged(checkpoint_path, exc) from None
@@ -196,17 +213,21 @@ class Trainer:
         """Train epoch number ``epoch`` (counted from 1) at learning rate ``eta``."""
         self.optimizer.eta = eta
         started = time.perf_counter()
-        images, targets = self.train.images, self.train_targets
-        if self.spec.augment != "none":  # a fresh warp of every image, from the run's generator
-            images = AUGMENTATIONS[self.spec.augment](images, self.rng)
-        if self.spec.outliers:
+        spec = self.spec
+        images, targets = self.train.images, self.fit_targets
+        if spec.augment != "none":  # a fresh warp of every image, from the run's generator
+            images = AUGMENTATIONS[spec.augment](images, self.rng)
+        if spec.warps:
+            images = random_warp(images, self.rng, spec.rotation, spec.zoom, spec.translation)
+        if spec.outliers:
             images, targets = self._with_outliers(images, targets)
-        size, batch = len(images), self.spec.batch_size
+        size, batch = len(images), spec.batch_size
         batches = -(-size // batch)
         for callback in callbacks:
-            callback.on_epoch_start(epoch, self.spec.epochs, batches)
+            callback.on_epoch_start(epoch, spec.epochs, batches)
         every = max(1, batches // PROGRESS_UPDATES)
         gradients, step = self.gradients, self.optimizer.step
+        average = self.average.update if self.average is not None else None
         scale = self.optimizer.gradient_scale  # eta for plain SGD: see nn.optimizers.SGD
         order = self.rng.permutation(size)
         threads = self._blas_threads()
@@ -216,6 +237,8 @@ class Trainer:
                     rows = order[start : start + batch]
                     gradients(images[rows], targets[rows], scale)
                     step()
+                    if average is not None:
+                        average()
                     if number % every == 0:
                         for callback in callbacks:
                             callback.on_batches(number)
@@ -233,7 +256,7 @@ class Trainer:
                 f"eta = {eta:g} is probably too large{kept}"
             )
         if self.history.best is record:
-            self.best_arrays = [a.copy() for a in self.network.arrays()]
+            self.best_arrays = [a.copy() for a in self.measured_network.arrays()]
         if self.checkpoint_path:
             write_checkpoint(self.checkpoint_path, self)
         for callback in callbacks:
@@ -257,9 +280,15 @@ class Trainer:
             return None
         return 1
 
+    @property
+    def measured_network(self) -> Network:
+        """The network each epoch measures and the run keeps: the moving average of the
+        weights when the spec keeps one, else the trained network itself."""
+        return self.network if self.average is None else self.average.network
+
     def _measure(self, epoch: int, eta: float, seconds: float) -> EpochRecord:
         started = time.perf_counter()
-        net = self.network
+        net = self.measured_network
         sample = self.train.head(TRAIN_METRIC_SIZE)
         train_cost, train_accuracy = net.evaluate(sample.images, self.train_targets[: len(sample)])
         validation_cost, validation_accuracy = net.evaluate(
@@ -272,7 +301,7 @@ class Trainer:
         return EpochRecord(
             epoch=epoch,
             eta=eta,
-            train_cost=train_cost + self.optimizer.penalty(),
+            train_cost=train_cost + self.optimizer.penalty(net.params),
             train_accuracy=train_accuracy,
             validation_cost=validation_cost,
             validation_accuracy=validation_accuracy,
@@ -283,18 +312,29 @@ class Trainer:
         )
 
 
-def summarise(history: History, train_size: int) -> dict:
+def smooth_labels(targets: np.ndarray, epsilon: float) -> np.ndarray:
+    """Label smoothing (Szegedy et al., 2016): ``(1 - epsilon) * y + epsilon / classes``.
+    The network is asked for a little doubt about every digit instead of certainty,
+    which keeps its logits from growing without bound; ``epsilon = 0`` gives back
+    ``targets`` themselves."""
+    if not epsilon:
+        return targets
+    classes = targets.shape[1]
+    return (targets * (1 - epsilon) + epsilon / classes).astype(targets.dtype)
+
+
+def summarise(history: History, train_size: int) -> TrainingMetrics:
     """The headline numbers a model file and ``--json`` output record."""
     best, last = history.best, history[-1] if history else None
     if best is None:
-        return {"epochs_run": 0}
-    return {
-        "epochs_run": len(history),
-        "train_size": train_size,
-        "best_epoch": best.epoch,
-        "validation_accuracy": best.validation_accuracy,
-        "test_accuracy": best.test_accuracy,
-        "final_validation_accuracy": last.validation_accuracy,
-        "final_test_accuracy": last.test_accuracy,
-        "train_seconds": sum(r.seconds for r in history),
-    }
+        return TrainingMetrics()
+    return TrainingMetrics(
+        epochs_run=len(history),
+        train_size=train_size,
+        best_epoch=best.epoch,
+        validation_accuracy=best.validation_accuracy,
+        test_accuracy=best.test_accuracy,
+        final_validation_accuracy=last.validation_accuracy,
+        final_test_accuracy=last.test_accuracy,
+        train_seconds=sum(r.seconds for r in history),
+    )
