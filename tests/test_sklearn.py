@@ -166,6 +166,18 @@ def test_verbose_shows_the_epochs_and_quiet_is_the_default(digits, capsys) -> No
     assert capsys.readouterr().err == ""
 
 
+def test_some_digits_train_their_own_outputs_so_the_model_answers_digits(digits) -> None:
+    """Trained on the 3s and 7s only, the model inside still answers 3 and 7 (a model file
+    saved from it reads digits like any other), and agrees with the estimator."""
+    train_images, train_labels, test_images, test_labels = digits
+    keep, kept = np.isin(train_labels, [3, 7]), np.isin(test_labels, [3, 7])
+    classifier = DigitClassifier(**SMALL).fit(train_images[keep], train_labels[keep])
+    images, labels = test_images[kept], test_labels[kept]
+    assert classifier.classes_.tolist() == [3, 7]
+    assert set(classifier.model_.predict(images)) <= {3, 7}
+    assert classifier.model_.score(images, labels) == classifier.score(images, labels) > 0.9
+
+
 def test_bad_input_is_one_clear_error(fitted: DigitClassifier, digits) -> None:
     images, labels, _, _ = digits
     with pytest.raises(NotFittedError):
@@ -182,6 +194,8 @@ def test_bad_input_is_one_clear_error(fitted: DigitClassifier, digits) -> None:
         DigitClassifier(eta=-1).fit(images, labels)
     with pytest.raises(SpecError, match="784"):
         DigitClassifier(layers=(100, 10)).fit(images, labels)
+    with pytest.raises(SpecError, match="layers is a tuple"):
+        DigitClassifier(layers="784,30,10").fit(images, labels)
     with pytest.raises(SpecError, match="validation_fraction must be between 0 and 1"):
         DigitClassifier(validation_fraction=1.5).fit(images, labels)
     with pytest.raises(ArrayError, match="too few"):

@@ -22,7 +22,7 @@ from digitlab import presets as preset_registry
 from digitlab.data import fetch_mnist, load_mnist
 from digitlab.data.fetch import default_data_dir
 from digitlab.data.folders import load_labelled_folder
-from digitlab.data.mnist import Dataset, load_test_split
+from digitlab.data.mnist import Dataset, Split, load_test_split
 from digitlab.errors import DigitlabError, ImageError, SpecError
 from digitlab.evaluation.calibration import CalibrationScores, calibrated
 from digitlab.evaluation.plots import write_evaluation_plots
@@ -372,9 +372,8 @@ def train_ensemble(
     except KeyboardInterrupt:
         say(f"interrupted; run the same command again to continue in {folder}")
         raise typer.Exit(130) from None
-    evaluate(
-        paths, split="test", images=None, plots=None, tta=False, data_dir=data_dir, as_json=as_json
-    )
+    models = [load_model(path) for path in paths]
+    show_evaluation(paths, models, load_test_split(data_dir), "test", None, as_json)
 
 
 def report_training(
@@ -453,6 +452,18 @@ def evaluate(
         measured, where = load_test_split(data_dir), "test"
     else:
         measured, where = load_data(data_dir).validation, "validation"
+    show_evaluation(model_paths, models, measured, where, plots, as_json)
+
+
+def show_evaluation(
+    model_paths: list[Path],
+    models: list[Model],
+    measured: Split,
+    where: str,
+    plots: Path | None,
+    as_json: bool,
+) -> None:
+    """Score ``models`` on ``measured`` and print the result (or emit it as JSON)."""
     result = score_models(models, measured)
     if plots is not None:
         write_evaluation_plots(result, measured, plots, where)

@@ -13,10 +13,11 @@ What it reads and answers:
   always 784 and arrays of other widths are refused (an
   :class:`~digitlab.errors.ArrayError`, which is also a ``ValueError``).
 * ``y``: any labels of at most ten classes -- the networks have ten outputs.
-  ``classes_`` holds them sorted, and output ``i`` stands for ``classes_[i]``; with the
-  ten digits 0-9 that is output ``d`` for digit ``d``, as in every model file.  With
-  fewer classes the spare outputs are never a target, and ``predict_proba`` gives one
-  column per class (the network's probabilities of those outputs, renormalised).
+  ``classes_`` holds them sorted.  Labels that are digits 0-9 (all ten or some) train
+  output ``d`` for digit ``d``, as in every model file, so ``model_`` answers digits
+  itself; other labels train output ``i`` for ``classes_[i]``, and ``model_``'s answers
+  are then those positions, not digits.  ``predict_proba`` gives one column per class:
+  the network's probabilities of their outputs, renormalised.
 
 ``fit`` holds back a seeded ``validation_fraction`` of the training data: the trainer
 keeps the weights of the epoch that did best on it, and fits the calibration there
@@ -46,6 +47,7 @@ except ImportError:
 from digitlab.data.mnist import Dataset, Split
 from digitlab.errors import ArrayError, SpecError
 from digitlab.inputs import IMAGE_SHAPE, pixel_rows
+from digitlab.nn.model_file import normalised
 from digitlab.spec import (
     DIGITS,
     AugmentName,
@@ -150,6 +152,11 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     def spec(self) -> Spec:
         """The spec these parameters describe (a SpecError if they describe none)."""
         fields: dict[str, Any] = {name: getattr(self, name) for name in Spec.model_fields}
+        if isinstance(self.layers, str):
+            raise SpecError(
+                f"{type(self).__name__}: layers is a tuple, e.g. (784, 30, 10) or "
+                f"('conv:20:5', 'pool:2', 'dense:10'), not the text {self.layers!r}"
+            )
         fields["layers"] = list(self.layers)
         return make_spec(fields, source=type(self).__name__)
 
@@ -166,10 +173,14 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         classes, targets = np.unique(labels, return_inverse=True)
         if len(classes) > DIGITS:
             raise ArrayError(f"y has {len(classes)} classes; a digitlab network tells {DIGITS}")
+        outputs = _digit_outputs(classes)
+        if outputs is not None:  # digits: each trains its own output, as in model files
+            targets = outputs[targets]
         data = self._held_out(rows, targets, spec.seed)
         trainer = Trainer(spec, data, use_test=False, diagnostics=False)
         result = trainer.run(progress=self.verbose)
         self.classes_ = classes
+        self.outputs_ = np.arange(len(classes)) if outputs is None else outputs
         self.n_features_in_ = rows.shape[1]
         self.model_ = result.model
         self.history_ = result.history
@@ -200,10 +211,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """One probability per class in ``classes_`` for each image, calibrated."""
         check_is_fitted(self)
-        outputs = self.model_.predict_proba(X)[:, : len(self.classes_)]
-        totals = outputs.sum(axis=1, keepdims=True)
-        uniform = np.full_like(outputs, 1 / outputs.shape[1])
-        return np.divide(outputs, totals, out=uniform, where=totals > 0)
+        return normalised(self.model_.predict_proba(X)[:, self.outputs_])
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of ``classes_`` for each image."""
@@ -215,3 +223,14 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
         return tags
+
+
+def _digit_outputs(classes: np.ndarray) -> np.ndarray | None:
+    """The network output of each class when the classes are digits 0-9 (whole numbers,
+    of any numeric type), else None."""
+    if classes.dtype.kind not in "iuf":
+        return None
+    digits = classes.astype(np.int64)
+    if np.array_equal(digits, classes) and digits.min() >= 0 and digits.max() < DIGITS:
+        return digits
+    return None

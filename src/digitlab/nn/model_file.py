@@ -36,6 +36,14 @@ MAX_TOTAL_BYTES = 500_000_000
 LOG_FLOOR = -80.0
 
 
+def normalised(scores: np.ndarray) -> np.ndarray:
+    """Non-negative scores scaled so each row sums to one (equal shares for a row of
+    zeros): probabilities that keep the scores' order."""
+    totals = scores.sum(axis=1, keepdims=True)
+    uniform = np.full_like(scores, 1 / scores.shape[1])
+    return np.divide(scores, totals, out=uniform, where=totals > 0)
+
+
 def log_probabilities(probabilities: np.ndarray) -> np.ndarray:
     """Logarithms of class probabilities, floored so zeros stay finite.  They serve as
     logits: softmax(log p / T) is the temperature-scaled distribution for any T."""
@@ -162,10 +170,7 @@ class Model:
         outputs = self.network.probabilities(np.asarray(rows, dtype=np.float32))
         if self.spec.resolved_output_activation == "softmax":
             return outputs
-        positive = np.maximum(outputs, 0)
-        totals = positive.sum(axis=1, keepdims=True)
-        uniform = np.full_like(positive, 1 / positive.shape[1])
-        return np.divide(positive, totals, out=uniform, where=totals > 0)
+        return normalised(np.maximum(outputs, 0))
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
         """Ten probabilities per row of pixels already in the network's form (float32 in
