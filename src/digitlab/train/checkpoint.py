@@ -20,7 +20,6 @@ from digitlab.train.history import History
 
 if TYPE_CHECKING:
     from digitlab.spec import Spec
-    from digitlab.train.trainer import Trainer
 
 FORMAT = "digitlab-checkpoint"
 
@@ -40,21 +39,22 @@ class Checkpoint:
     average_state: dict[str, np.ndarray]
 
 
-def write_checkpoint(path: Path, trainer: Trainer) -> None:
-    arrays = {f"param/{i}": a for i, a in enumerate(trainer.network.arrays())}
-    arrays.update({f"best/{i}": a for i, a in enumerate(trainer.best_arrays)})
-    arrays.update({f"optimizer/{k}": a for k, a in trainer.optimizer.state().items()})
-    if trainer.average is not None:
-        arrays.update({f"average/{k}": a for k, a in trainer.average.state().items()})
+def write_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    """Write ``checkpoint`` to ``path`` atomically: what :func:`read_checkpoint` reads."""
+    arrays = {f"param/{i}": a for i, a in enumerate(checkpoint.params)}
+    arrays.update({f"best/{i}": a for i, a in enumerate(checkpoint.best_params)})
+    arrays.update({f"optimizer/{k}": a for k, a in checkpoint.optimizer_state.items()})
+    arrays.update({f"average/{k}": a for k, a in checkpoint.average_state.items()})
     header = {
-        "spec": trainer.spec.model_dump(),
-        "rng_state": trainer.rng.bit_generator.state,
-        "history": trainer.history.to_dicts(),
+        "spec": checkpoint.spec.model_dump(),
+        "rng_state": checkpoint.rng_state,
+        "history": checkpoint.history.to_dicts(),
     }
     write_container(path, FORMAT, header, arrays)
 
 
 def read_checkpoint(path: Path) -> Checkpoint:
+    """The checkpoint at ``path`` (a ModelFileError if it is not one, or is damaged)."""
     header, arrays = read_container(path, FORMAT)
     try:
         return Checkpoint(

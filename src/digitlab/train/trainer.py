@@ -203,6 +203,18 @@ class Trainer:
             self._probe = Probe(self.spec, self.train.images, self.train_targets)
         return self._probe.measure(self.network)
 
+    def checkpoint(self) -> Checkpoint:
+        """Everything needed to continue this run exactly where it is now."""
+        return Checkpoint(
+            spec=self.spec,
+            params=self.network.arrays(),
+            best_params=self.best_arrays,
+            optimizer_state=self.optimizer.state(),
+            rng_state=self.rng.bit_generator.state,
+            history=self.history,
+            average_state={} if self.average is None else self.average.state(),
+        )
+
     def best_model(self) -> Model:
         """A model holding the parameters of the best validation epoch so far."""
         network = build_network(self.spec, np.random.default_rng(0))
@@ -258,7 +270,7 @@ class Trainer:
         if self.history.best is record:
             self.best_arrays = [a.copy() for a in self.measured_network.arrays()]
         if self.checkpoint_path:
-            write_checkpoint(self.checkpoint_path, self)
+            write_checkpoint(self.checkpoint_path, self.checkpoint())
         for callback in callbacks:
             callback.on_epoch_end(record)
 
