@@ -29,12 +29,10 @@ import numpy as np
 from scipy.sparse import issparse
 
 from digitlab.errors import ArrayError
-from digitlab.spec import DIGITS, INPUT_SHAPE, PIXELS
+from digitlab.spec import DIGITS, IMAGE_SHAPE, PIXELS
 
 #: The largest grey level of 8-bit images.
 MAX_GREY = 255
-#: One image as a 2-D array: (height, width).
-IMAGE_SHAPE = INPUT_SHAPE[1:]
 SHAPES = (
     f"(n, {PIXELS}), (n, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}[, 1]), ({PIXELS},) or "
     f"({IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}[, 1])"

@@ -19,6 +19,7 @@ from digitlab.data.images import load_image, to_mnist
 from digitlab.errors import ImageError
 from digitlab.evaluation.probabilities import ensemble_probabilities
 from digitlab.nn.model_file import Model, load_model
+from digitlab.spec import IMAGE_SHAPE
 
 #: How many digits an answer lists as its contenders.
 CONTENDERS = 3
@@ -78,7 +79,7 @@ def predict_fields(models: Model | list[Model], fields: np.ndarray) -> list[Pred
             digit=int(p.argmax()),
             probabilities=[float(v) for v in p],
             unsure=None if threshold is None else bool(p.max() < threshold),
-            pixels=row.reshape(28, 28),
+            pixels=row.reshape(IMAGE_SHAPE),
         )
         for p, row in zip(probabilities, rows, strict=True)
     ]

@@ -42,6 +42,8 @@ PositiveInt = Annotated[int, Field(ge=1)]
 INPUT_SHAPE = (1, 28, 28)
 #: What every digitlab network reads and answers: a 28x28 image's pixels, ten digits.
 PIXELS = INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2]
+#: One image as a 2-D array: (height, width), MNIST's 28 x 28.
+IMAGE_SHAPE = INPUT_SHAPE[1:]
 DIGITS = 10
 LAYER_SYNTAX = "conv:FILTERS:KERNEL[:same], pool:SIZE[:avg], dense:UNITS or dropout:P"
 

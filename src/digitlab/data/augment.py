@@ -25,8 +25,9 @@ from collections.abc import Callable
 import numpy as np
 
 from digitlab.data import distortions
+from digitlab.spec import IMAGE_SHAPE
 
-SIDE = 28
+SIDE = IMAGE_SHAPE[0]
 MAX_ROTATION_DEGREES = 12.0
 ZOOM = 0.1  # scale between 1 - ZOOM and 1 + ZOOM
 MAX_SHIFT_PIXELS = 2.0

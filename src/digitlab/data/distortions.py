@@ -15,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter, grey_dilation, grey_erosion, map_coordinates
 
-SIDE = 28
+from digitlab.spec import IMAGE_SHAPE
+
+SIDE = IMAGE_SHAPE[0]
 CENTRE = (SIDE - 1) / 2
 
 

@@ -18,8 +18,9 @@ from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 from digitlab.errors import ImageError, ImageTooLargeError
+from digitlab.spec import IMAGE_SHAPE
 
-FIELD = 28
+FIELD = IMAGE_SHAPE[0]
 BOX = 20
 #: Pixels (after normalising to [0, 1], digit bright) darker than this count as background.
 INK_THRESHOLD = 0.1

@@ -16,6 +16,7 @@ from digitlab.data.fetch import MNIST_FILES, default_data_dir, existing_file, fe
 from digitlab.data.idx import read_idx
 from digitlab.errors import DataError
 from digitlab.reporting import Report, silent
+from digitlab.spec import IMAGE_SHAPE
 
 VALIDATION_SIZE = 10_000
 NUM_CLASSES = 10
@@ -70,7 +71,7 @@ def load_mnist(data_dir: Path | None = None, report: Report = silent) -> Dataset
         train=Split(train_images[:cut], train_labels[:cut]),
         validation=Split(train_images[cut:], train_labels[cut:]),
         test=Split(test_images, test_labels),
-        image_shape=(28, 28),
+        image_shape=IMAGE_SHAPE,
     )
 
 
@@ -95,7 +96,7 @@ def read_pair(data_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
         if path is None:
             raise DataError(f"{data_dir} has no {name} (raw or .gz)")
     images, labels = read_idx(images_path), read_idx(labels_path)
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+    if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE or images.dtype != np.uint8:
         raise DataError(f"{images_path} does not hold 28x28 8-bit images")
     if labels.ndim != 1 or len(labels) != len(images):
         raise DataError(f"{labels_path} does not hold one label per image in {images_path.name}")

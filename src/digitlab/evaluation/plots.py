@@ -15,6 +15,7 @@ from digitlab.data.mnist import Split
 from digitlab.errors import DigitlabError
 from digitlab.evaluation.calibration import CalibrationScores
 from digitlab.evaluation.scoring import Evaluation
+from digitlab.spec import IMAGE_SHAPE
 
 #: At most this many mistakes are shown in the misclassified grid.
 MAX_SHOWN = 40
@@ -65,7 +66,7 @@ def misclassified_grid(
     for axes in grid.ravel():
         axes.axis("off")
     for axes, index in zip(grid.ravel(), wrong, strict=False):
-        axes.imshow(images[index].reshape(28, 28), cmap="gray_r")
+        axes.imshow(images[index].reshape(IMAGE_SHAPE), cmap="gray_r")
         axes.set_title(f"{labels[index]}→{predicted[index]}", fontsize=8)
     figure.suptitle(title, fontsize=10)
     save(figure, path)

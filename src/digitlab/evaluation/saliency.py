@@ -15,8 +15,9 @@ import numpy as np
 
 from digitlab.evaluation.probabilities import ensemble_probabilities
 from digitlab.nn.model_file import Model
+from digitlab.spec import IMAGE_SHAPE
 
-SIDE = 28
+SIDE = IMAGE_SHAPE[0]
 PATCH = 6
 STRIDE = 2
 #: Pixels at least this bright are ink (MNIST's antialiased edges included).

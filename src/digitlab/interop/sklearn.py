@@ -46,10 +46,11 @@ except ImportError:
 
 from digitlab.data.mnist import Dataset, Split
 from digitlab.errors import ArrayError, SpecError
-from digitlab.inputs import IMAGE_SHAPE, pixel_rows
+from digitlab.inputs import pixel_rows
 from digitlab.nn.model_file import normalised
 from digitlab.spec import (
     DIGITS,
+    IMAGE_SHAPE,
     AugmentName,
     CostName,
     HiddenActivation,

@@ -36,6 +36,7 @@ from digitlab.nn.model_file import Model, load_model
 from digitlab.predict import BUNDLED_NAME, Prediction, load_bundled_model, predict_grayscale
 from digitlab.presets import preset_of
 from digitlab.serve.limits import BodySizeLimit, BodyStalled, BodyTooLarge
+from digitlab.spec import IMAGE_SHAPE
 
 MAX_BODY_BYTES = 2_000_000
 MAX_IMAGE_PIXELS = 4_000_000
@@ -92,7 +93,7 @@ def pixels_from_json(body: bytes) -> np.ndarray:
         pixels = np.asarray(rows, dtype=np.float64)
     except (ValueError, TypeError, KeyError, OverflowError, RecursionError):
         raise HTTPException(422, expected) from None
-    if pixels.shape != (28, 28):
+    if pixels.shape != IMAGE_SHAPE:
         raise HTTPException(422, f"pixels must be a 28x28 array, got shape {list(pixels.shape)}")
     if not np.isfinite(pixels).all():
         raise HTTPException(422, "pixels contain NaN or infinite values")
