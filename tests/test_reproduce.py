@@ -57,12 +57,12 @@ def tiny_check(mnist: Dataset) -> Check:
 
 
 def test_check_from_history_takes_the_best_validation_epoch() -> None:
-    history = History([record(0, 0.90, 0.89), record(1, 0.95, 0.94), record(2, 0.95, 0.96)])
+    history = History([record(1, 0.90, 0.89), record(2, 0.95, 0.94), record(3, 0.95, 0.96)])
     spec = make_spec(TINY)
     check = check_from_history("label", "command", spec, history)
     assert check.expected == {"validation_accuracy": 0.95, "test_accuracy": 0.94, "best_epoch": 2}
     assert check.spec == spec.model_dump()
-    without_test = check_from_history("l", "c", spec, History([record(0, 0.9, None)]))
+    without_test = check_from_history("l", "c", spec, History([record(1, 0.9, None)]))
     assert without_test.expected == {"validation_accuracy": 0.9, "best_epoch": 1}
 
 
