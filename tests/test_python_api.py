@@ -340,3 +340,10 @@ def test_the_readme_snippets_run(mnist, capsys) -> None:
         exec(snippet, namespace)
     printed = capsys.readouterr().out
     assert "Trainable parameters: 263,050" in printed and "{'eta': " in printed
+
+
+def test_a_dataset_can_be_cut_for_quick_experiments(mnist) -> None:
+    quick = mnist.head(validation=200, test=100)
+    assert (len(quick.train), len(quick.validation), len(quick.test)) == (50_000, 200, 100)
+    np.testing.assert_array_equal(quick.test.images, mnist.test.images[:100])
+    assert len(mnist.head(train=10).train) == 10 and len(mnist.head().test) == 10_000

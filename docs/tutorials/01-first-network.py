@@ -29,7 +29,6 @@
 # and say little; without the variable it trains the book's network in full.
 
 # %%
-import dataclasses
 import os
 
 import matplotlib.pyplot as plt
@@ -89,9 +88,7 @@ spec
 # %%
 if QUICK:
     spec = spec.with_overrides(train_size=5_000, epochs=3)
-    data = dataclasses.replace(
-        data, validation=data.validation.head(2_000), test=data.test.head(2_000)
-    )
+    data = data.head(validation=2_000, test=2_000)
 print(spec.layers, "trained for", spec.epochs, "epochs")
 
 # %% [markdown]

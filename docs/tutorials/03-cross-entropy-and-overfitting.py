@@ -35,7 +35,6 @@
 # variable it runs the book's settings, which takes minutes.
 
 # %%
-import dataclasses
 import os
 
 import matplotlib.pyplot as plt
@@ -49,9 +48,7 @@ QUICK = os.environ.get("DIGITLAB_TUTORIAL_QUICK") == "1"
 
 data = load_mnist()
 if QUICK:  # measure on 2,000 validation and test images instead of 10,000 each
-    data = dataclasses.replace(
-        data, validation=data.validation.head(2_000), test=data.test.head(2_000)
-    )
+    data = data.head(validation=2_000, test=2_000)
 
 # %% [markdown]
 # ## 1. The learning slowdown, and the cross-entropy cost

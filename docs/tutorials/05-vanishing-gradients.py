@@ -33,7 +33,6 @@
 # minutes.
 
 # %%
-import dataclasses
 import os
 
 import matplotlib.pyplot as plt
@@ -47,7 +46,7 @@ QUICK = os.environ.get("DIGITLAB_TUTORIAL_QUICK") == "1"
 
 data = load_mnist()
 if QUICK:
-    data = dataclasses.replace(data, validation=data.validation.head(2_000))
+    data = data.head(validation=2_000)
 
 # %% [markdown]
 # ## 1. The book's deep networks

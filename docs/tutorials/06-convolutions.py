@@ -37,7 +37,6 @@
 # minutes: still a short version of the book's 60 epochs on 50,000.
 
 # %%
-import dataclasses
 import os
 
 import matplotlib.pyplot as plt
@@ -51,9 +50,7 @@ QUICK = os.environ.get("DIGITLAB_TUTORIAL_QUICK") == "1"
 
 data = load_mnist()
 if QUICK:
-    data = dataclasses.replace(
-        data, validation=data.validation.head(1_000), test=data.test.head(1_000)
-    )
+    data = data.head(validation=1_000, test=1_000)
 brief = dict(train_size=1_000, epochs=2) if QUICK else dict(train_size=10_000, epochs=10)
 
 # %% [markdown]

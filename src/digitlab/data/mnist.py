@@ -39,10 +39,26 @@ class Split:
 
 @dataclass(frozen=True)
 class Dataset:
+    """MNIST's three splits: training, validation (the last 10,000 training images, as in
+    the book) and test."""
+
     train: Split
     validation: Split
     test: Split
     image_shape: tuple[int, int]
+
+    def head(
+        self, train: int | None = None, validation: int | None = None, test: int | None = None
+    ) -> Dataset:
+        """The dataset with each split cut to its first ``n`` images where ``n`` is given:
+        quicker experiments, since the trainer measures every validation and test image
+        after each epoch (``spec.train_size`` cuts the training set alone)."""
+        return Dataset(
+            self.train if train is None else self.train.head(train),
+            self.validation if validation is None else self.validation.head(validation),
+            self.test if test is None else self.test.head(test),
+            self.image_shape,
+        )
 
 
 def load_mnist(data_dir: Path | None = None, report: Report = silent) -> Dataset:
