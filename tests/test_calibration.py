@@ -19,10 +19,9 @@ from digitlab.evaluation.calibration import (
     unsure_threshold,
 )
 from digitlab.evaluation.doubt import auroc, doubt_scores
-from digitlab.evaluation.probabilities import class_probabilities, raw_probabilities
 from digitlab.evaluation.scoring import evaluate
 from digitlab.nn.build import build_network
-from digitlab.nn.model_file import Calibration, Model, load_model, save_model
+from digitlab.nn.model_file import Answers, Calibration, Model, load_model, save_model
 from digitlab.spec import make_spec
 
 
@@ -73,9 +72,16 @@ def test_auroc_is_one_for_a_perfect_separation_and_a_half_for_none() -> None:
     assert auroc(np.array([0.9, 0.8]), np.array([0.1, 0.2, 0.3])) == 1.0
     assert auroc(np.array([0.1, 0.2]), np.array([0.8, 0.9])) == 0.0
     assert auroc(np.full(5, 0.5), np.full(7, 0.5)) == 0.5
-    rows = doubt_scores(np.array([0.9, 0.95, 0.3]), {"other": np.array([0.2, 0.6])}, 0.5)
+
+    def answers(top: list[float], threshold: float = 0.5) -> Answers:
+        top_probability = np.array(top)
+        probabilities = np.column_stack([top_probability, 1 - top_probability])
+        return Answers(probabilities, top_probability < threshold, None, None)
+
+    rows = doubt_scores(answers([0.9, 0.95, 0.3]), {"other": answers([0.2, 0.6])})
     assert rows[0].flagged == pytest.approx(1 / 3) and rows[1].flagged == 0.5
     assert rows[0].auroc is None and rows[1].auroc == pytest.approx(5 / 6)
+    assert rows[1].distance_auroc is None
 
 
 @pytest.fixture
@@ -94,7 +100,7 @@ def test_training_ends_calibrated_and_the_file_keeps_it(small_model, tmp_path: P
     loaded = load_model(tmp_path / "m.npz")
     assert loaded.calibration == small_model.calibration
     images = mnist.test.images[:100]
-    raw, honest = raw_probabilities(loaded, images), class_probabilities(loaded, images)
+    raw, honest = loaded.raw_probabilities(images), loaded.probabilities(images)
     assert np.array_equal(raw.argmax(axis=1), honest.argmax(axis=1))
     assert np.allclose(honest.sum(axis=1), 1, atol=1e-5)
     expected = tempered(np.log(raw.astype(np.float64)), loaded.calibration.temperature)

@@ -189,13 +189,15 @@ def test_predict_without_a_model_uses_the_bundled_one_and_says_when_unsure(
     sure, unsure = report["predictions"]
     assert sure["digit"] == mnist.test.labels[0] and sure["unsure"] is False
     assert unsure["unsure"] is True and len(unsure["contenders"]) == 3
+    assert sure["unlike_digits"] is False and unsure["unlike_digits"] is True
     Image.fromarray(np.full((50, 50), 255, np.uint8)).save(tmp_path / "blank.png")
     text = run_cli("predict", digit, tmp_path / "blank.png", tmp_path / "cross.png")
     lines = text.stdout.strip().splitlines()
     label = int(mnist.test.labels[0])
     assert lines[0].endswith(f": {label} ({100 * sure['probabilities'][label]:.1f}%)")
     assert lines[1].endswith("blank.png: no answer: the image is blank: no digit found")
-    assert ": unsure: " in lines[2] and " or " in lines[2]  # the blank stopped nothing
+    # the blank stopped nothing, and the cross is unlike any digit the model knows
+    assert ": unsure, unlike any digit: " in lines[2] and " or " in lines[2]
     assert_one_line_error(text, "1 of 3 images gave no answer")
 
 

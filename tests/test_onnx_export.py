@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from digitlab.errors import DigitlabError, SpecError
-from digitlab.evaluation.probabilities import class_probabilities
 from digitlab.interop import onnx_export
 from digitlab.nn.build import build_network
 from digitlab.nn.layers import Layer
@@ -61,7 +60,7 @@ def onnx_probabilities(proto, images: np.ndarray) -> np.ndarray:
 
 
 def assert_same_probabilities(model: Model, images: np.ndarray) -> np.ndarray:
-    ours = class_probabilities(model, images)
+    ours = model.probabilities(images)
     exported = onnx_probabilities(onnx_export.to_onnx(model), images)
     assert exported.dtype == np.float32 and exported.shape == ours.shape == (len(images), 10)
     assert np.abs(exported - ours).max() <= TOLERANCE
@@ -111,7 +110,7 @@ def test_calibrated_models_give_our_calibrated_probabilities(cost, temperature, 
     spec = make_spec({"layers": [784, 50, 10], "cost": cost})
     calibrated = untrained(spec, calibration_at(temperature))
     ours = assert_same_probabilities(calibrated, images)
-    uncalibrated = class_probabilities(untrained(spec), images)
+    uncalibrated = untrained(spec).probabilities(images)
     assert np.abs(ours - uncalibrated).max() > 0.01  # the temperature matters here
 
 
@@ -181,7 +180,7 @@ def test_the_export_command_writes_a_file_onnxruntime_runs(model_file, run_cli, 
     assert result.returncode == 0, result.stderr
     assert str(out) in result.stdout
     exported = onnx_probabilities(onnx.load(out), images)
-    ours = class_probabilities(load_model(model_file), images)
+    ours = load_model(model_file).probabilities(images)
     assert np.abs(exported - ours).max() <= TOLERANCE
 
 

@@ -14,7 +14,6 @@ from scipy.sparse import csr_matrix
 
 from digitlab.errors import ArrayError, DigitlabError
 from digitlab.evaluation.calibration import calibrated
-from digitlab.evaluation.probabilities import class_probabilities
 from digitlab.inputs import digit_labels, pixel_rows
 from digitlab.nn.build import build_network
 from digitlab.nn.model_file import (
@@ -159,9 +158,7 @@ def test_predict_proba_is_the_calibrated_answer(bundled: Model, digits) -> None:
     assert probabilities.shape == (50, 10) and probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
     assert bundled.calibration is not None
-    np.testing.assert_array_equal(
-        probabilities, class_probabilities(bundled, pixel_rows(images[:50]))
-    )
+    np.testing.assert_array_equal(probabilities, bundled.probabilities(pixel_rows(images[:50])))
     raw = bundled.raw_probabilities(pixel_rows(images[:50]))
     assert not np.array_equal(probabilities, raw)  # the temperature (1.07) is applied
     np.testing.assert_array_equal(probabilities.argmax(axis=1), raw.argmax(axis=1))

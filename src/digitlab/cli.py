@@ -531,8 +531,11 @@ def calibrate(
     as_json: bool = JSON,
 ) -> None:
     """Fit a temperature and an "unsure" threshold on the validation set and store them in
-    the model file (rewritten in place; the weights and answers do not change)."""
-    model = calibrated(load_model(model_path), load_data(data_dir).validation)
+    the model file (rewritten in place; the weights and answers do not change).  A
+    convolutional network also learns its digits' features from training images, and
+    the distance beyond which an image is unlike any digit (then unsure too)."""
+    data = load_data(data_dir)
+    model = calibrated(load_model(model_path), data.validation, data.train)
     save_model(model_path, model)
     found = model.calibration
     if as_json:
@@ -543,6 +546,12 @@ def calibrate(
         f"{found.validation_nll[0]:.4f} -> {found.validation_nll[1]:.4f}, ECE "
         f"{found.validation_ece[0]:.2%} -> {found.validation_ece[1]:.2%}; answers with a "
         f"calibrated top probability under {found.unsure_below:.3f} are called unsure"
+        + (
+            ""
+            if found.unlike_above is None
+            else f", as are images further than {found.unlike_above:.1f} from every digit's "
+            "features"
+        )
     )
 
 
@@ -614,20 +623,22 @@ def answer_json(path: Path, answer: Prediction | Unreadable) -> dict[str, Any]:
         "image": str(path),
         "digit": answer.digit,
         "unsure": answer.unsure,
+        "unlike_digits": answer.unlike_digits,
         "contenders": [asdict(c) for c in answer.contenders],
         "probabilities": answer.probabilities,
     }
 
 
 def describe_answer(answer: Prediction | Unreadable) -> str:
-    """``7 (98.2%)``, ``unsure: 4 (41.0%), 9 (38.5%) or 7 (12.1%)``, or why there is no
-    answer."""
+    """``7 (98.2%)``, ``unsure: 4 (41.0%), 9 (38.5%) or 7 (12.1%)``, ``unsure, unlike
+    any digit: ...``, or why there is no answer."""
     if isinstance(answer, Unreadable):
         return f"no answer: {answer.reason}"
     if not answer.unsure:
         return f"{answer.digit} ({answer.probabilities[answer.digit]:.1%})"
     named = [f"{c.digit} ({c.probability:.1%})" for c in answer.contenders]
-    return "unsure: " + ", ".join(named[:-1]) + " or " + named[-1]
+    why = ", unlike any digit" if answer.unlike_digits else ""
+    return f"unsure{why}: " + ", ".join(named[:-1]) + " or " + named[-1]
 
 
 @app.command("serve")

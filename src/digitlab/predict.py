@@ -3,8 +3,11 @@
 An answer says how sure it is.  A calibrated model (``digitlab calibrate``, or any model
 trained by this version) carries the top probability below which its answer is
 *unsure*, fitted on validation digits; an unsure answer names the digits it is torn
-between instead of pretending to know.  An ensemble's averaged probabilities have no
-threshold of their own, so they are never called unsure.
+between instead of pretending to know.  A calibrated convolutional network also knows
+its digits' features, and calls an image whose features are unlike any digit's unsure
+as well -- a letter or a scribble it would otherwise read confidently as some digit
+(:mod:`digitlab.nn.novelty`).  An ensemble's averaged probabilities have no threshold of
+their own, so they are never called unsure.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 from digitlab.data.images import load_image, to_mnist
 from digitlab.errors import ImageError
 from digitlab.evaluation.probabilities import ensemble_probabilities
-from digitlab.nn.model_file import Model, load_model
+from digitlab.nn.model_file import Answers, Model, load_model
 from digitlab.spec import IMAGE_SHAPE
 
 #: How many digits an answer lists as its contenders.
@@ -45,13 +48,15 @@ class Candidate:
 @dataclass(frozen=True)
 class Prediction:
     """The answer for one image: the digit, the ten probabilities (calibrated when the
-    model is), whether it is unsure (None: the model has no threshold to judge by) and
-    the 28x28 image the network saw."""
+    model is), whether it is unsure (None: the model has no threshold to judge by),
+    whether that is because the image is unlike any digit (None: the model keeps no
+    digit features) and the 28x28 image the network saw."""
 
     digit: int
     probabilities: list[float]
     unsure: bool | None
     pixels: np.ndarray
+    unlike_digits: bool | None = None
 
     @property
     def contenders(self) -> list[Candidate]:
@@ -72,16 +77,19 @@ def predict_fields(models: Model | list[Model], fields: np.ndarray) -> list[Pred
     """Classify rows of MNIST-form pixels (already 28x28, ink bright, in [0, 1])."""
     models = models if isinstance(models, list) else [models]
     rows = np.asarray(fields, dtype=np.float32).reshape(len(fields), -1)
-    probabilities = ensemble_probabilities(models, rows)
-    threshold = unsure_below(models)
+    if len(models) == 1:
+        answers = models[0].answers(rows)
+    else:
+        answers = Answers(ensemble_probabilities(models, rows), None, None, None)
     return [
         Prediction(
             digit=int(p.argmax()),
             probabilities=[float(v) for v in p],
-            unsure=None if threshold is None else bool(p.max() < threshold),
+            unsure=None if answers.unsure is None else bool(answers.unsure[i]),
             pixels=row.reshape(IMAGE_SHAPE),
+            unlike_digits=None if answers.unlike_digits is None else bool(answers.unlike_digits[i]),
         )
-        for p, row in zip(probabilities, rows, strict=True)
+        for i, (p, row) in enumerate(zip(answers.probabilities, rows, strict=True))
     ]
 
 

@@ -13,9 +13,15 @@ into 15 equal-width bins by confidence, and the gaps between each bin's accuracy
 mean confidence are averaged, weighted by how many images each bin holds.
 
 "Unsure" is a threshold on the calibrated top probability, chosen on validation digits
-so that a small, fixed share of them (:data:`UNSURE_SHARE`) falls below it.  How well it
-then separates digits from things that are not digits is measured on images no model
-has seen (:mod:`digitlab.evaluation.doubt`).
+so that a small, fixed share of them (:data:`UNSURE_SHARE`) falls below it.  A
+convolutional network has a second judge: how far an image's features lie from every
+digit's (:mod:`digitlab.nn.novelty`), fitted on training digits.  Then the two
+thresholds are fitted together, each flagging the same share of validation digits, so
+that together -- an answer is unsure when either judge says so -- they flag
+:data:`UNSURE_SHARE` of them.  The second judge was chosen, and the share split evenly,
+on generated kinds of non-digit no model trains on; how well doubt then separates
+digits from things that are not digits is measured on images no model has seen
+(:mod:`digitlab.evaluation.doubt`).
 """
 
 from __future__ import annotations
@@ -27,8 +33,9 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
 from digitlab.data.mnist import Split
-from digitlab.evaluation.probabilities import log_probabilities, raw_probabilities
-from digitlab.nn.model_file import Calibration, Model
+from digitlab.nn.model_file import Calibration, Model, log_probabilities
+from digitlab.nn.novelty import FIT_IMAGES, DigitFeatures
+from digitlab.spec import DIGITS
 
 BINS = 15
 #: The share of validation digits the "unsure" threshold is allowed to flag.
@@ -112,23 +119,90 @@ def unsure_threshold(confidences: np.ndarray, share: float = UNSURE_SHARE) -> fl
     return float(np.quantile(confidences, share))
 
 
-def calibrate(logits: np.ndarray, labels: np.ndarray) -> Calibration:
-    """Fit a temperature and the unsure threshold on held-out digits (the validation set)."""
+@dataclass(frozen=True)
+class Thresholds:
+    """Where each judge starts to doubt: a top probability below ``unsure_below``, a
+    distance from the digits' features above ``unlike_above``."""
+
+    unsure_below: float
+    unlike_above: float
+
+
+def joint_thresholds(
+    confidences: np.ndarray, distances: np.ndarray, share: float = UNSURE_SHARE
+) -> Thresholds:
+    """Thresholds that each flag the same share of these (validation) digits, chosen so
+    that together (either one flagging) they flag ``share`` of them."""
+
+    def at(each: float) -> Thresholds:
+        return Thresholds(
+            float(np.quantile(confidences, each)), float(np.quantile(distances, 1 - each))
+        )
+
+    def flagged(found: Thresholds) -> float:
+        return float(((confidences < found.unsure_below) | (distances > found.unlike_above)).mean())
+
+    low, high = share / 2, share  # each judge alone flags between half and all of it
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (middle, high) if flagged(at(middle)) <= share else (low, middle)
+    return at(low)
+
+
+def calibrate(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    distances: np.ndarray | None = None,
+    digit_features: DigitFeatures | None = None,
+) -> Calibration:
+    """Fit a temperature and the unsure threshold on held-out digits (the validation
+    set); with ``digit_features`` and the held-out digits' ``distances`` from them, the
+    distance threshold too."""
     temperature = fit_temperature(logits, labels)
     before = CalibrationScores.of(tempered(logits, 1.0), labels)
     after = CalibrationScores.of(tempered(logits, temperature), labels)
-    return Calibration(
+    confidences = tempered(logits, temperature).max(axis=1)
+    found = Calibration(
         temperature=temperature,
-        unsure_below=unsure_threshold(tempered(logits, temperature).max(axis=1)),
+        unsure_below=unsure_threshold(confidences),
         validation_nll=(before.nll, after.nll),
         validation_ece=(before.ece, after.ece),
     )
+    if digit_features is None or distances is None:
+        return found
+    thresholds = joint_thresholds(confidences, distances)
+    return replace(
+        found,
+        unsure_below=thresholds.unsure_below,
+        digit_features=digit_features,
+        unlike_above=thresholds.unlike_above,
+    )
 
 
-def calibrated(model: Model, validation: Split) -> Model:
+def calibrated(model: Model, validation: Split, train: Split | None = None) -> Model:
     """``model`` with a temperature and unsure threshold fitted on ``validation`` (as it
-    is, uncalibrated, if its outputs are not finite: there is nothing honest to fit)."""
-    logits = log_probabilities(raw_probabilities(model, validation.images))
+    is, uncalibrated, if its outputs are not finite: there is nothing honest to fit).
+    Given the ``train`` split, a convolutional model also learns its digits' features
+    from (at most :data:`~digitlab.nn.novelty.FIT_IMAGES` of) it, and the distance
+    beyond which an image is unlike them."""
+    reading = model.raw_reading(validation.images)
+    logits = log_probabilities(reading.probabilities)
     if not np.isfinite(logits).all():
         return model
-    return replace(model, calibration=calibrate(logits, validation.labels))
+    fitting = None if train is None else train.head(FIT_IMAGES)
+    if (
+        fitting is None
+        or reading.features is None
+        or not np.isfinite(reading.features).all()
+        or len(np.unique(fitting.labels)) < DIGITS  # too few images to fit every digit
+    ):
+        return replace(model, calibration=calibrate(logits, validation.labels))
+    features = model.raw_reading(fitting.images).features
+    if features is None or not np.isfinite(features).all():
+        return replace(model, calibration=calibrate(logits, validation.labels))
+    digit_features = DigitFeatures.fit(features, fitting.labels)
+    distances = digit_features.distances(reading.features)
+    return replace(
+        model,
+        calibration=calibrate(logits, validation.labels, distances, digit_features),
+    )

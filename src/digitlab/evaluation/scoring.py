@@ -14,7 +14,6 @@ import numpy as np
 
 from digitlab.data.mnist import Split
 from digitlab.evaluation.calibration import CalibrationScores
-from digitlab.evaluation.probabilities import class_probabilities, raw_probabilities
 from digitlab.nn.model_file import Model
 from digitlab.train.metrics import confusion_matrix, per_class_accuracy
 
@@ -42,15 +41,14 @@ class Evaluation:
 
 def evaluate(models: list[Model], split: Split) -> Evaluation:
     """Score ``models`` (several: an ensemble averaging their probabilities) on ``split``."""
-    raw = [raw_probabilities(model, split.images) for model in models]
+    raw = [model.raw_probabilities(split.images) for model in models]
     calibrated_all = all(model.calibration is not None for model in models)
-    each = [class_probabilities(model, split.images) for model in models] if calibrated_all else raw
+    answers = [model.answers(split.images) for model in models] if calibrated_all else []
+    each = [a.probabilities for a in answers] if calibrated_all else raw
     probabilities = np.mean(each, axis=0)
     predicted = probabilities.argmax(axis=1)
     matrix = confusion_matrix(split.labels, predicted)
-    unsure = None
-    if len(models) == 1 and models[0].calibration is not None:
-        unsure = float((probabilities.max(axis=1) < models[0].calibration.unsure_below).mean())
+    unsure = float(answers[0].unsure.mean()) if len(answers) == 1 else None
     return Evaluation(
         images=len(split),
         accuracy=float(np.trace(matrix) / max(matrix.sum(), 1)),

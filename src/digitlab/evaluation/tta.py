@@ -24,7 +24,7 @@ import numpy as np
 
 from digitlab.data.augment import ONE_PIXEL_SHIFTS, SIDE, shifted
 from digitlab.errors import ArrayError
-from digitlab.nn.model_file import Model
+from digitlab.nn.model_file import Model, Reading
 
 Shift = tuple[int, int]
 #: The image itself, then one pixel up, down, left and right: (rows, columns) each.
@@ -33,15 +33,19 @@ SHIFTS: tuple[Shift, ...] = ((0, 0), *ONE_PIXEL_SHIFTS)
 
 @dataclass
 class ShiftAveragedModel(Model):
-    """A model whose raw probabilities for an image are the mean of the wrapped
-    network's over the image moved by each of ``shifts`` (rows down, columns right)."""
+    """A model whose raw probabilities (and features) for an image are the mean of the
+    wrapped network's over the image moved by each of ``shifts`` (rows down, columns
+    right)."""
 
     shifts: tuple[Shift, ...] = SHIFTS
 
-    def raw_probabilities(self, rows: np.ndarray) -> np.ndarray:
+    def raw_reading(self, rows: np.ndarray) -> Reading:
         rows = np.asarray(rows, dtype=np.float32)
-        each = [Model.raw_probabilities(self, shifted(rows, *shift)) for shift in self.shifts]
-        return np.mean(each, axis=0, dtype=np.float32)
+        each = [Model.raw_reading(self, shifted(rows, *shift)) for shift in self.shifts]
+        probabilities = np.mean([r.probabilities for r in each], axis=0, dtype=np.float32)
+        if each[0].features is None:
+            return Reading(probabilities, None)
+        return Reading(probabilities, np.mean([r.features for r in each], axis=0, dtype=np.float32))
 
 
 def shift_averaged(model: Model, shifts: Sequence[Shift] = SHIFTS) -> ShiftAveragedModel:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,15 @@ from digitlab.errors import ModelFileError, SpecError
 from digitlab.inputs import digit_labels, pixel_rows
 from digitlab.nn.build import build_network
 from digitlab.nn.network import Network
+from digitlab.nn.novelty import DigitFeatures
 from digitlab.nn.summary import ModelSummary
-from digitlab.spec import Spec, check_digit_network, make_spec
+from digitlab.spec import PIXELS, Spec, check_digit_network, make_spec
 
 FORMAT = "digitlab-model"
 FORMAT_VERSION = 1
 HEADER_KEY = "__digitlab__"
+#: The prefix of the digit features' arrays in a model file.
+FEATURES_KEY = "digit_features"
 #: Limits on what a model file or checkpoint may hold, checked before anything is
 #: decompressed: cnn-best's checkpoint holds 3.5 million values (14 MB).
 MAX_ELEMENTS = 50_000_000
@@ -53,27 +56,45 @@ def log_probabilities(probabilities: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Calibration:
-    """How to turn the network's outputs into honest probabilities, fitted on validation
-    digits (see :mod:`digitlab.evaluation.calibration`): the temperature that divides the
-    logits, the calibrated top probability below which an answer is "unsure", and the
-    validation NLL and ECE before and after."""
+    """How to turn the network's outputs into honest probabilities and doubt, fitted on
+    validation digits (see :mod:`digitlab.evaluation.calibration`): the temperature that
+    divides the logits, the calibrated top probability below which an answer is
+    "unsure" (torn between digits), and the validation NLL and ECE before and after.  A
+    convolutional network's calibration also holds its digits' features
+    (:mod:`digitlab.nn.novelty`) and the distance from them beyond which an image is
+    unlike any digit, which makes its answer unsure too."""
 
     temperature: float
     unsure_below: float
     validation_nll: tuple[float, float]
     validation_ece: tuple[float, float]
+    digit_features: DigitFeatures | None = None
+    unlike_above: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "temperature": self.temperature,
             "unsure_below": self.unsure_below,
             "validation_nll": list(self.validation_nll),
             "validation_ece": list(self.validation_ece),
         }
+        if self.digit_features is not None:
+            record["unlike_above"] = self.unlike_above
+        return record
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The digit features' arrays, named as a model file stores them."""
+        if self.digit_features is None:
+            return {}
+        return {f"{FEATURES_KEY}/{k}": v for k, v in self.digit_features.arrays().items()}
 
     @classmethod
-    def from_dict(cls, record: Any, path: Path) -> Calibration:
-        """Read a stored calibration, refusing anything but finite numbers in range."""
+    def from_dict(
+        cls, record: Any, path: Path, arrays: dict[str, np.ndarray] | None = None
+    ) -> Calibration:
+        """Read a stored calibration (with the model file's arrays, for the digit
+        features), refusing anything but finite numbers in range."""
+        damaged = ModelFileError(f"{path} has a damaged calibration record")
         try:
             calibration = cls(
                 float(record["temperature"]),
@@ -81,14 +102,46 @@ class Calibration:
                 tuple(float(v) for v in record["validation_nll"][:2]),
                 tuple(float(v) for v in record["validation_ece"][:2]),
             )
-        except (TypeError, KeyError, ValueError, IndexError):
-            raise ModelFileError(f"{path} has a damaged calibration record") from None
+            unlike_above = record.get("unlike_above")
+            unlike_above = None if unlike_above is None else float(unlike_above)
+        except (TypeError, KeyError, ValueError, IndexError, AttributeError):
+            raise damaged from None
         numbers = [calibration.temperature, calibration.unsure_below]
         if not (np.isfinite(numbers).all() and calibration.temperature > 0):
-            raise ModelFileError(f"{path} has a damaged calibration record")
+            raise damaged
         if len(calibration.validation_nll) != 2 or len(calibration.validation_ece) != 2:
-            raise ModelFileError(f"{path} has a damaged calibration record")
-        return calibration
+            raise damaged
+        if unlike_above is None:
+            return calibration
+        if not np.isfinite(unlike_above):
+            raise damaged
+        prefix = f"{FEATURES_KEY}/"
+        arrays = arrays or {}
+        stored = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+        features = DigitFeatures.from_arrays(stored, str(path))
+        return replace(calibration, digit_features=features, unlike_above=unlike_above)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a network makes of some rows of pixels: its own probabilities (before
+    calibration) and, for a convolutional network, each row's features."""
+
+    probabilities: np.ndarray
+    features: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Answers:
+    """A model's answers for some rows of pixels: ten probabilities each (calibrated
+    when the model is), whether each answer is unsure -- torn between digits, or unlike
+    any -- and, for a model that keeps its digits' features, each row's distance from
+    them and whether it lies beyond the threshold (None where the model cannot say)."""
+
+    probabilities: np.ndarray
+    unsure: np.ndarray | None
+    unlike_digits: np.ndarray | None
+    distances: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -160,23 +213,49 @@ class Model:
     calibration: Calibration | None = None
     format_version: int = FORMAT_VERSION
 
-    def raw_probabilities(self, rows: np.ndarray) -> np.ndarray:
-        """The network's own ten probabilities per row of pixels, before any calibration.
+    def raw_reading(self, rows: np.ndarray) -> Reading:
+        """The network's own ten probabilities per row of pixels, before any
+        calibration, with each row's features when the network has convolutions.
 
         Softmax outputs already are probabilities.  Other outputs (the book's sigmoid
         neurons) are clipped at zero and normalised to sum to one, which keeps their
         order and makes them comparable on one scale.
         """
-        outputs = self.network.probabilities(np.asarray(rows, dtype=np.float32))
-        if self.spec.resolved_output_activation == "softmax":
-            return outputs
-        return normalised(np.maximum(outputs, 0))
+        outputs = self.network.logits_and_features(np.asarray(rows, dtype=np.float32))
+        probabilities = self.network.cost.output(outputs.logits)
+        if self.spec.resolved_output_activation != "softmax":
+            probabilities = normalised(np.maximum(probabilities, 0))
+        return Reading(probabilities, outputs.features)
+
+    def raw_probabilities(self, rows: np.ndarray) -> np.ndarray:
+        """The network's own ten probabilities per row of pixels (see :meth:`raw_reading`)."""
+        return self.raw_reading(rows).probabilities
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
         """Ten probabilities per row of pixels already in the network's form (float32 in
         [0, 1], unchecked), tempered by the fitted temperature when the model is
         calibrated (:mod:`digitlab.evaluation.calibration`)."""
-        probabilities = self.raw_probabilities(rows)
+        return self._tempered(self.raw_probabilities(rows))
+
+    def answers(self, rows: np.ndarray) -> Answers:
+        """The answers for rows of pixels in the network's form (unchecked), with doubt:
+        an answer is unsure when its calibrated top probability is under the model's
+        threshold or, for a model that keeps its digits' features, when the image's
+        features are unlike any digit's (:mod:`digitlab.nn.novelty`).  An uncalibrated
+        model cannot judge (``unsure`` is None)."""
+        reading = self.raw_reading(rows)
+        probabilities = self._tempered(reading.probabilities)
+        found = self.calibration
+        if found is None:
+            return Answers(probabilities, None, None, None)
+        unsure = probabilities.max(axis=1) < found.unsure_below
+        if found.digit_features is None or reading.features is None:
+            return Answers(probabilities, unsure, None, None)
+        distances = found.digit_features.distances(reading.features)
+        unlike = distances > found.unlike_above
+        return Answers(probabilities, unsure | unlike, unlike, distances)
+
+    def _tempered(self, probabilities: np.ndarray) -> np.ndarray:
         if self.calibration is None:
             return probabilities
         logits = log_probabilities(probabilities) / self.calibration.temperature
@@ -214,6 +293,7 @@ def save_model(path: Path, model: Model) -> None:
     header = {"spec": model.spec.model_dump(), "metrics": model.metrics.to_dict()}
     if model.calibration is not None:
         header["calibration"] = model.calibration.to_dict()
+        arrays.update(model.calibration.arrays())
     write_container(path, FORMAT, header, arrays)
 
 
@@ -236,10 +316,20 @@ def load_model(path: Path) -> Model:
     if not all(np.isfinite(array).all() for array in network.arrays()):
         raise ModelFileError(f"{path} is damaged: its weights hold NaN or infinite values")
     stored = header.get("calibration")
-    calibration = None if stored is None else Calibration.from_dict(stored, path)
+    calibration = None if stored is None else Calibration.from_dict(stored, path, arrays)
+    if calibration is not None and calibration.digit_features is not None:
+        _check_feature_channels(network, calibration.digit_features, path)
     version = header.get("format_version", 0)
     metrics = TrainingMetrics.from_dict(header.get("metrics", {}), path)
     return Model(spec, network, metrics, calibration, version)
+
+
+def _check_feature_channels(network: Network, features: DigitFeatures, path: Path) -> None:
+    """Refuse digit features whose channel count is not the network's."""
+    blank = np.zeros((1, PIXELS), dtype=np.float32)
+    outputs = network.logits_and_features(blank)
+    if outputs.features is None or outputs.features.shape[1] != features.channels:
+        raise ModelFileError(f"{path} has a damaged digit-feature record (wrong shape)")
 
 
 def _spec_from(header: dict[str, Any], path: Path) -> Spec:

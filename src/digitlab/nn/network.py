@@ -7,6 +7,8 @@ which leaves every parameter's gradient in ``param.grad``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from digitlab.nn.conv import Conv2D
@@ -19,6 +21,15 @@ from digitlab.nn.layers import Layer, Parameter
 #: than at 1,000 (memory traffic), while dense networks were fastest at 1,000.
 EVAL_CHUNK = 1_000
 EVAL_CHUNK_CONV = 256
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """A batch's output-layer ``z`` and, for a convolutional network, each row's
+    features (channels averaged over positions; see :meth:`Network.logits_and_features`)."""
+
+    logits: np.ndarray
+    features: np.ndarray | None
 
 
 class Network:
@@ -67,6 +78,27 @@ class Network:
         """``z`` for any number of rows, in chunks so memory stays bounded."""
         chunk = self.eval_chunk
         return np.concatenate([self.forward(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+
+    def logits_and_features(self, x: np.ndarray) -> Outputs:
+        """``z`` for any number of rows, in chunks, with each row's *features*: the last
+        four-dimensional activation (the convolutions' output, as the dense layers
+        receive it) averaged over positions, one value per channel.  A network without
+        convolutions has no such features (None).  One pass serves both, so asking for
+        the features costs nothing more than the answer."""
+        chunk = self.eval_chunk
+        chunks = [self._forward_with_features(x[i : i + chunk]) for i in range(0, len(x), chunk)]
+        z = np.concatenate([chunk.logits for chunk in chunks])
+        if chunks[0].features is None:
+            return Outputs(z, None)
+        return Outputs(z, np.concatenate([chunk.features for chunk in chunks]))
+
+    def _forward_with_features(self, x: np.ndarray) -> Outputs:
+        features = None
+        for layer in self.layers:
+            x = layer.forward(x, False)
+            if x.ndim == 4:
+                features = x
+        return Outputs(x, None if features is None else features.mean(axis=(1, 2)))
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """The output activations ``a`` (probabilities for softmax outputs)."""

@@ -141,6 +141,12 @@ class ModelSummary:
             f" -> {found.validation_nll[1]:.4f}, ECE {found.validation_ece[0]:.2%} -> "
             f"{found.validation_ece[1]:.2%}; unsure below a top probability of "
             f"{found.unsure_below:.3f}"
+            + (
+                ""
+                if found.unlike_above is None
+                else f", or when its features lie further than {found.unlike_above:.1f} "
+                "(squared Mahalanobis distance) from every digit's"
+            )
         )
 
 

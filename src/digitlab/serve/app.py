@@ -61,6 +61,7 @@ def model_info(model: Model, name: str) -> dict[str, Any]:
         "validation_accuracy": metrics.validation_accuracy,
         "calibrated": calibration is not None,
         "unsure_below": None if calibration is None else calibration.unsure_below,
+        "knows_digit_features": calibration is not None and calibration.digit_features is not None,
         "spec": model.spec.model_dump(),
     }
 
@@ -70,6 +71,7 @@ def prediction_json(prediction: Prediction, saliency: np.ndarray | None = None) 
         "digit": prediction.digit,
         "probabilities": [round(p, 6) for p in prediction.probabilities],
         "unsure": prediction.unsure,
+        "unlike_digits": prediction.unlike_digits,
         "contenders": [
             {"digit": c.digit, "probability": round(c.probability, 6)}
             for c in prediction.contenders
@@ -231,20 +233,24 @@ def create_app(model_path: Path | None = None) -> FastAPI:
             }
         },
     )
-    async def predict(request: Request, saliency: bool = False) -> dict[str, Any]:
+    async def predict(request: Request, saliency: bool = False) -> JSONResponse:
         """Digit, ten probabilities, doubt (``unsure``: null when the model is not
-        calibrated; the three most probable digits) and the preprocessed 28x28 image;
-        ``saliency=true`` adds a 28x28 map in [0, 1] of the ink the answer depended on
-        most (occlusion: erasing it lowers the answer's probability most)."""
+        calibrated; ``unlike_digits``: whether that is because the image is unlike any
+        digit, null when the model cannot tell; the three most probable digits) and the
+        preprocessed 28x28 image; ``saliency=true`` adds a 28x28 map in [0, 1] of the
+        ink the answer depended on most (occlusion: erasing it lowers the answer's
+        probability most)."""
         upload = await upload_from_request(request)
         if workers.statistics().tasks_waiting >= MAX_WAITING:
             raise HTTPException(503, "the service is busy; try again in a moment")
         return await to_thread.run_sync(answer, upload, saliency, limiter=workers)
 
-    def answer(upload: Upload, saliency: bool) -> dict[str, Any]:
+    def answer(upload: Upload, saliency: bool) -> JSONResponse:
+        # The response is encoded here, in the worker, and returned as it is: FastAPI's
+        # own encoding of a returned dict walks every number in Python, on the event loop.
         [prediction] = predict_grayscale(model, [upload.image()])
         where = occlusion_map(model, prediction.pixels, prediction.digit) if saliency else None
-        return prediction_json(prediction, where)
+        return JSONResponse(prediction_json(prediction, where))
 
     with resources.as_file(STATIC) as static:
         app.mount("/static", StaticFiles(directory=static), name="static")

@@ -193,7 +193,7 @@ class Trainer:
             for callback in callbacks:
                 callback.on_train_end()
         return TrainResult(
-            calibrated(self.best_model(), self.validation), self.history, stop_reason
+            calibrated(self.best_model(), self.validation, self.train), self.history, stop_reason
         )
 
     def diagnose(self) -> Diagnostics:

@@ -62,7 +62,10 @@ function show(result) {
     item.textContent = `${c.digit}: ${percent(c.probability)}`;
     return item;
   }));
-  showMessage(unsure ? "Not sure this is a digit it knows. It is torn between:" : "");
+  const why = result.unlike_digits === true
+    ? "This does not look like any digit it has learnt. Its closest guesses:"
+    : "Not sure which digit this is. It is torn between:";
+  showMessage(unsure ? why : "");
   result.probabilities.forEach((p, d) => {
     const item = bars.children[d];
     item.classList.toggle("top", d === result.digit);
@@ -161,7 +164,8 @@ fetch("/api/model").then((r) => r.json()).then((info) => {
   const name = info.preset ? `${info.preset} (${info.name})` : info.name;
   const accuracy = info.test_accuracy == null ? "" : `, MNIST test accuracy ${percent(info.test_accuracy)}`;
   const doubt = info.unsure_below == null ? ", never unsure (not calibrated)"
-    : `, says "not sure" below ${percent(info.unsure_below)}`;
+    : `, says "not sure" below ${percent(info.unsure_below)}`
+      + (info.knows_digit_features ? " or when the drawing is unlike any digit" : "");
   document.getElementById("model").textContent = `Model ${name}${accuracy}${doubt}`;
 }).catch(() => { document.getElementById("model").textContent = "model information unavailable"; });
 
