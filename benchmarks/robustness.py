@@ -77,8 +77,9 @@ def trained_models(names: list[str], data: Dataset, train: bool) -> dict[str, Mo
             train_to_file(PRESETS[name].spec, data, path, [EpochLog(name)])
         if path.exists():
             model = load_model(path)
-            # calibrated here even if it was before: an older calibration may lack the
-            # digit features this version fits (the same fit gives the same numbers)
+            # calibrated here even if it was before, so that every model is judged by
+            # this version's calibration (an older one lacks the digit features), each
+            # fitted on the first 20,000 training images and the validation set
             models[name] = calibrated(model, data.validation, data.train)
         else:
             print(f"{name}: not trained yet ({path}); run without --no-train", file=sys.stderr)
@@ -296,7 +297,13 @@ def targets_section(
             line += (
                 f" and {100 * fashion.flagged:.1f} % of Fashion-MNIST's test images (target "
                 f"≥ {100 * FASHION_TARGET:.0f} %: {check(fashion.flagged >= FASHION_TARGET)}; "
-                f"AUROC {fashion.auroc:.3f})"
+                f"AUROC {fashion.auroc:.3f} by the top probability"
+                + (
+                    ""
+                    if fashion.distance_auroc is None
+                    else f", {fashion.distance_auroc:.3f} by the distance from the digits' features"
+                )
+                + ")"
             )
         lines.append(line + ".")
     return "\n".join(lines)
@@ -364,11 +371,11 @@ at the end) changes no answer, only how sure each answer claims to be:
 An answer is *unsure* when the calibrated top probability is below the model's
 threshold (torn between digits) or, for a convolutional network, when the image's
 features lie further than the model's distance from every digit's (unlike any digit:
-`digitlab.nn.novelty`, the squared Mahalanobis distance of the last convolutional
-layer's channels, averaged over positions, to the nearest digit's mean, with one
-covariance fitted on training digits).  The thresholds are chosen on validation digits
-so that, together, they flag 1 % of them.  Fashion-MNIST is a test only: no model trains
-on it and it chooses nothing.  Targets (issue 13): at least
+`digitlab.nn.novelty`: the squared Mahalanobis distance of what the convolutions hand
+to the dense layers, each channel averaged over positions, to the nearest digit's mean,
+with one covariance fitted on 20,000 training digits).  The thresholds are chosen on
+validation digits so that, together, they flag 1 % of them.  Fashion-MNIST is a test
+only: no model trains on it and it chooses nothing.  Targets (issue 13): at least
 {100 * FASHION_TARGET:.0f} % of Fashion-MNIST called unsure while at most
 {100 * DIGITS_TARGET:.0f} % of MNIST test digits are.  AUROC: the chance a test digit gets
 a higher top probability (or a smaller distance) than a non-digit.

@@ -97,7 +97,7 @@ def test_a_convolutional_model_learns_its_digits_features_and_keeps_them(
     assert validation.unsure.mean() == pytest.approx(0.01, abs=0.002)  # the fitted share
     save_model(tmp_path / "m.npz", small_conv_model)
     loaded = load_model(tmp_path / "m.npz")
-    assert loaded.calibration.unlike_above == found.unlike_above
+    assert loaded.calibration == found  # compared by value, arrays included
     assert np.array_equal(
         loaded.calibration.digit_features.whitening, found.digit_features.whitening
     )
@@ -174,3 +174,80 @@ def test_the_bundled_model_calls_unseen_kinds_of_non_digit_unsure(mnist) -> None
     assert model.answers(mnist.test.images[:2000]).unsure.mean() <= 0.02
     [answer] = predict_fields(model, letters[:1])
     assert answer.unlike_digits is not None
+
+
+def test_ties_and_few_digits_still_keep_the_joint_share() -> None:
+    rng = np.random.default_rng(2)
+    confidences = rng.random(300)
+    distances = np.repeat(rng.random(30), 10)  # heavily tied
+    found = joint_thresholds(confidences, distances, share=0.05)
+    flagged = (confidences < found.unsure_below) | (distances > found.unlike_above)
+    assert flagged.mean() <= 0.05 + 10 / 300  # at most one tied group over
+
+
+def test_with_test_time_augmentation_the_distance_is_of_the_image_as_given(
+    small_conv_model, mnist
+) -> None:
+    from digitlab.evaluation.tta import shift_averaged
+
+    images = mnist.test.images[:50]
+    plain, shifted = (
+        small_conv_model.answers(images),
+        shift_averaged(small_conv_model).answers(images),
+    )
+    assert np.array_equal(plain.distances, shifted.distances)
+    assert not np.array_equal(plain.probabilities, shifted.probabilities)
+    unshifted_first = shift_averaged(small_conv_model, [(1, 0), (0, 1)]).answers(images)
+    assert np.array_equal(plain.distances, unshifted_first.distances)
+
+
+def test_an_unreadable_answer_counts_as_doubt(small_conv_model) -> None:
+    answers = small_conv_model.answers(np.full((2, 784), np.nan, dtype=np.float32))
+    assert answers.unsure.all()
+
+
+def test_a_convolutional_model_calibrated_before_digit_features_cannot_tell(
+    small_conv_model, tmp_path: Path, mnist
+) -> None:
+    older = replace(
+        small_conv_model, calibration=small_conv_model.calibration.by_top_probability_alone()
+    )
+    save_model(tmp_path / "m.npz", older)
+    loaded = load_model(tmp_path / "m.npz")
+    [answer] = predict_fields(loaded, mnist.test.images[:1])
+    assert answer.unsure is not None and answer.unlike_digits is None
+    assert loaded.calibration.unsure_below == small_conv_model.calibration.alone_unsure_below
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"unlike_above": -1.0},
+        {"unlike_above": float("nan")},
+        {"unlike_above": True},
+        {"alone_unsure_below": None},
+    ],
+    ids=["negative", "NaN", "a truth value", "half the record"],
+)
+def test_a_damaged_distance_threshold_is_refused(small_conv_model, tmp_path: Path, change) -> None:
+    path = tmp_path / "m.npz"
+    save_model(path, small_conv_model)
+    header, arrays = read_container(path, FORMAT)
+    calibration = {**header["calibration"], **change}
+    write_container(path, FORMAT, {"spec": header["spec"], "calibration": calibration}, arrays)
+    with pytest.raises(ModelFileError, match="calibration"):
+        load_model(path)
+
+
+def test_features_that_overflow_single_precision_are_refused(small_conv_model, tmp_path: Path):
+    path = tmp_path / "m.npz"
+    save_model(path, small_conv_model)
+    header, arrays = read_container(path, FORMAT)
+    arrays[f"{FEATURES_KEY}/whitening"] = (
+        arrays[f"{FEATURES_KEY}/whitening"].astype(np.float64) * 1e300
+    )
+    write_container(
+        path, FORMAT, {"spec": header["spec"], "calibration": header["calibration"]}, arrays
+    )
+    with pytest.raises(ModelFileError, match="digit-feature"):
+        load_model(path)

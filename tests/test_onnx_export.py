@@ -134,6 +134,7 @@ def test_the_file_carries_the_contract_and_the_models_record() -> None:
     assert make_spec(json.loads(props["spec"])) == spec
     assert json.loads(props["metrics"]) == model.metrics.to_dict()
     assert json.loads(props["calibration"])["temperature"] == 1.5
+    assert "unlike_above" not in json.loads(props["calibration"])
     assert proto.opset_import[0].version == onnx_export.OPSET
     (pixels,), (probabilities,) = proto.graph.input, proto.graph.output
     dims = [[d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]

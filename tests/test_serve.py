@@ -37,6 +37,7 @@ def test_health_and_model(client) -> None:
     assert info["name"] == "the bundled model" and info["preset"] == "cnn-robust"
     assert info["test_accuracy"] >= 0.995  # the bundled model is a real, trained one
     assert info["calibrated"] and 0 < info["unsure_below"] < 1
+    assert info["knows_digit_features"] is True
 
 
 def test_openapi_schema_describes_the_api(client) -> None:
@@ -56,6 +57,7 @@ def test_an_answer_carries_its_doubt_and_on_request_where_it_looked(client, mnis
     data = drawn(mnist, 0)
     plain = client.post("/api/predict", files={"image": ("d.png", data, "image/png")}).json()
     assert plain["unsure"] is False and "saliency" not in plain
+    assert plain["unlike_digits"] is False
     assert plain["contenders"][0]["digit"] == plain["digit"]
     assert len(plain["contenders"]) == 3
     probabilities = [c["probability"] for c in plain["contenders"]]

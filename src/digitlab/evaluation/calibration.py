@@ -176,6 +176,7 @@ def calibrate(
         unsure_below=thresholds.unsure_below,
         digit_features=digit_features,
         unlike_above=thresholds.unlike_above,
+        alone_unsure_below=found.unsure_below,
     )
 
 

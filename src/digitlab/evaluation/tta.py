@@ -11,7 +11,8 @@ the image itself and the book's one-pixel moves up, down, left and right.
 gets the averaged answer.  A calibrated model's temperature is then applied to the
 averaged probabilities; its "unsure" threshold was fitted on single images, so with
 test-time augmentation it is a slightly stricter judge (averaged answers are less
-peaked).
+peaked).  The distance from the digits' features is measured on the image as given,
+where its threshold was fitted.
 """
 
 from __future__ import annotations
@@ -33,19 +34,22 @@ SHIFTS: tuple[Shift, ...] = ((0, 0), *ONE_PIXEL_SHIFTS)
 
 @dataclass
 class ShiftAveragedModel(Model):
-    """A model whose raw probabilities (and features) for an image are the mean of the
-    wrapped network's over the image moved by each of ``shifts`` (rows down, columns
-    right)."""
+    """A model whose raw probabilities for an image are the mean of the wrapped
+    network's over the image moved by each of ``shifts`` (rows down, columns right)."""
 
     shifts: tuple[Shift, ...] = SHIFTS
 
     def raw_reading(self, rows: np.ndarray) -> Reading:
+        """Probabilities averaged over the shifts; features of the image as given, as
+        the digits' features and their distance threshold were fitted on."""
         rows = np.asarray(rows, dtype=np.float32)
         each = [Model.raw_reading(self, shifted(rows, *shift)) for shift in self.shifts]
         probabilities = np.mean([r.probabilities for r in each], axis=0, dtype=np.float32)
-        if each[0].features is None:
-            return Reading(probabilities, None)
-        return Reading(probabilities, np.mean([r.features for r in each], axis=0, dtype=np.float32))
+        if (0, 0) in self.shifts:
+            as_given = each[self.shifts.index((0, 0))]
+        else:
+            as_given = Model.raw_reading(self, rows)
+        return Reading(probabilities, as_given.features)
 
 
 def shift_averaged(model: Model, shifts: Sequence[Shift] = SHIFTS) -> ShiftAveragedModel:

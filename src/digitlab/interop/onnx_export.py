@@ -231,7 +231,10 @@ def to_onnx(model: Model) -> onnx.ModelProto:
         "metrics": json.dumps(model.metrics.to_dict()),
     }
     if model.calibration is not None:
-        metadata["calibration"] = json.dumps(model.calibration.to_dict())
+        # the graph answers probabilities only: its users judge doubt by the top
+        # probability alone, so that is the threshold they get
+        alone = model.calibration.by_top_probability_alone()
+        metadata["calibration"] = json.dumps(alone.to_dict())
     helper.set_model_props(proto, metadata)
     onnx.checker.check_model(proto, full_check=True)
     return proto

@@ -62,7 +62,10 @@ class Calibration:
     "unsure" (torn between digits), and the validation NLL and ECE before and after.  A
     convolutional network's calibration also holds its digits' features
     (:mod:`digitlab.nn.novelty`) and the distance from them beyond which an image is
-    unlike any digit, which makes its answer unsure too."""
+    unlike any digit, which makes its answer unsure too; its ``unsure_below`` is then
+    fitted together with that distance, and ``alone_unsure_below`` is the threshold the
+    top probability would have alone (for runtimes that judge by it alone, as an ONNX
+    export's users do)."""
 
     temperature: float
     unsure_below: float
@@ -70,6 +73,25 @@ class Calibration:
     validation_ece: tuple[float, float]
     digit_features: DigitFeatures | None = None
     unlike_above: float | None = None
+    alone_unsure_below: float | None = None
+
+    def __post_init__(self) -> None:
+        with_features = [self.digit_features, self.unlike_above, self.alone_unsure_below]
+        if any(v is None for v in with_features) and any(v is not None for v in with_features):
+            raise ValueError("digit features, unlike_above and alone_unsure_below go together")
+
+    def by_top_probability_alone(self) -> Calibration:
+        """This calibration without the digit features: the top probability judges
+        alone, at the threshold fitted for it alone."""
+        if self.digit_features is None:
+            return self
+        return replace(
+            self,
+            unsure_below=self.alone_unsure_below,
+            digit_features=None,
+            unlike_above=None,
+            alone_unsure_below=None,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -80,6 +102,7 @@ class Calibration:
         }
         if self.digit_features is not None:
             record["unlike_above"] = self.unlike_above
+            record["alone_unsure_below"] = self.alone_unsure_below
         return record
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -97,13 +120,14 @@ class Calibration:
         damaged = ModelFileError(f"{path} has a damaged calibration record")
         try:
             calibration = cls(
-                float(record["temperature"]),
-                float(record["unsure_below"]),
-                tuple(float(v) for v in record["validation_nll"][:2]),
-                tuple(float(v) for v in record["validation_ece"][:2]),
+                _number(record["temperature"]),
+                _number(record["unsure_below"]),
+                tuple(_number(v) for v in record["validation_nll"][:2]),
+                tuple(_number(v) for v in record["validation_ece"][:2]),
             )
-            unlike_above = record.get("unlike_above")
-            unlike_above = None if unlike_above is None else float(unlike_above)
+            unlike_above, alone = record.get("unlike_above"), record.get("alone_unsure_below")
+            unlike_above = None if unlike_above is None else _number(unlike_above)
+            alone = None if alone is None else _number(alone)
         except (TypeError, KeyError, ValueError, IndexError, AttributeError):
             raise damaged from None
         numbers = [calibration.temperature, calibration.unsure_below]
@@ -111,15 +135,29 @@ class Calibration:
             raise damaged
         if len(calibration.validation_nll) != 2 or len(calibration.validation_ece) != 2:
             raise damaged
-        if unlike_above is None:
-            return calibration
-        if not np.isfinite(unlike_above):
+        if unlike_above is None and alone is None:
+            return calibration  # no digit features (a dense network, or an older file)
+        if unlike_above is None or alone is None:
+            raise damaged
+        if not (np.isfinite([unlike_above, alone]).all() and unlike_above >= 0):
             raise damaged
         prefix = f"{FEATURES_KEY}/"
         arrays = arrays or {}
         stored = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
         features = DigitFeatures.from_arrays(stored, str(path))
-        return replace(calibration, digit_features=features, unlike_above=unlike_above)
+        return replace(
+            calibration,
+            digit_features=features,
+            unlike_above=unlike_above,
+            alone_unsure_below=alone,
+        )
+
+
+def _number(value: Any) -> float:
+    """A stored number as a float; a JSON true or false is no number."""
+    if isinstance(value, bool):
+        raise TypeError("a truth value is not a number")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -248,11 +286,12 @@ class Model:
         found = self.calibration
         if found is None:
             return Answers(probabilities, None, None, None)
-        unsure = probabilities.max(axis=1) < found.unsure_below
+        # written so that NaN, which compares false, counts as doubt
+        unsure = ~(probabilities.max(axis=1) >= found.unsure_below)
         if found.digit_features is None or reading.features is None:
             return Answers(probabilities, unsure, None, None)
         distances = found.digit_features.distances(reading.features)
-        unlike = distances > found.unlike_above
+        unlike = ~(distances <= found.unlike_above)
         return Answers(probabilities, unsure | unlike, unlike, distances)
 
     def _tempered(self, probabilities: np.ndarray) -> np.ndarray:

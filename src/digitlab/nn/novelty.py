@@ -3,8 +3,9 @@
 A network's top probability says how torn it is *between digits*.  It is a poor judge of
 an image that is no digit at all: the output layer must share its probability among the
 ten digits, and a letter or a scribble can land firmly on one of them.  The
-convolutions see more.  Each digit's features -- the last convolutional layer's
-channels, averaged over the image's positions -- gather around a centre of their own,
+convolutions see more.  Each digit's features -- what the convolutional layers hand to
+the dense ones (their last output, after pooling and activation), each channel averaged
+over the image's positions -- gather around a centre of their own,
 and an image whose features lie far from all ten centres is unlike anything the network
 was trained on, however its probabilities fall.
 
@@ -36,7 +37,7 @@ EIGENVALUE_FLOOR = 1e-6
 MAX_CHANNELS = 4_096
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DigitFeatures:
     """The ten digits' feature centres and the shared covariance, as a whitening.
 
@@ -47,6 +48,15 @@ class DigitFeatures:
 
     centres: np.ndarray
     whitening: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, DigitFeatures)
+            and np.array_equal(self.centres, other.centres)
+            and np.array_equal(self.whitening, other.whitening)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and arrays are mutable
 
     @classmethod
     def fit(cls, features: np.ndarray, labels: np.ndarray) -> DigitFeatures:
@@ -88,15 +98,19 @@ class DigitFeatures:
         centres, whitening = arrays.get("centres"), arrays.get("whitening")
         if centres is None or whitening is None:
             raise ModelFileError(f"{where} has a damaged digit-feature record (arrays missing)")
+        damaged = ModelFileError(f"{where} has a damaged digit-feature record")
         sane = (
             centres.dtype.kind == "f"
             and whitening.dtype.kind == "f"
             and whitening.ndim == 2
             and 0 < whitening.shape[0] == whitening.shape[1] <= MAX_CHANNELS
             and centres.shape == (10, whitening.shape[0])
-            and np.isfinite(centres).all()
-            and np.isfinite(whitening).all()
         )
         if not sane:
-            raise ModelFileError(f"{where} has a damaged digit-feature record")
-        return cls(centres.astype(np.float32), whitening.astype(np.float32))
+            raise damaged
+        # finite as float32, the type they are used in (1e300 in float64 is not)
+        with np.errstate(over="ignore"):
+            centres, whitening = centres.astype(np.float32), whitening.astype(np.float32)
+        if not (np.isfinite(centres).all() and np.isfinite(whitening).all()):
+            raise damaged
+        return cls(centres, whitening)
