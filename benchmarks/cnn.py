@@ -243,15 +243,16 @@ names, and its row gives their range and mean.
 Validation accuracy (the last 10,000 training images) is what choices were made on; for
 an ensemble it is the averaged probabilities' accuracy on those images.
 The runs measured here went two at a time, one core each (as `--lanes 2` runs them),
-except where [cnn-recipe.md](cnn-recipe.md) says otherwise; it also shows how `cnn-best`
-and our best ensemble were chosen.
+except where [cnn-recipe.md](cnn-recipe.md) or [recipe.md](recipe.md) says otherwise;
+they also show how `cnn-best`, our best ensemble and the record recipe were chosen.
 
 {table(HEADER, rows)}
 """,
     )
-    write_checks(checks_path_for(args.out), repository_relative(args.out), checks)
-    print(f"wrote {checks_path_for(args.out)}")
-    if not checks:
+    if checks:
+        write_checks(checks_path_for(args.out), repository_relative(args.out), checks)
+        print(f"wrote {checks_path_for(args.out)}")
+    else:
         print(f"note: no reproduction check, as the table has no {CHECKED} row", file=sys.stderr)
 
 
