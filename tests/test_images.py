@@ -145,3 +145,17 @@ def test_a_small_digit_in_a_large_picture_is_found(mnist) -> None:
     page[500:560, 300:360] = 1 - small / 255
     assert (page < 0.5).mean() < 0.005
     assert np.corrcoef(to_mnist(page).ravel(), to_mnist(digit).ravel())[0, 1] > 0.7
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (5, 1), (9, 13), (64, 64)])
+def test_growing_a_mask_by_a_pixel_is_a_3x3_binary_dilation(shape) -> None:
+    from scipy import ndimage
+
+    from digitlab.data.images import grown_by_a_pixel
+
+    rng = np.random.default_rng(sum(shape))
+    for density in (0.01, 0.1, 0.5):
+        mask = rng.random(shape) < density
+        mask[0, 0] = mask[-1, -1] = True  # the edges too
+        expected = ndimage.binary_dilation(mask, structure=np.ones((3, 3), dtype=bool))
+        assert np.array_equal(grown_by_a_pixel(mask), expected)

@@ -148,8 +148,21 @@ def ink_of(pixels: np.ndarray) -> np.ndarray:
     top, left = max(rows.min() - 1, 0), max(cols.min() - 1, 0)
     box = (slice(top, rows.max() + 2), slice(left, cols.max() + 2))
     kept = np.zeros_like(core)
-    kept[box] = ndimage.binary_dilation(core[box], structure=np.ones((3, 3), dtype=bool))
+    kept[box] = grown_by_a_pixel(core[box])
     return (np.clip(flat / peak, 0, 1) * kept).astype(np.float32)
+
+
+def grown_by_a_pixel(mask: np.ndarray) -> np.ndarray:
+    """``mask`` grown by one pixel in all eight directions: a binary dilation by a 3x3
+    square, done as a pass along the rows and one along the columns (a 3x3 square is
+    both at once), several times faster than a general dilation on a digit's box."""
+    rows = mask.copy()
+    rows[1:] |= mask[:-1]
+    rows[:-1] |= mask[1:]
+    grown = rows.copy()
+    grown[:, 1:] |= rows[:, :-1]
+    grown[:, :-1] |= rows[:, 1:]
+    return grown
 
 
 def _levels(blocks: np.ndarray) -> tuple[float, float]:
