@@ -185,3 +185,18 @@ def test_drawing_digits_on_the_page(viewport: str) -> None:
     if viewport == "phone":
         assert pad["width"] >= 0.9 * width - 40  # the canvas fills the width
         assert seen["y"] + seen["height"] <= height and shown["y"] + shown["height"] <= height
+
+
+def test_several_processes_serve_the_model_they_were_given(tmp_path: Path) -> None:
+    """--workers N starts N processes, each building the app for the same model file."""
+    import json
+    import urllib.request
+
+    from digitlab.predict import BUNDLED_MODEL
+
+    model = tmp_path / "mine.npz"
+    model.write_bytes(BUNDLED_MODEL.read_bytes())
+    with running_server("--workers", "2", "--model", str(model)) as url:
+        for _ in range(4):  # whichever process answers, it serves this file
+            with urllib.request.urlopen(f"{url}/api/model", timeout=10) as answer:
+                assert json.load(answer)["name"] == "mine.npz"

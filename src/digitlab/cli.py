@@ -648,16 +648,25 @@ def serve(
     ),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: every interface)."),
     port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+    workers: int = typer.Option(
+        os.cpu_count() or 1,
+        min=1,
+        max=64,
+        help="Processes answering requests [default: one per core]: the Python work of "
+        "each request holds one process's interpreter lock, so more processes answer more "
+        "requests at once.",
+        show_default=False,
+    ),
 ) -> None:
     """Serve the draw-a-digit web page and its JSON API (OpenAPI schema at /docs)."""
     import socket
 
     import uvicorn
 
-    from digitlab.serve.app import create_app
+    from digitlab.serve.app import MODEL_ENV, create_app
     from digitlab.serve.protocol import TimelyH11Protocol
 
-    web = create_app(model)
+    web = create_app(model)  # a bad model file fails here, with one line
     try:  # fail with one clear line if the address is taken, before uvicorn starts
         with socket.create_server((host, port)):
             pass
@@ -665,12 +674,22 @@ def serve(
         raise DigitlabError(
             f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port"
         ) from None
-    say(f"serving {model or 'the bundled model'} at http://{host}:{port} (Ctrl-C stops)")
+    say(
+        f"serving {model or 'the bundled model'} at http://{host}:{port} with {workers} "
+        f"process{'es' if workers > 1 else ''} (Ctrl-C stops)"
+    )
+    options = {"host": host, "port": port, "log_level": "warning", "http": TimelyH11Protocol}
+    if workers > 1:
+        os.environ[MODEL_ENV] = str(model.resolve()) if model else ""
+        uvicorn.run(
+            "digitlab.serve.app:app_from_environment", factory=True, workers=workers, **options
+        )
+        return
     # Requests are answered side by side, one per core: a BLAS also splitting each small
     # product over the cores makes its threads wait on each other (measured under load:
     # 87 -> 125 requests/s with one thread, see docs/results/serve.md).
     threadpool_limits(1, "blas")
-    uvicorn.run(web, host=host, port=port, log_level="warning", http=TimelyH11Protocol)
+    uvicorn.run(web, **options)
 
 
 @app.command("export")

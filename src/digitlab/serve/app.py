@@ -28,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from threadpoolctl import threadpool_limits
 
 from digitlab.data.images import load_image
 from digitlab.errors import DigitlabError, ImageTooLargeError
@@ -143,6 +144,18 @@ async def upload_from_request(request: Request) -> Upload:
     if not content_type.startswith(("multipart/form-data", "image/", "application/json")):
         raise HTTPException(415, "send a PNG/JPEG image or JSON pixels")
     return Upload(data, content_type.startswith("application/json"))
+
+
+#: How ``digitlab serve --workers N`` tells its worker processes which model to serve
+#: (empty: the bundled model): each process builds its own app from it.
+MODEL_ENV = "DIGITLAB_SERVE_MODEL"
+
+
+def app_from_environment() -> FastAPI:
+    """The app for one of several worker processes: the model named by :data:`MODEL_ENV`,
+    with one BLAS thread (see :func:`create_app`)."""
+    threadpool_limits(1, "blas")
+    return create_app(Path(os.environ[MODEL_ENV]) if os.environ.get(MODEL_ENV) else None)
 
 
 def create_app(model_path: Path | None = None) -> FastAPI:
