@@ -129,8 +129,7 @@ def main() -> None:
         type=int,
         nargs="+",
         default=[os.cpu_count() or 1],
-        help="server processes (digitlab serve --workers; one server each) [default: one "
-        "per core]",
+        help="server processes (digitlab serve --workers; one server each) [default: one per core]",
     )
     parser.add_argument("--max-requests", type=int, default=100_000)
     parser.add_argument("--out", type=Path, help="write the Markdown report here")
