@@ -33,7 +33,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
 from digitlab.data.mnist import Split
-from digitlab.nn.model_file import Calibration, Model, log_probabilities
+from digitlab.nn.model_file import Calibration, Model, Reading, log_probabilities
 from digitlab.nn.novelty import FIT_IMAGES, DigitFeatures
 from digitlab.spec import DIGITS
 
@@ -160,8 +160,9 @@ def calibrate(
     distance threshold too."""
     temperature = fit_temperature(logits, labels)
     before = CalibrationScores.of(tempered(logits, 1.0), labels)
-    after = CalibrationScores.of(tempered(logits, temperature), labels)
-    confidences = tempered(logits, temperature).max(axis=1)
+    calibrated_probabilities = tempered(logits, temperature)
+    after = CalibrationScores.of(calibrated_probabilities, labels)
+    confidences = calibrated_probabilities.max(axis=1)
     found = Calibration(
         temperature=temperature,
         unsure_below=unsure_threshold(confidences),
@@ -190,20 +191,28 @@ def calibrated(model: Model, validation: Split, train: Split | None = None) -> M
     logits = log_probabilities(reading.probabilities)
     if not np.isfinite(logits).all():
         return model
-    fitting = None if train is None else train.head(FIT_IMAGES)
-    if (
-        fitting is None
-        or reading.features is None
-        or not np.isfinite(reading.features).all()
-        or len(np.unique(fitting.labels)) < DIGITS  # too few images to fit every digit
-    ):
+    digit_features = None if train is None else _digit_features(model, reading, train)
+    if digit_features is None:
         return replace(model, calibration=calibrate(logits, validation.labels))
-    features = model.raw_reading(fitting.images).features
-    if features is None or not np.isfinite(features).all():
-        return replace(model, calibration=calibrate(logits, validation.labels))
-    digit_features = DigitFeatures.fit(features, fitting.labels)
     distances = digit_features.distances(reading.features)
     return replace(
         model,
         calibration=calibrate(logits, validation.labels, distances, digit_features),
     )
+
+
+def _digit_features(model: Model, validation: Reading, train: Split) -> DigitFeatures | None:
+    """The digits' features fitted on (the first FIT_IMAGES of) ``train``, or None where
+    they cannot be: a network without convolutions, features that are not finite, or
+    too few images to hold every digit."""
+    fitting = train.head(FIT_IMAGES)
+    if (
+        validation.features is None
+        or not np.isfinite(validation.features).all()
+        or len(np.unique(fitting.labels)) < DIGITS
+    ):
+        return None
+    features = model.raw_reading(fitting.images).features
+    if features is None or not np.isfinite(features).all():
+        return None
+    return DigitFeatures.fit(features, fitting.labels)

@@ -41,9 +41,14 @@ class Evaluation:
 
 def evaluate(models: list[Model], split: Split) -> Evaluation:
     """Score ``models`` (several: an ensemble averaging their probabilities) on ``split``."""
-    raw = [model.raw_probabilities(split.images) for model in models]
+    readings = [model.raw_reading(split.images) for model in models]
+    raw = [reading.probabilities for reading in readings]
     calibrated_all = all(model.calibration is not None for model in models)
-    answers = [model.answers(split.images) for model in models] if calibrated_all else []
+    answers = (
+        [model.judged(r) for model, r in zip(models, readings, strict=True)]
+        if calibrated_all
+        else []
+    )
     each = [a.probabilities for a in answers] if calibrated_all else raw
     probabilities = np.mean(each, axis=0)
     predicted = probabilities.argmax(axis=1)

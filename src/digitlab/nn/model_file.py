@@ -281,7 +281,11 @@ class Model:
         threshold or, for a model that keeps its digits' features, when the image's
         features are unlike any digit's (:mod:`digitlab.nn.novelty`).  An uncalibrated
         model cannot judge (``unsure`` is None)."""
-        reading = self.raw_reading(rows)
+        return self.judged(self.raw_reading(rows))
+
+    def judged(self, reading: Reading) -> Answers:
+        """:meth:`answers` for a :meth:`raw_reading` already made (one forward pass
+        serves a caller that needs both)."""
         probabilities = self._tempered(reading.probabilities)
         found = self.calibration
         if found is None:
