@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitlab.data.images import load_image, to_mnist
+from digitlab.data.images import bounding_box, load_image, to_mnist
 from digitlab.errors import ImageError
 
 
@@ -159,3 +159,19 @@ def test_growing_a_mask_by_a_pixel_is_a_3x3_binary_dilation(shape) -> None:
         mask[0, 0] = mask[-1, -1] = True  # the edges too
         expected = ndimage.binary_dilation(mask, structure=np.ones((3, 3), dtype=bool))
         assert np.array_equal(grown_by_a_pixel(mask), expected)
+
+
+def test_bounding_box_spans_exactly_the_marked_pixels() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        mask = rng.random((int(rng.integers(1, 40)), int(rng.integers(1, 40)))) < 0.02
+        rows, cols = np.nonzero(mask)
+        box = bounding_box(mask)
+        if rows.size == 0:
+            assert box is None
+            continue
+        assert box == (
+            slice(rows.min(), rows.max() + 1),
+            slice(cols.min(), cols.max() + 1),
+        )
+        assert mask[box].sum() == mask.sum()

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +20,12 @@ from digitlab.data.images import load_image, to_mnist
 from digitlab.serve.app import MAX_BODY_BYTES, create_app
 
 
-@pytest.fixture(scope="module")
-def client() -> TestClient:
-    return TestClient(create_app())
+@pytest.fixture(scope="module", params=["threads", "processes"])
+def client(request) -> Iterator[TestClient]:
+    """The service answering in worker threads, and in a pool of processes (as
+    ``digitlab serve`` does): every test below holds for both."""
+    with TestClient(create_app(processes=2 if request.param == "processes" else 0)) as client:
+        yield client
 
 
 def png(pixels: np.ndarray) -> bytes:
@@ -235,3 +244,33 @@ def test_serving_a_model_that_is_not_one_fails_clearly(run_cli, tmp_path) -> Non
         result.returncode == 1
         and result.stderr.strip() == f"error: {tmp_path / 'fake.npz'} is not a digitlab model file"
     )
+
+
+def test_an_answering_process_that_dies_is_replaced(mnist) -> None:
+    """A process of the pool killed (say, by the out-of-memory killer) costs at most the
+    requests it held, answered 503; the service starts another and goes on."""
+    before = set(multiprocessing.active_children())
+    with TestClient(create_app(processes=1)) as client:
+        upload = {"image": ("d.png", drawn(mnist, 0), "image/png")}
+        assert client.post("/api/predict", files=upload).status_code == 200
+        [worker] = set(multiprocessing.active_children()) - before
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.join()
+        statuses = [client.post("/api/predict", files=upload).status_code for _ in range(3)]
+        assert statuses[-1] == 200 and set(statuses) <= {200, 503}, statuses
+
+
+def test_the_answering_processes_use_the_model_they_were_given(mnist, tmp_path: Path) -> None:
+    """Each process loads the model file itself: served without its calibration, the
+    bundled network's answers carry no doubt (``unsure`` is null), as that file says."""
+    from digitlab.nn.model_file import save_model
+    from digitlab.predict import load_bundled_model
+
+    plain = tmp_path / "uncalibrated.npz"
+    save_model(plain, replace(load_bundled_model(), calibration=None))
+    with TestClient(create_app(plain, processes=1)) as client:
+        answer = client.post(
+            "/api/predict", files={"image": ("d.png", drawn(mnist, 0), "image/png")}
+        ).json()
+        assert client.get("/api/model").json()["name"] == "uncalibrated.npz"
+    assert answer["unsure"] is None and answer["digit"] == mnist.test.labels[0]

@@ -188,15 +188,24 @@ def test_drawing_digits_on_the_page(viewport: str) -> None:
 
 
 def test_several_processes_serve_the_model_they_were_given(tmp_path: Path) -> None:
-    """--workers N starts N processes, each building the app for the same model file."""
+    """--workers N --model FILE: the N answering processes each load FILE (here the
+    bundled network without its calibration, so its answers carry no doubt)."""
     import json
     import urllib.request
+    from dataclasses import replace
 
-    from digitlab.predict import BUNDLED_MODEL
+    from digitlab.nn.model_file import save_model
+    from digitlab.predict import load_bundled_model
 
     model = tmp_path / "mine.npz"
-    model.write_bytes(BUNDLED_MODEL.read_bytes())
+    save_model(model, replace(load_bundled_model(), calibration=None))
+    pixels = json.dumps({"pixels": np.eye(28).tolist()}).encode()
     with running_server("--workers", "2", "--model", str(model)) as url:
+        with urllib.request.urlopen(f"{url}/api/model", timeout=10) as answer:
+            assert json.load(answer)["name"] == "mine.npz"
         for _ in range(4):  # whichever process answers, it serves this file
-            with urllib.request.urlopen(f"{url}/api/model", timeout=10) as answer:
-                assert json.load(answer)["name"] == "mine.npz"
+            asked = urllib.request.Request(
+                f"{url}/api/predict", pixels, {"content-type": "application/json"}
+            )
+            with urllib.request.urlopen(asked, timeout=10) as answer:
+                assert json.load(answer)["unsure"] is None

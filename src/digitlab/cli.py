@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import typer
-from threadpoolctl import threadpool_limits
 
 from digitlab import presets as preset_registry
 from digitlab.data import fetch_mnist, load_mnist
@@ -652,9 +651,9 @@ def serve(
         os.cpu_count() or 1,
         min=1,
         max=64,
-        help="Processes answering requests [default: one per core]: the Python work of "
-        "each request holds one process's interpreter lock, so more processes answer more "
-        "requests at once.",
+        help="Processes answering pictures [default: one per core]: each request's work "
+        "is Python holding one process's interpreter lock, so N processes answer N "
+        "pictures at once; they take them from one queue, whichever is free.",
         show_default=False,
     ),
 ) -> None:
@@ -663,33 +662,22 @@ def serve(
 
     import uvicorn
 
-    from digitlab.serve.app import MODEL_ENV, create_app
+    from digitlab.serve.app import create_app
     from digitlab.serve.protocol import TimelyH11Protocol
 
-    web = create_app(model)  # a bad model file fails here, with one line
-    try:  # fail with one clear line if the address is taken, before uvicorn starts
+    try:  # fail with one clear line if the address is taken, before anything starts
         with socket.create_server((host, port)):
             pass
     except OSError as exc:
         raise DigitlabError(
             f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port"
         ) from None
+    web = create_app(model, processes=workers)  # a bad model file fails here, with one line
     say(
-        f"serving {model or 'the bundled model'} at http://{host}:{port} with {workers} "
-        f"process{'es' if workers > 1 else ''} (Ctrl-C stops)"
+        f"serving {model or 'the bundled model'} at http://{host}:{port}, answering in "
+        f"{workers} process{'es' if workers > 1 else ''} (Ctrl-C stops)"
     )
-    options = {"host": host, "port": port, "log_level": "warning", "http": TimelyH11Protocol}
-    if workers > 1:
-        os.environ[MODEL_ENV] = str(model.resolve()) if model else ""
-        uvicorn.run(
-            "digitlab.serve.app:app_from_environment", factory=True, workers=workers, **options
-        )
-        return
-    # Requests are answered side by side, one per core: a BLAS also splitting each small
-    # product over the cores makes its threads wait on each other (measured under load:
-    # 87 -> 125 requests/s with one thread, see docs/results/serve.md).
-    threadpool_limits(1, "blas")
-    uvicorn.run(web, **options)
+    uvicorn.run(web, host=host, port=port, log_level="warning", http=TimelyH11Protocol)
 
 
 @app.command("export")

@@ -102,11 +102,10 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     if largest > MAX_LEVEL:  # numbers from JSON can be anything: keep differences finite
         pixels = pixels / np.float32(largest)
     ink = ink_of(_at_most(pixels, WORKING_SIDE))
-    rows, cols = np.nonzero(ink > INK_THRESHOLD)
-    if rows.size == 0:
+    box = bounding_box(ink > INK_THRESHOLD)
+    if box is None:
         raise ImageError("the image is blank: no digit found")
-    crop = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    boxed = _fit_in_box(crop)
+    boxed = _fit_in_box(ink[box])
     return _centre_by_mass(boxed)
 
 
@@ -144,12 +143,24 @@ def ink_of(pixels: np.ndarray) -> np.ndarray:
     if np.count_nonzero(core) < MIN_INK_PIXELS:
         return np.zeros_like(pixels)
     peak = float(np.percentile(flat[core], 90))
-    rows, cols = np.nonzero(core)  # grow the mask by a pixel, inside the ink's box only
-    top, left = max(rows.min() - 1, 0), max(cols.min() - 1, 0)
-    box = (slice(top, rows.max() + 2), slice(left, cols.max() + 2))
-    kept = np.zeros_like(core)
-    kept[box] = grown_by_a_pixel(core[box])
-    return (np.clip(flat / peak, 0, 1) * kept).astype(np.float32)
+    rows, cols = bounding_box(core)  # grow the mask by a pixel, inside the ink's box only
+    box = (
+        slice(max(rows.start - 1, 0), rows.stop + 1),
+        slice(max(cols.start - 1, 0), cols.stop + 1),
+    )
+    ink = np.zeros_like(flat)
+    ink[box] = np.clip(flat[box] / peak, 0, 1) * grown_by_a_pixel(core[box])
+    return ink
+
+
+def bounding_box(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """The rows and columns spanned by the True pixels of ``mask`` (None if there are
+    none), found from which rows and which columns hold any: cheaper than listing them."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 def grown_by_a_pixel(mask: np.ndarray) -> np.ndarray:
@@ -178,7 +189,9 @@ def _block_reduce(pixels: np.ndarray, step: int, combine: np.ufunc) -> np.ndarra
     """``pixels`` cut into step x step blocks, each reduced to one value by ``combine``
     (np.minimum, np.add); the last blocks are completed by repeating the image's edge."""
     height, width = pixels.shape
-    padded = np.pad(pixels, ((0, -height % step), (0, -width % step)), mode="edge")
+    padded = pixels
+    if height % step or width % step:
+        padded = np.pad(pixels, ((0, -height % step), (0, -width % step)), mode="edge")
     rows = functools.reduce(combine, (padded[i::step] for i in range(step)))
     return functools.reduce(combine, (rows[:, i::step] for i in range(step)))
 
@@ -198,15 +211,18 @@ def _paper(pixels: np.ndarray) -> np.ndarray:
     return spread[: pixels.shape[0], : pixels.shape[1]]
 
 
-def _otsu(values: np.ndarray, bins: int = 256) -> float:
+def _otsu(values: np.ndarray) -> float:
     """Otsu's threshold: the level that best splits ``values`` into two classes (the one
-    maximising the between-class variance of the histogram)."""
+    maximising the between-class variance of their 256-bin histogram)."""
+    bins = 256
     low, high = float(values.min()), float(values.max())
     if high <= low:
         return low
     width = (high - low) / bins
-    index = np.minimum(((values - low) / width).astype(np.intp), bins - 1)
-    counts = np.bincount(index.ravel(), minlength=bins)
+    scaled = values - low  # in place from here: this is called on every picture served
+    scaled /= width
+    np.minimum(scaled, bins - 1, out=scaled)
+    counts = np.bincount(scaled.astype(np.uint8).ravel(), minlength=bins)
     centres = low + width * (np.arange(bins) + 0.5)
     weight_low = np.cumsum(counts)
     weight_high = weight_low[-1] - weight_low

@@ -1,0 +1,227 @@
+"""Answering a picture -- decoding, preprocessing, predicting -- away from the event loop.
+
+The service's event loop only moves bytes.  The work of an answer (decoding the image,
+:func:`~digitlab.data.images.to_mnist`, the network, encoding the JSON) is a few
+milliseconds of Python that holds an interpreter lock for most of that time, so where it
+runs decides how many answers run at once:
+
+* :class:`InThreads` -- worker threads of the serving process.  Nothing to start, which
+  suits tests and notebooks; but the one interpreter lock lets one answer make progress
+  at a time.
+* :class:`InProcesses` -- a pool of processes, each with its own copy of the model, fed
+  from one queue: N answers run at once on N cores, and whichever process is free takes
+  the next picture.  The one queue is the point.  N whole server processes, each
+  accepting its own connections, get them from the kernel unevenly (5 and 3 of 8, or
+  all 8 to one), and the clients of the busier process wait longer
+  (docs/results/serve.md).
+
+Both give a :class:`Reply`: the status and the JSON body, already encoded.  A picture
+that gives no answer (unreadable, blank, too large, malformed pixels) is a 4xx reply, not
+an exception, so that it crosses a process boundary as plain data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from anyio import CapacityLimiter, to_thread
+from fastapi import HTTPException
+from fastapi.responses import JSONResponse
+from threadpoolctl import threadpool_limits
+
+from digitlab.data.images import load_image
+from digitlab.errors import DigitlabError, ImageTooLargeError
+from digitlab.evaluation.saliency import occlusion_map
+from digitlab.nn.model_file import Model, load_model
+from digitlab.predict import Prediction, load_bundled_model, predict_grayscale
+from digitlab.spec import IMAGE_SHAPE
+
+MAX_IMAGE_PIXELS = 4_000_000
+#: Requests allowed to wait for a free worker; past that the service answers 503 at once
+#: rather than queue without bound (each waiting request holds its body in memory).
+MAX_WAITING = 64
+#: How long the answering processes may take to start (import, load the model).
+START_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A request's picture, as sent: the bytes of an image file, or of JSON pixels."""
+
+    data: bytes
+    is_json: bool
+
+    def image(self) -> np.ndarray:
+        """The grayscale image (decoding is CPU work: done by a worker, not the loop)."""
+        if self.is_json:
+            return pixels_from_json(self.data)
+        return load_image(self.data, max_pixels=MAX_IMAGE_PIXELS)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer ready to send: its HTTP status and its JSON body."""
+
+    status: int
+    body: bytes
+
+
+def pixels_from_json(body: bytes) -> np.ndarray:
+    """A 28x28 array of finite numbers from ``{"pixels": [[...], ...]}``."""
+    expected = 'expected JSON {"pixels": a 28x28 array of numbers}'
+    try:
+        rows = json.loads(body)["pixels"]
+        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+            raise TypeError
+        if any(isinstance(v, bool) or not isinstance(v, int | float) for r in rows for v in r):
+            raise TypeError  # true/false and strings are not grey levels
+        pixels = np.asarray(rows, dtype=np.float64)
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError):
+        raise HTTPException(422, expected) from None
+    if pixels.shape != IMAGE_SHAPE:
+        raise HTTPException(422, f"pixels must be a 28x28 array, got shape {list(pixels.shape)}")
+    if not np.isfinite(pixels).all():
+        raise HTTPException(422, "pixels contain NaN or infinite values")
+    return pixels
+
+
+def prediction_json(prediction: Prediction, saliency: np.ndarray | None = None) -> dict[str, Any]:
+    """The API's answer for one prediction (and, if given, its saliency map)."""
+    answer = {
+        "digit": prediction.digit,
+        "probabilities": [round(p, 6) for p in prediction.probabilities],
+        "unsure": prediction.unsure,
+        "unlike_digits": prediction.unlike_digits,
+        "contenders": [
+            {"digit": c.digit, "probability": round(c.probability, 6)}
+            for c in prediction.contenders
+        ],
+        "pixels": np.round(prediction.pixels, 3).tolist(),
+    }
+    if saliency is not None:
+        answer["saliency"] = np.round(saliency, 3).tolist()
+    return answer
+
+
+def problem(status: int, detail: str) -> Reply:
+    """A 4xx reply: one sentence saying what is wrong with the request."""
+    return Reply(status, JSONResponse({"detail": detail}).body)
+
+
+def reply_to(model: Model, upload: Upload, saliency: bool) -> Reply:
+    """The whole answer to one picture, or the 4xx reply saying why there is none."""
+    try:
+        [prediction] = predict_grayscale(model, [upload.image()])
+    except HTTPException as refused:
+        return problem(refused.status_code, str(refused.detail))
+    except ImageTooLargeError as error:
+        return problem(413, str(error))
+    except DigitlabError as error:
+        return problem(422, str(error))
+    where = occlusion_map(model, prediction.pixels, prediction.digit) if saliency else None
+    return Reply(200, JSONResponse(prediction_json(prediction, where)).body)
+
+
+def busy() -> HTTPException:
+    return HTTPException(503, "the service is busy; try again in a moment")
+
+
+class InThreads:
+    """Answers in ``threads`` worker threads of this process."""
+
+    def __init__(self, model: Model, threads: int = os.cpu_count() or 1) -> None:
+        self._model = model
+        self._limiter = CapacityLimiter(threads)
+
+    async def answer(self, upload: Upload, saliency: bool) -> Reply:
+        if self._limiter.statistics().tasks_waiting >= MAX_WAITING:
+            raise busy()
+        return await to_thread.run_sync(
+            reply_to, self._model, upload, saliency, limiter=self._limiter
+        )
+
+    def close(self) -> None:
+        """Nothing to stop: the threads belong to the event loop's pool."""
+
+
+# Each answering process's own model, loaded once when the process starts.
+_worker_model: Model | None = None
+
+
+def _start_worker(model_path: str | None) -> None:
+    global _worker_model
+    # Each process answers one picture at a time on its core: a BLAS splitting one
+    # picture's small products over both cores would wait on the other processes.
+    threadpool_limits(1, "blas")
+    _worker_model = load_bundled_model() if model_path is None else load_model(Path(model_path))
+
+
+def _worker_ready() -> int:
+    return os.getpid()
+
+
+def _reply_in_worker(upload: Upload, saliency: bool) -> Reply:
+    assert _worker_model is not None, "the process was started without its model"
+    return reply_to(_worker_model, upload, saliency)
+
+
+class InProcesses:
+    """Answers in a pool of ``processes`` processes, each loading the model at
+    ``model_path`` (the bundled model if None) when it starts.
+
+    The processes are started, and have loaded the model, when the constructor returns.
+    If one dies (killed, out of memory), the requests it held get a 503 and a new pool
+    takes the next ones."""
+
+    def __init__(self, model_path: Path | None, processes: int) -> None:
+        self._path = None if model_path is None else str(Path(model_path).resolve())
+        self._processes = processes
+        self._in_flight = 0
+        self._pool = self._new_pool()
+        # A pool starts its processes on demand, one per task that finds none idle: so
+        # as many tasks at once start them all, now rather than on the first requests.
+        ready = [self._pool.submit(_worker_ready) for _ in range(processes)]
+        try:
+            for started in ready:
+                started.result(timeout=START_SECONDS)
+        except Exception as error:
+            self.close()
+            raise DigitlabError(
+                f"the answering processes did not start ({type(error).__name__}: {error})"
+            ) from None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self._processes,
+            mp_context=get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(self._path,),
+        )
+
+    async def answer(self, upload: Upload, saliency: bool) -> Reply:
+        if self._in_flight >= self._processes + MAX_WAITING:
+            raise busy()
+        self._in_flight += 1
+        pool = self._pool
+        try:
+            return await asyncio.wrap_future(pool.submit(_reply_in_worker, upload, saliency))
+        except BrokenProcessPool:
+            if pool is self._pool:  # the first request to find it broken replaces it
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+            raise HTTPException(503, "an answering process stopped; try again") from None
+        finally:
+            self._in_flight -= 1
+
+    def close(self) -> None:
+        """Stop the processes (the pictures still waiting get no answer)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
