@@ -11,7 +11,15 @@ compared against (at small batches one thread wins).  scikit-learn's MLPClassifi
 only has softmax + log-likelihood outputs, so it appears in those rows only, and has no
 convolutions.  Targets: for the fully-connected networks, at most half PyTorch's time
 at mini-batch 10 and at most its time at mini-batch 100 (and faster than scikit-learn);
-for book-ch6-conv2, at most 1.5 times PyTorch's time at mini-batches 10 and 64.
+for book-ch6-conv2, at most 0.8 times PyTorch's time at mini-batches 10 and 64; for
+cnn-best's network (batch norm, ReLU, dropout, Adam, its mini-batch of 64; without its
+augmentation, which is not the network's work), at most PyTorch's time.
+
+For the convolutional rows the work is counted too: the multiply-adds of a training step
+(forward, the weights' gradients, and the inputs' gradients of every layer but the
+first, which no framework computes), as GFLOP/s, against this machine's single-precision
+matrix-multiply peak measured in the same run (a large square product on all cores): how
+far each framework is from the physical floor.
 """
 
 from __future__ import annotations
@@ -47,10 +55,20 @@ NETWORKS = {
         "cost": "log-likelihood",
         "eta": 0.1,
         "batches": (10, 64),
-        "targets": {10: 1.5, 64: 1.5},
+        "targets": {10: 0.8, 64: 0.8},
         "label": "book-ch6-conv2: 2 x (conv 5x5 + max-pool 2), dense 100, sigmoid",
     },
+    "cnn-best": {
+        "preset": "cnn-best",
+        "layers": ["conv:32:5", "pool:2", "conv:64:3:same", "conv:64:3", "pool:2", "dense:512"],
+        "batches": (64,),
+        "targets": {64: 1.0},
+        "label": "cnn-best's network: conv 32x5x5, pool, 2 x conv 64x3x3, pool, dense 512; "
+        "batch norm, ReLU, dropout, Adam (no augmentation)",
+    },
 }
+#: Side of the square matrices whose product measures the machine's peak.
+PEAK_SIDE = 2048
 
 
 def is_conv(net: dict) -> bool:
@@ -61,22 +79,69 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def digitlab_spec(net: dict, batch: int, epochs: int):
+    """The spec digitlab trains for ``net``: its preset's, without augmentation, or the
+    plain SGD network the row describes."""
+    from digitlab.presets import PRESETS
+    from digitlab.spec import make_spec
+
+    if "preset" in net:
+        return PRESETS[net["preset"]].spec.with_overrides(
+            augment="none", batch_size=batch, epochs=epochs
+        )
+    fields = {"cost": net["cost"], "eta": net["eta"], "batch_size": batch, "epochs": epochs}
+    return make_spec({"layers": net["layers"], **fields})
+
+
 def time_digitlab(net: dict, batch: int, epochs: int) -> list[float]:
     from digitlab.data import load_mnist
-    from digitlab.spec import make_spec
     from digitlab.train import Trainer
 
-    spec = make_spec(
-        {
-            "layers": net["layers"],
-            "cost": net["cost"],
-            "eta": net["eta"],
-            "batch_size": batch,
-            "epochs": epochs + 1,
-        }
-    )
+    spec = digitlab_spec(net, batch, epochs + 1)
     history = Trainer(spec, load_mnist(), use_test=False).run().history
     return [record.seconds for record in history[1:]]
+
+
+def training_flops(net: dict) -> float:
+    """Floating-point operations (two per multiply-add) of one image's training step: the
+    forward pass, every layer's weight gradient, and every layer's input gradient but
+    the first's."""
+    import numpy as np
+
+    from digitlab.nn.build import build_network
+    from digitlab.nn.conv import Conv2D, Pool2D, Reshape
+    from digitlab.nn.layers import Dense
+
+    network = build_network(digitlab_spec(net, 1, 1), np.random.default_rng(0))
+    shape: tuple[int, ...] = (784,)
+    per_layer = []
+    for layer in network.layers:
+        if isinstance(layer, Reshape):
+            shape = layer.shape
+        elif isinstance(layer, Conv2D):
+            shape = layer.output_shape(*shape)
+            per_layer.append(shape[0] * shape[1] * layer.weights.value.size)
+        elif isinstance(layer, Pool2D):
+            shape = layer.output_shape(*shape)
+        elif isinstance(layer, Dense):
+            per_layer.append(layer.weights.value.size)
+    return 2.0 * (3 * sum(per_layer) - per_layer[0])
+
+
+def time_peak() -> float:
+    """GFLOP/s of a large single-precision matrix product on all cores (median of 10)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.random((PEAK_SIDE, PEAK_SIDE), dtype=np.float32)
+    b = rng.random((PEAK_SIDE, PEAK_SIDE), dtype=np.float32)
+    out = np.empty_like(a)
+    samples = []
+    for _ in range(11):
+        started = time.perf_counter()
+        np.matmul(a, b, out=out)
+        samples.append(time.perf_counter() - started)
+    return 2 * PEAK_SIDE**3 / statistics.median(samples[1:]) / 1e9
 
 
 def time_matrix_products(net: dict, batch: int) -> float:
@@ -118,10 +183,31 @@ def time_torch(net: dict, batch: int, epochs: int, threads: int | None) -> list[
     torch.manual_seed(0)
     train = load_mnist().train
     x = torch.from_numpy(train.images)
-    quadratic = net["cost"] == "quadratic"
+    quadratic = net.get("cost") == "quadratic"
     y = torch.from_numpy(one_hot(train.labels) if quadratic else train.labels)
-    if is_conv(net):  # the book-ch6-conv2 network, as torch layers
-        nn = torch.nn
+    nn = torch.nn
+    if "preset" in net:  # cnn-best's network: batch norm before each ReLU, max-pooling
+        model = nn.Sequential(
+            nn.Unflatten(1, (1, 28, 28)),
+            nn.Conv2d(1, 32, 5),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, 3),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(1600, 512),
+            nn.BatchNorm1d(512),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(512, 10),
+        )
+    elif is_conv(net):  # the book-ch6-conv2 network, as torch layers
         model = nn.Sequential(
             nn.Unflatten(1, (1, 28, 28)),
             nn.Conv2d(1, 20, 5),
@@ -143,7 +229,11 @@ def time_torch(net: dict, batch: int, epochs: int, threads: int | None) -> list[
             torch.nn.Linear(sizes[1], sizes[2]),
         ]
         model = torch.nn.Sequential(*layers, *([torch.nn.Sigmoid()] if quadratic else []))
-    optimizer = torch.optim.SGD(model.parameters(), lr=net["eta"])
+    optimizer = (
+        torch.optim.Adam(model.parameters(), lr=0.001)
+        if "preset" in net
+        else torch.optim.SGD(model.parameters(), lr=net["eta"])
+    )
     log_likelihood = torch.nn.CrossEntropyLoss()
     times = []
     for _ in range(epochs + 1):
@@ -196,6 +286,9 @@ def time_sklearn(net: dict, batch: int, epochs: int) -> list[float]:
 
 
 def worker(args: argparse.Namespace) -> None:
+    if args.worker == "peak":
+        print(json.dumps({"gflops": time_peak()}))
+        return
     net = NETWORKS[args.network]
     extra = {}
     if args.worker == "digitlab":
@@ -210,20 +303,11 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def measure(
-    framework: str, network: str, batch: int, epochs: int, threads: int | None = None
+    framework: str, network: str = "", batch: int = 0, epochs: int = 0, threads: int | None = None
 ) -> dict:
-    command = [
-        sys.executable,
-        __file__,
-        "--worker",
-        framework,
-        "--network",
-        network,
-        "--batch",
-        str(batch),
-        "--epochs",
-        str(epochs),
-    ]
+    command = [sys.executable, __file__, "--worker", framework]
+    if network:
+        command += ["--network", network, "--batch", str(batch), "--epochs", str(epochs)]
     if threads:
         command += ["--threads", str(threads)]
     print("running", " ".join(command[2:]), file=sys.stderr)
@@ -238,9 +322,16 @@ def main() -> None:
     parser.add_argument(
         "--epochs", type=int, default=5, help="timed epochs per measurement (after 1 warm-up)"
     )
+    parser.add_argument(
+        "--networks",
+        nargs="+",
+        choices=list(NETWORKS),
+        default=list(NETWORKS),
+        help="rows to measure (default: all)",
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/results/speed.md"))
     parser.add_argument(
-        "--worker", choices=["digitlab", "torch", "sklearn"], help=argparse.SUPPRESS
+        "--worker", choices=["digitlab", "torch", "sklearn", "peak"], help=argparse.SUPPRESS
     )
     parser.add_argument("--network", choices=list(NETWORKS), help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
@@ -253,8 +344,10 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from report import machine, spread, table, write
 
+    peak = measure("peak")["gflops"]
     rows = []
-    for network, net in NETWORKS.items():
+    for network in args.networks:
+        net = NETWORKS[network]
         for batch in net["batches"]:
             ours = measure("digitlab", network, batch, args.epochs)
             torch_runs = {t: measure("torch", network, batch, args.epochs, t) for t in (1, None)}
@@ -263,9 +356,16 @@ def main() -> None:
             )
             sk = (
                 measure("sklearn", network, batch, args.epochs)
-                if net["cost"] == "log-likelihood" and not is_conv(net)
+                if net.get("cost") == "log-likelihood" and not is_conv(net)
                 else None
             )
+            work = "—"
+            if is_conv(net):
+                epoch_gflop = 50_000 * training_flops(net) / 1e9
+                rates = [
+                    epoch_gflop / statistics.median(runs["times"]) for runs in (ours, torch_best)
+                ]
+                work = " / ".join(f"{rate:.0f} ({100 * rate / peak:.0f} %)" for rate in rates)
             ratio = statistics.median(ours["times"]) / statistics.median(torch_best["times"])
             products = ours.get("products")
             share = products and 100 * products / statistics.median(ours["times"])
@@ -283,6 +383,7 @@ def main() -> None:
                     f"{spread(torch_best['times'])} ({'1' if threads else 'default'} threads)",
                     spread(sk["times"]) if sk else "—",
                     f"{ratio:.2f}",
+                    work,
                     f"{sk_ratio:.2f}" if sk_ratio else "—",
                     f"≤ {target}" + (" and < 1 vs sklearn" if sk else ""),
                     "yes" if met else "**no**",
@@ -298,14 +399,17 @@ def main() -> None:
         "PyTorch s/epoch",
         "scikit-learn s/epoch",
         "ours / PyTorch",
+        "GFLOP/s ours / PyTorch (of peak)",
         "ours / sklearn",
         "target",
         "met",
         "peak memory MB (ours / torch / sklearn)",
     ]
+    chosen = args.networks != list(NETWORKS)
+    networks = f" --networks {' '.join(args.networks)}" if chosen else ""
     text = f"""# Training speed: one epoch over 50,000 images
 
-Generated by `python benchmarks/speed.py --epochs {args.epochs}`. {machine()}
+Generated by `python benchmarks/speed.py --epochs {args.epochs}{networks}`. {machine()}
 
 Seconds per epoch are the median over {args.epochs} timed epochs after one warm-up, with
 the range in brackets; every framework trains the same network with plain SGD at the
@@ -316,6 +420,9 @@ products" times the two largest BLAS calls of a step (x @ W and x.T @ delta) alo
 epoch's steps, on random data of the same shapes: the floor that no framework overhead
 can go below, which both frameworks pay.  Peak memory is the whole
 process's peak resident size, MNIST (loaded as float32, about 190 MB) included.
+GFLOP/s counts a convolutional network's training work (see the script's docstring)
+against this machine's single-precision matrix-multiply peak, measured in the same run
+at {peak:.0f} GFLOP/s ({PEAK_SIDE}x{PEAK_SIDE} product, all cores).
 
 {table(header, rows)}
 """

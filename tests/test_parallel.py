@@ -68,9 +68,10 @@ def test_an_error_in_one_shard_is_raised_not_waited_for(mnist) -> None:
         gradients(x, y)
 
 
-def test_thread_count_does_not_change_a_single_number(mnist) -> None:
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["dropout", "dropout+batch-norm"])
+def test_thread_count_does_not_change_a_single_number(mnist, batch_norm: bool) -> None:
     x, y = batch(mnist)
-    one, two = network(dropout=0.5), network(dropout=0.5)
+    one, two = (network(dropout=0.5, batch_norm=batch_norm) for _ in range(2))
     sequential, threaded = ShardedGradients(one, threads=1), ShardedGradients(two, threads=2)
     for _ in range(3):  # dropout masks change every step, identically in both
         sequential(x, y)
