@@ -498,9 +498,9 @@ given to `--resume` was changed by the failed command.
 ## Under load
 
 {args.clients} clients posting a drawn digit (280×280 PNG) for {args.seconds:g} s while a
-probe asks `/api/health` every 50 ms: {load["requests"]:,} requests, {load["errors"]} errors,
-{load["throughput"]:.0f} requests/s, p50 {load["p50_ms"]:.1f} ms, p99 {load["p99_ms"]:.1f} ms;
-health check p99 {load["health_p99_ms"]:.1f} ms, at most {load["health_max_ms"]:.1f} ms.
+probe asks `/api/health` every 50 ms: {load.requests:,} requests, {load.errors} errors,
+{load.throughput:.0f} requests/s, p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms;
+health check p99 {load.health_p99_ms:.1f} ms, at most {load.health_max_ms:.1f} ms.
 
 ## Every input and what it got
 
@@ -508,8 +508,8 @@ health check p99 {load["health_p99_ms"]:.1f} ms, at most {load["health_max_ms"]:
 """
     write(args.out, text)
     bad = [o for o in outcomes if o.kind in FAILURES or o.kind.startswith("exit") or o.lost]
-    if bad or load["errors"]:
-        sys.exit(f"{len(bad)} inputs failed badly, {load['errors']} errors under load")
+    if bad or load.errors:
+        sys.exit(f"{len(bad)} inputs failed badly, {load.errors} errors under load")
 
 
 if __name__ == "__main__":
