@@ -209,3 +209,45 @@ def test_several_processes_serve_the_model_they_were_given(tmp_path: Path) -> No
             )
             with urllib.request.urlopen(asked, timeout=10) as answer:
                 assert json.load(answer)["unsure"] is None
+
+
+def test_ctrl_c_stops_the_service_and_its_processes_without_a_traceback() -> None:
+    """Ctrl-C in a terminal reaches every process of its group, the answering processes
+    too: the service stops with all of them, printing no traceback."""
+    import signal
+    import time
+    import urllib.request
+
+    from digitlab.serve.background import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digitlab", "serve", "--port", str(port), "--workers", "2"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal would give it
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 0 and "Traceback" not in stderr, stderr
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # exited processes linger until init reaps them
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return  # no process of the group is left
+        time.sleep(0.2)
+    pytest.fail("processes of the service outlived it")

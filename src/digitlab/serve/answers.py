@@ -24,12 +24,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
-from concurrent.futures import ProcessPoolExecutor
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
-from multiprocessing import get_context
-from pathlib import Path
+from multiprocessing import get_context, parent_process
+from multiprocessing.connection import wait
+from multiprocessing.synchronize import Barrier
 from typing import Any
 
 import numpy as np
@@ -41,16 +48,20 @@ from threadpoolctl import threadpool_limits
 from digitlab.data.images import load_image
 from digitlab.errors import DigitlabError, ImageTooLargeError
 from digitlab.evaluation.saliency import occlusion_map
-from digitlab.nn.model_file import Model, load_model
-from digitlab.predict import Prediction, load_bundled_model, predict_grayscale
+from digitlab.nn.model_file import Model
+from digitlab.predict import Prediction, predict_grayscale
 from digitlab.spec import IMAGE_SHAPE
 
 MAX_IMAGE_PIXELS = 4_000_000
 #: Requests allowed to wait for a free worker; past that the service answers 503 at once
 #: rather than queue without bound (each waiting request holds its body in memory).
 MAX_WAITING = 64
-#: How long the answering processes may take to start (import, load the model).
+#: How long the answering processes may take to start (import, receive the model).
 START_SECONDS = 120
+#: How long a stopping answering process may take to finish its picture.
+CLOSE_SECONDS = 10
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -153,75 +164,137 @@ class InThreads:
         """Nothing to stop: the threads belong to the event loop's pool."""
 
 
-# Each answering process's own model, loaded once when the process starts.
+# What each answering process holds: the model, and the barrier its start-up meets at.
 _worker_model: Model | None = None
+_all_started: Barrier | None = None
 
 
-def _start_worker(model_path: str | None) -> None:
-    global _worker_model
+def _start_worker(model: Model, all_started: Barrier) -> None:
+    global _worker_model, _all_started
+    # Ctrl-C reaches every process of the terminal's group: the serving process stops
+    # this one (see InProcesses.close), so it must not stop half-way by itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     # Each process answers one picture at a time on its core: a BLAS splitting one
     # picture's small products over both cores would wait on the other processes.
     threadpool_limits(1, "blas")
-    _worker_model = load_bundled_model() if model_path is None else load_model(Path(model_path))
+    _worker_model, _all_started = model, all_started
 
 
-def _worker_ready() -> int:
+def _exit_with_parent() -> None:
+    """End this process when the serving process is gone, even killed without a word
+    (by the out-of-memory killer, say): nothing else would."""
+    parent = parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _worker_started() -> int:
+    """A start-up task: returns once every process of the pool holds one, so N of them
+    prove N processes started (one fast process cannot answer them all)."""
+    assert _all_started is not None, "the process was started without its barrier"
+    _all_started.wait(START_SECONDS)
     return os.getpid()
 
 
 def _reply_in_worker(upload: Upload, saliency: bool) -> Reply:
     assert _worker_model is not None, "the process was started without its model"
-    return reply_to(_worker_model, upload, saliency)
+    try:
+        return reply_to(_worker_model, upload, saliency)
+    except Exception:
+        # A bug, not the user's doing: its traceback goes to the server's log.  Only the
+        # reply crosses back: an exception that cannot be unpickled there would break
+        # the whole pool, and every request in flight with it.
+        logger.exception("answering a picture failed")
+        return problem(500, "the service failed to answer this picture (a bug; see its log)")
+
+
+@contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """Processes started inside ignore Ctrl-C from their first instruction (a spawned
+    Python keeps an ignored SIGINT ignored), before their own start-up code runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may change signal handlers; start-up sets it anyway
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class InProcesses:
-    """Answers in a pool of ``processes`` processes, each loading the model at
-    ``model_path`` (the bundled model if None) when it starts.
+    """Answers in a pool of ``processes`` processes, each given a copy of ``model``.
 
-    The processes are started, and have loaded the model, when the constructor returns.
-    If one dies (killed, out of memory), the requests it held get a 503 and a new pool
-    takes the next ones."""
+    The processes have all started when the constructor returns.  If one dies (killed,
+    out of memory), the pool is broken for every picture in flight: each is tried once
+    more on a new pool, started at once."""
 
-    def __init__(self, model_path: Path | None, processes: int) -> None:
-        self._path = None if model_path is None else str(Path(model_path).resolve())
+    def __init__(self, model: Model, processes: int) -> None:
+        self._model = model
         self._processes = processes
         self._in_flight = 0
-        self._pool = self._new_pool()
-        # A pool starts its processes on demand, one per task that finds none idle: so
-        # as many tasks at once start them all, now rather than on the first requests.
-        ready = [self._pool.submit(_worker_ready) for _ in range(processes)]
+        self._pool, started = self._started_pool()
         try:
-            for started in ready:
-                started.result(timeout=START_SECONDS)
-        except Exception as error:
+            for process in started:
+                process.result(timeout=START_SECONDS + 5)
+        except BaseException as error:  # Ctrl-C included: nothing may be left running
             self.close()
+            if not isinstance(error, Exception):
+                raise
             raise DigitlabError(
                 f"the answering processes did not start ({type(error).__name__}: {error})"
             ) from None
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+    def _started_pool(self) -> tuple[ProcessPoolExecutor, list[Future]]:
+        """A new pool, and its start-up tasks: one per process, each held until all
+        have started (a pool starts a process for each task that finds none idle)."""
+        context = get_context("spawn")
+        pool = ProcessPoolExecutor(
             self._processes,
-            mp_context=get_context("spawn"),
+            mp_context=context,
             initializer=_start_worker,
-            initargs=(self._path,),
+            initargs=(self._model, context.Barrier(self._processes)),
         )
+        with _ctrl_c_ignored():
+            started = [pool.submit(_worker_started) for _ in range(self._processes)]
+        return pool, started
 
     async def answer(self, upload: Upload, saliency: bool) -> Reply:
         if self._in_flight >= self._processes + MAX_WAITING:
             raise busy()
         self._in_flight += 1
-        pool = self._pool
         try:
-            return await asyncio.wrap_future(pool.submit(_reply_in_worker, upload, saliency))
-        except BrokenProcessPool:
-            if pool is self._pool:  # the first request to find it broken replaces it
-                pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
-            raise HTTPException(503, "an answering process stopped; try again") from None
+            for _ in range(2):  # once more on a new pool if this one broke; no more, in
+                pool = self._pool  # case it is this picture that kills them
+                try:
+                    return await asyncio.wrap_future(
+                        pool.submit(_reply_in_worker, upload, saliency)
+                    )
+                except BrokenProcessPool:
+                    if pool is self._pool:  # the first request to find it broken replaces it
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        self._pool, _ = self._started_pool()
+            raise HTTPException(503, "the answering processes stopped twice; try again")
         finally:
             self._in_flight -= 1
 
     def close(self) -> None:
-        """Stop the processes (the pictures still waiting get no answer)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the processes: each finishes the picture it holds (for up to
+        CLOSE_SECONDS), the pictures still waiting get no answer."""
+        # The executor's own record of its processes (CPython's ProcessPoolExecutor has
+        # kept it since 3.2): shutdown(wait=True) alone would wait on a stuck one forever.
+        processes = list((self._pool._processes or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + CLOSE_SECONDS
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.terminate()
+                process.join()

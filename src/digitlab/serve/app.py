@@ -97,7 +97,7 @@ def create_app(model_path: Path | None = None, processes: int = 0) -> FastAPI:
     else:
         model, name = load_model(Path(model_path)), Path(model_path).name
     info = model_info(model, name)
-    answers = InProcesses(model_path, processes) if processes else InThreads(model)
+    answers = InProcesses(model, processes) if processes else InThreads(model)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
