@@ -169,6 +169,17 @@ def test_pooling(mode: str, seed: int, dtype: type) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [2, 3])
+def test_max_pooling_with_tied_maxima(size: int, dtype: type) -> None:
+    """Tied maxima are common in real feature maps (a blank background convolves to the
+    same value everywhere): the first of them in the window, row by row, takes the whole
+    gradient, in torch as in ours."""
+    rng = np.random.default_rng(size)
+    x = rng.integers(0, 3, size=(3, 4 * size, 2 * size, 5)).astype(dtype)  # mostly ties
+    check_layer(Pool2D(size), x, lambda x: nhwc(functional.max_pool2d(nchw(x), size)), rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_dropout_at_zero_is_the_identity(dtype: type) -> None:
     rng = np.random.default_rng(0)
     check_layer(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from digitlab.nn.layers import Layer, Parameter
+from digitlab.nn.layers import Layer, Parameter, column_sums
 
 
 class Conv2D(Layer):
@@ -51,7 +51,15 @@ class Conv2D(Layer):
         k = self.kernel
         out_h, out_w = h - k + 1, w - k + 1
         patches = sliding_window_view(x, (k, k), axis=(1, 2))  # (n, out_h, out_w, c, k, k)
-        columns = patches.transpose(0, 1, 2, 4, 5, 3).reshape(n * out_h * out_w, k * k * c)
+        if c == 1:
+            # One channel (the image itself): a patch row would be K*K single floats from
+            # K image rows, a copy of short strided pieces.  Built transposed instead, one
+            # whole shifted image per kernel offset, the copy streams through memory, and
+            # the matrix products take the transpose as it is.
+            by_offset = np.ascontiguousarray(patches.transpose(4, 5, 3, 0, 1, 2))
+            columns = by_offset.reshape(k * k * c, n * out_h * out_w).T
+        else:
+            columns = patches.transpose(0, 1, 2, 4, 5, 3).reshape(n * out_h * out_w, k * k * c)
         if training:
             self._columns, self._input_shape = columns, x.shape
         z = columns @ self.weights.value
@@ -62,7 +70,7 @@ class Conv2D(Layer):
         n, out_h, out_w, f = grad.shape
         rows = grad.reshape(n * out_h * out_w, f)
         np.dot(self._columns.T, rows, out=self.weights.grad)
-        np.sum(rows, axis=0, out=self.biases.grad)
+        self.biases.grad[...] = column_sums(rows)
         if not self.propagate:
             return grad
         k, c = self.kernel, self.channels

@@ -23,6 +23,13 @@ class Parameter:
         self.regularize = regularize
 
 
+def column_sums(rows: np.ndarray) -> np.ndarray:
+    """Each column's sum, as a matrix-vector product: for a tall array of a few dozen
+    columns (a feature map's pixels by its channels) many times faster than NumPy's sum
+    down the first axis, which adds one short row at a time."""
+    return np.ones(len(rows), dtype=rows.dtype) @ rows
+
+
 class Layer:
     """Base class: no parameters, identity in both directions."""
 

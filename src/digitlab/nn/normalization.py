@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from digitlab.nn.layers import Layer, Parameter
+from digitlab.nn.layers import Layer, Parameter, column_sums
 
 #: Added to the variance before the square root, so a constant feature cannot divide by 0.
 EPSILON = 1e-5
@@ -66,7 +66,7 @@ class BatchNorm(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         rows = x.reshape(-1, x.shape[-1])
         if training:
-            mean, var, count, normalized = self._batch_statistics(rows)
+            mean, var, count, centered = self._batch_statistics(rows)
             momentum = x.dtype.type(RUNNING_MOMENTUM)
             self.running_mean += momentum * (mean - self.running_mean)
             # the running variance is the unbiased estimate, as at test time it stands in
@@ -75,20 +75,23 @@ class BatchNorm(Layer):
             self.running_var += momentum * (unbiased - self.running_var)
         else:
             var = self.running_var
-            normalized = rows - self.running_mean
+            centered = rows - self.running_mean
         inv_std = (1 / np.sqrt(var + x.dtype.type(EPSILON))).astype(x.dtype)
-        normalized *= inv_std
         if training:
-            self._normalized, self._inv_std = normalized, inv_std
-        out = normalized * self.scale.value
+            # the centred rows are kept, not the normalised ones (centred times inv_std):
+            # the backward pass folds inv_std into its per-feature factors, and the
+            # forward pass saves a whole pass over the feature maps
+            self._centered, self._inv_std = centered, inv_std
+        out = centered * (self.scale.value * inv_std)
         out += self.shift.value
         return out.reshape(x.shape)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         rows = grad.reshape(-1, grad.shape[-1])
-        normalized = self._normalized
+        centered, inv_std = self._centered, self._inv_std
         shift_total = self.shift.grad[...] = column_sums(rows)
-        scale_total = self.scale.grad[...] = np.einsum("ij,ij->j", rows, normalized)
+        # the sum of grad times the normalised input, x_hat = centred * inv_std
+        scale_total = self.scale.grad[...] = np.einsum("ij,ij->j", rows, centered) * inv_std
         count = len(rows)
         if self.gather is not None:  # the whole batch's sums (each shard keeps its own part)
             parts = self.gather((shift_total, scale_total, count))
@@ -97,16 +100,9 @@ class BatchNorm(Layer):
             count = sum(part[2] for part in parts)
         # d/dx of the normalisation, with the mean and variance depending on x as well:
         # (scale / std) * (g - mean(g) - x_hat * mean(g * x_hat)), as three passes
-        gain = self.scale.value * self._inv_std
+        gain = self.scale.value * inv_std
         per_count = grad.dtype.type(1 / count)
         dx = rows * gain
-        dx -= normalized * (gain * scale_total * per_count)
+        dx -= centered * (gain * inv_std * scale_total * per_count)
         dx -= gain * shift_total * per_count
         return dx.reshape(grad.shape)
-
-
-def column_sums(rows: np.ndarray) -> np.ndarray:
-    """Each column's sum, as a matrix-vector product: for a tall array of a few dozen
-    columns (a feature map's pixels by its channels) several times faster than NumPy's
-    sum down the first axis, which adds one short row at a time."""
-    return np.ones(len(rows), dtype=rows.dtype) @ rows
