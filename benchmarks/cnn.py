@@ -1,18 +1,20 @@
 """Convolutional networks: the book's chapter 6, our best network and the ensembles.
 
-    python benchmarks/cnn.py [--presets NAME ...] [--ensembles NAME ...] [--no-train]
-                             [--lanes N] [--out docs/results/cnn.md]
+    python benchmarks/cnn.py [--presets NAME ...] [--ensembles NAME ...] [--seeds N]
+                             [--no-train] [--lanes N] [--out docs/results/cnn.md]
 
 Each preset is trained on the 50,000 training images (seed 0); its figure is the test
-accuracy at the epoch of best validation accuracy, as the book reports it.  An ensemble
-averages the probabilities of its members (presets at several seeds; seed 0 is the
-single-network row).  The runs take hours on a 2-core CPU, so every run checkpoints each
-epoch and keeps its model in out/cnn/: started again, the script resumes unfinished runs
-and reuses finished ones.  ``--no-train`` writes the table from the finished models only
-and lists the others as not run yet.  ``--lanes 2`` trains two networks at a time, each in
-its own process on one core: on a 2-core CPU that finishes a set of runs sooner than
-running them one after another on both cores, as a single run leaves the second core idle
-for much of each step.
+accuracy at the epoch of best validation accuracy, as the book reports it.  With
+``--seeds N`` each preset is trained at seeds 0 to N-1 as well, and a row of their mean
+and its 95 % interval follows the seed-0 row: one seed's figure is not the recipe's.
+An ensemble averages the probabilities of its members (presets at several seeds; seed 0
+is the single-network row).  The runs take hours on a 2-core CPU, so every run
+checkpoints each epoch and keeps its model in out/cnn/: started again, the script
+resumes unfinished runs and reuses finished ones.  ``--no-train`` writes the table from
+the finished models only and lists the others as not run yet.  ``--lanes 2`` trains two
+networks at a time, each in its own process on one core: on a 2-core CPU that finishes a
+set of runs sooner than running them one after another on both cores, as a single run
+leaves the second core idle for much of each step.
 
 Next to the table goes its reproduction check (cnn.checks.json beside cnn.md): the exact
 figures of its cheapest row, book-ch6-fc at seed 0 (under a minute to train), which the
@@ -36,6 +38,8 @@ from threadpoolctl import threadpool_limits
 from digitlab.data import Dataset, Split, load_mnist
 from digitlab.errors import DigitlabError
 from digitlab.evaluation.scoring import evaluate
+from digitlab.experiments.effects import interval
+from digitlab.experiments.statistics import estimate
 from digitlab.nn.model_file import load_model
 from digitlab.presets import ENSEMBLES, PRESETS, Ensemble, Preset, seeded_name
 from digitlab.train.callbacks import EpochLog
@@ -148,6 +152,31 @@ def preset_row(preset: Preset, path: Path) -> list[object]:
     ]
 
 
+def seed_list(seeds: list[int]) -> str:
+    """``0-3`` (with an en dash) for a run of consecutive seeds, else ``0, 2, 3``."""
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}–{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def seeds_row(preset: Preset, runs: dict[int, Path]) -> list[object]:
+    """A preset at several seeds (``runs``: each finished seed's model): the mean test and
+    validation accuracy, each with its 95 % interval (Student's t) and range."""
+    metrics = [load_model(path).metrics for path in runs.values()]
+    test = estimate([m.test_accuracy for m in metrics])
+    validation = estimate([m.validation_accuracy for m in metrics])
+    seeds = seed_list(sorted(runs))
+    return [
+        f"`{preset.name}`, seeds {seeds}",
+        f"the mean over seeds; test {interval(test)}; validation {interval(validation)}",
+        *versus_book(100 * test.mean, preset.book_accuracy),
+        f"{100 * validation.mean:.2f}",
+        "—",
+        *time_cells(list(map(minutes, runs.values())), " in all"),
+        f"`digitlab train --preset {preset.name} --seed S`, S = {seeds}",
+    ]
+
+
 def ensemble_row(ensemble: Ensemble, paths: list[Path], data: Dataset) -> list[object]:
     models = [load_model(path) for path in paths]
 
@@ -188,6 +217,12 @@ def main() -> None:
         help="ensembles (default: all)",
     )
     parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="train each preset at seeds 0 to N-1 and add a row of their mean (default 1)",
+    )
+    parser.add_argument(
         "--no-train", action="store_true", help="report finished models only; train nothing"
     )
     parser.add_argument(
@@ -200,9 +235,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.lanes < 1:
         parser.error("--lanes must be at least 1")
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
     data = load_mnist()
     if not args.no_train:
-        runs = [(name, 0) for name in args.presets]
+        runs = [(name, seed) for name in args.presets for seed in range(args.seeds)]
         runs += [member for name in args.ensembles for member in ENSEMBLES[name].members]
         train_all(list(dict.fromkeys(runs)), data, args.lanes)
 
@@ -215,6 +252,15 @@ def main() -> None:
                 checks.append(check_for(PRESETS[name], path))
         else:
             missing.append(name)
+        if args.seeds > 1:
+            found = {
+                seed: ensure_trained(PRESETS[name], seed, data, False) for seed in range(args.seeds)
+            }
+            trained = {seed: path for seed, path in found.items() if path}
+            if len(trained) > 1:
+                rows.append(seeds_row(PRESETS[name], trained))
+            if len(trained) < args.seeds:
+                missing.append(f"{name} at seeds {seed_list(sorted(set(found) - set(trained)))}")
     for name in args.ensembles:
         ensemble = ENSEMBLES[name]
         paths = [
@@ -235,6 +281,8 @@ Generated by `{command}`. {machine()}{pending}
 
 Each network is trained once (seed 0) on the 50,000 training images; the figure is the
 test accuracy at the epoch with the best validation accuracy, as the book reports it.
+A row "seeds ..." is a network at several seeds: the mean of their figures, with the
+95 % interval of the mean (Student's t) and the range.
 Training time is the sum of the epochs' training passes; wall time adds the measuring
 after each epoch (10,000 training images, the validation and test sets), "—" where the
 run predates that being timed.

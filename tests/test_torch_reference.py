@@ -131,11 +131,13 @@ def test_dense(seed: int, dtype: type) -> None:
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kernel", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("padding", ["valid", "same"])
-def test_conv2d(padding: str, kernel: int, dtype: type) -> None:
+@pytest.mark.parametrize("channels", [1, 3])
+def test_conv2d(channels: int, padding: str, kernel: int, dtype: type) -> None:
     """Stride-1 convolution (a cross-correlation, as in torch), odd and even kernels: for
-    'same', an even kernel's odd row and column of padding go after the image."""
+    'same', an even kernel's odd row and column of padding go after the image.  One input
+    channel and several: their patches are laid out differently (see nn.conv)."""
     rng = np.random.default_rng(kernel)
-    channels, filters, batch = rng.integers(1, 4, size=3)
+    filters, batch = rng.integers(1, 4, size=2)
     height, width = rng.integers(kernel, kernel + 5, size=2)
     weights = draw(rng, (kernel, kernel, channels, filters), dtype)
     layer = Conv2D(weights, draw(rng, (filters,), dtype), padding=padding)

@@ -7,7 +7,9 @@ backward pass adds whole channel vectors.  (NumPy's usual NCHW would leave every
 activation and pooling step working on strided views: measured 1.9x slower.)
 
 A convolution lays the input's K x K patches out as rows (im2col, through
-``sliding_window_view``) and multiplies them by the filters as columns.  The backward
+``sliding_window_view``) and multiplies them by the filters as columns.  (An input of one
+channel is copied kernel offset by kernel offset instead, and its matrix of patches used
+transposed: the same matrix, built by a faster copy.)  The backward
 pass is the same product turned around (per kernel offset for the input's gradient);
 scattering the patch gradients back onto the input adds K x K shifted slices -- a loop
 over kernel offsets (25 for 5 x 5), never over pixels.  Pooling compares the s x s
@@ -52,10 +54,10 @@ class Conv2D(Layer):
         out_h, out_w = h - k + 1, w - k + 1
         patches = sliding_window_view(x, (k, k), axis=(1, 2))  # (n, out_h, out_w, c, k, k)
         if c == 1:
-            # One channel (the image itself): a patch row would be K*K single floats from
-            # K image rows, a copy of short strided pieces.  Built transposed instead, one
-            # whole shifted image per kernel offset, the copy streams through memory, and
-            # the matrix products take the transpose as it is.
+            # One channel (usually the image itself): a patch row would be K*K single
+            # floats from K image rows, a copy of short strided pieces.  Built transposed
+            # instead, the whole batch shifted and cropped once per kernel offset, the copy
+            # streams through memory, and the matrix products take the transpose as it is.
             by_offset = np.ascontiguousarray(patches.transpose(4, 5, 3, 0, 1, 2))
             columns = by_offset.reshape(k * k * c, n * out_h * out_w).T
         else:
