@@ -375,8 +375,8 @@ ENSEMBLES: dict[str, Ensemble] = {
         ),
         Ensemble(
             "cnn-record-ensemble",
-            at_seeds("cnn-record", range(3)),
-            "3 x cnn-record (seeds 0-2), probabilities averaged",
+            at_seeds("cnn-record", range(4)),
+            "4 x cnn-record (seeds 0-3), probabilities averaged",
         ),
     ]
 }
