@@ -361,15 +361,19 @@ def measure(
 
 
 def measure_rounds(
-    frameworks: dict[str, tuple[str, int | None]], network: str, batch: int, args
+    frameworks: dict[str, tuple[str, int | None]],
+    network: str,
+    batch: int,
+    epochs: int,
+    rounds: int,
 ) -> dict[str, Timing]:
-    """Each of ``frameworks`` (name: framework and thread setting) measured in
-    ``args.rounds`` fresh processes, taking turns, so a slow spell of the machine falls on
-    all of them alike."""
+    """Each of ``frameworks`` (name: framework and thread setting) measured in ``rounds``
+    fresh processes, taking turns, so a slow spell of the machine falls on all of them
+    alike."""
     results: dict[str, list[dict]] = {name: [] for name in frameworks}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for name, (framework, threads) in frameworks.items():
-            results[name].append(measure(framework, network, batch, args.epochs, threads))
+            results[name].append(measure(framework, network, batch, epochs, threads))
     return {
         name: Timing(
             [run["times"] for run in runs],
@@ -421,12 +425,11 @@ def main() -> None:
     rows = []
     for network in args.networks:
         net = NETWORKS[network]
-        with_sklearn = net.get("cost") == "log-likelihood" and not is_conv(net)
         frameworks = {"ours": ("digitlab", None), "torch 1": ("torch", 1), "torch": ("torch", None)}
-        if with_sklearn:
+        if net.get("cost") == "log-likelihood" and not is_conv(net):
             frameworks["sklearn"] = ("sklearn", None)
         for batch in net["batches"]:
-            timings = measure_rounds(frameworks, network, batch, args)
+            timings = measure_rounds(frameworks, network, batch, args.epochs, args.rounds)
             ours, sk = timings["ours"], timings.get("sklearn")
             torch_name = min(("torch 1", "torch"), key=lambda name: timings[name].seconds)
             torch_best = timings[torch_name]
