@@ -263,6 +263,48 @@ def test_effect_is_stated_within_each_value_of_a_crossed_hyperparameter() -> Non
     assert "**Use" not in lines["- With cost = quadratic"]  # no compute note within a group
 
 
+def ablation_study() -> StudyFile:
+    return StudyFile.model_validate(
+        {
+            "name": "ablation",
+            "variants": {
+                "all": {},
+                "no dropout": {"dropout": 0.0},
+                "small": {"layers": "784,10,10"},
+            },
+            "search": {"repeats": 3},
+        }
+    )
+
+
+def test_an_ablation_compares_every_variant_with_the_first() -> None:
+    study = ablation_study()
+    assert list(study.space) == ["variant"] and study.reference == "all"
+    rows = best_first(
+        [
+            trial(0, {"variant": "all"}, GAP[1], spec(30, dropout=0.5)),
+            trial(1, {"variant": "no dropout"}, TIE[1], spec(30)),
+            trial(2, {"variant": "small"}, GAP[0], spec(10, dropout=0.5)),
+        ]
+    )
+    text = describe_parameter(study, rows, "variant")
+    assert "Against **all**, the reference:" in text
+    no_dropout = next(line for line in text.splitlines() if "no dropout (dropout=0)" in line)
+    assert "not shown to differ" in no_dropout
+    assert f"{100 * compare(TIE[1], GAP[1]).difference:+.2f} points" in no_dropout
+    small = next(line for line in text.splitlines() if "small (layers=784,10,10)" in line)
+    assert "-1.00 points" in small and small.endswith("worse.")
+    without_reference = [r for r in rows if r.params["variant"] != "all"]
+    unfinished = describe_parameter(study, without_reference, "variant")
+    assert "Against all: it has not finished yet." in unfinished
+
+    cells = answer(study, rows)
+    assert cells.effect.startswith("all 98.01 %; no dropout +0.03 points (not shown to differ); ")
+    assert cells.effect.endswith("; small -1.00 points (p < 0.001)")
+    assert cells.changes == "variant all / no dropout / small"  # every variant named
+    assert answer(study, without_reference).effect.endswith("(variant=no dropout)")
+
+
 # causes -----------------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from digitlab.experiments.study_file import load_study_file
 
 HERE = Path(__file__).parent
 TINY = HERE / "studies" / "tiny-grid.toml"
+ABLATION = HERE / "studies" / "tiny-ablation.toml"
 SHIPPED = sorted((HERE.parent / "studies").glob("*.toml"))
 
 
@@ -65,6 +66,11 @@ def test_shipped_study_files_are_valid(path: Path) -> None:
         ),
         ('name = "x"\n[base]\neta = -1\n[space]\nepochs = [1]\n', "base: eta"),
         ('name = "x"\n[space]\neta = []\n', "space.eta"),
+        ('name = "x"\n', "name at least one hyperparameter to vary, or [variants]"),
+        ('name = "x"\n[variants]\nonly = {}\n', "variants: name a reference and at least one"),
+        ('name = "x"\n[variants]\na = {}\nb = { wings = 2 }\n', "variants.b.wings: unknown"),
+        ('name = "x"\n[variants]\na = {}\nb = { eta = -1 }\n', "variant b: eta"),
+        ('name = "x"\n[space]\nvariant = ["a"]\n', "space.variant: unknown hyperparameter"),
     ],
 )
 def test_bad_study_files_name_the_key(tmp_path: Path, text: str, fragment: str) -> None:
@@ -72,6 +78,39 @@ def test_bad_study_files_name_the_key(tmp_path: Path, text: str, fragment: str) 
     with pytest.raises(SpecError, match=re.escape(fragment)) as info:
         load_study_file(tmp_path / "s.toml")
     assert "\n" not in str(info.value)
+
+
+def test_variants_are_searched_as_one_hyperparameter() -> None:
+    """Each variant's fields change the base; quick mode leaves what a variant sets alone."""
+    from digitlab.experiments.runner import RunSettings
+    from digitlab.experiments.study_file import apply_params, base_spec
+
+    study = load_study_file(ABLATION)
+    assert study.space == {"variant": ["as it is", "narrower", "slower"]}
+    assert study.reference == "as it is"
+    base = base_spec(study)
+    assert apply_params(base, {"variant": "as it is"}, {}, study.variants) == base
+    narrower = apply_params(base, {"variant": "narrower"}, {}, study.variants)
+    assert narrower.layers == [784, 10, 10] and narrower.epochs == base.epochs
+    quick = RunSettings(study, "sqlite://", quick=True).overrides()
+    assert quick == {"train_size": 500}  # a variant sets the epochs: quick mode keeps them
+
+
+def test_ablation_study_end_to_end(run_cli, storage: str, tmp_path: Path) -> None:
+    run = study_cli(run_cli, "run", ABLATION, "--storage", storage)
+    assert run.returncode == 0, run.stderr
+    points = completed_points(storage, "tiny-ablation")
+    assert sorted(p["variant"] for p in points) == ["as it is", "narrower", "slower"]
+    out = tmp_path / "tiny-ablation"
+    report = study_cli(run_cli, "report", ABLATION, "--storage", storage, "--out", out)
+    assert report.returncode == 0, report.stderr
+    text = (out / "README.md").read_text()
+    findings = text.split("## Findings")[1].split("## Why")[0]
+    assert "| variant | validation accuracy |" in findings
+    assert "Against **as it is**, the reference:" in findings
+    assert "  - narrower (layers=784,10,10): " in findings
+    assert "  - slower (eta=0.05, epochs=1): " in findings
+    assert (out / "effect-variant.png").stat().st_size > 0
 
 
 def test_grid_study_end_to_end(run_cli, storage: str, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from digitlab.experiments.statistics import (
     compare,
     decide,
 )
-from digitlab.experiments.study_file import Range, StudyFile, numeric
+from digitlab.experiments.study_file import VARIANT, Range, StudyFile, numeric
 from digitlab.nn.build import build_network
 from digitlab.spec import make_spec
 
@@ -287,7 +287,43 @@ def describe_parameter(study_file: StudyFile, rows: list[TrialRow], key: str) ->
             if within and len(within.values) > 1:
                 text = describe_effect(within, compute_note=False)
                 verdicts.append(f"- With {group_key} = {label(group)}: {text}")
+    if key == VARIANT:
+        verdicts.append(describe_ablation(study_file, found))
     return effect_table(study_file, rows, key) + "\n\n" + "\n".join(verdicts)
+
+
+def against_reference(study_file: StudyFile, found: Effect) -> list[tuple[str, Comparison]]:
+    """Each finished variant but the reference, in the study file's order, with its
+    comparison against the reference (empty while the reference has not finished)."""
+    reference = found.best.get(study_file.reference)
+    if reference is None:
+        return []
+    return [
+        (name, compare(found.best[name].accuracies, reference.accuracies))
+        for name in found.values
+        if name != study_file.reference
+    ]
+
+
+def describe_ablation(study_file: StudyFile, found: Effect) -> str:
+    """Each variant against the reference (the study file's first variant): what it
+    changes, the difference of the means with its 95 % interval, and whether the seeds
+    show it to be real."""
+    reference = study_file.reference
+    if reference not in found.best:
+        return f"- Against {reference}: it has not finished yet."
+    lines = [f"- Against **{reference}**, the reference:"]
+    for name, test in against_reference(study_file, found):
+        changes = params_label(study_file.variants[name]) or "nothing"
+        lines.append(f"  - {name} ({changes}): {difference(test)}; {outcome(test)}.")
+    return "\n".join(lines)
+
+
+def outcome(test: Comparison) -> str:
+    """``better``, ``worse``, ``not shown to differ`` or, with one seed, ``untested``."""
+    if test.real:
+        return "better" if test.difference > 0 else "worse"
+    return "not shown to differ" if test.p_value is not None else "untested (one seed)"
 
 
 def _describe_sampled_choice(rows: list[TrialRow], key: str) -> str:

@@ -20,18 +20,22 @@ from digitlab.experiments.causes import (
     vanishing_gradients,
 )
 from digitlab.experiments.effects import (
+    against_reference,
     describe_noise,
     describe_parameter,
     describe_sampled_search,
+    effect,
     finished,
     label,
     noise,
+    outcome,
     params_label,
     pct,
+    points,
     verdict,
 )
 from digitlab.experiments.results import TrialRow
-from digitlab.experiments.study_file import StudyFile
+from digitlab.experiments.study_file import VARIANT, StudyFile
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ def answer(study_file: StudyFile, rows: list[TrialRow]) -> Answer | None:
         return None
     changes = "; ".join(
         f"{key} {label(v[0])} … {label(v[-1])}"
-        if isinstance(v, list) and len(v) > 2
+        if isinstance(v, list) and len(v) > 2 and key != VARIANT
         else f"{key} {' / '.join(label(x) for x in v)}"
         if isinstance(v, list)
         else f"{key} {v.low:g}–{v.high:g}"
@@ -88,7 +92,7 @@ def answer(study_file: StudyFile, rows: list[TrialRow]) -> Answer | None:
     worst = min(done, key=lambda r: r.value)
     overall = verdict(done)
     best = overall.best
-    effect_text = (
+    effect_text = ablation_effect(study_file, rows) or (
         f"{pct(worst.value)} ({params_label(worst.params)}) to {pct(best.value)} "
         f"({params_label(best.params)})"
     )
@@ -115,3 +119,18 @@ def answer(study_file: StudyFile, rows: list[TrialRow]) -> Answer | None:
             + ")"
         )
     return Answer(changes, effect_text, noise_text, why, use)
+
+
+def ablation_effect(study_file: StudyFile, rows: list[TrialRow]) -> str | None:
+    """An ablation's effect in one cell: the reference's accuracy, then each variant's
+    difference from it and the verdict; None for a study without variants or while its
+    reference runs."""
+    found = effect(study_file, rows, VARIANT) if study_file.variants else None
+    compared = against_reference(study_file, found) if found else []
+    if not compared:
+        return None
+    reference = found.best[study_file.reference]
+    return f"{study_file.reference} {pct(reference.value)}; " + "; ".join(
+        f"{name} {points(test.difference)} ({test.p_text() if test.real else outcome(test)})"
+        for name, test in compared
+    )

@@ -91,7 +91,7 @@ class RunSettings:
             "train_size": self.study_file.quick.train_size,
             "epochs": self.study_file.quick.epochs,
         }
-        return {k: v for k, v in quick.items() if k not in self.study_file.space}
+        return {k: v for k, v in quick.items() if k not in self.study_file.varied_fields()}
 
 
 def study_name(study_file: StudyFile, quick: bool) -> str:
@@ -286,7 +286,8 @@ def run_trial(
     every epoch) a system attribute, which reports read.  A run that
     diverges is a result, not a crash: it counts with the best accuracy it had reached
     (a NaN network scores about chance)."""
-    spec = apply_params(base, suggest(trial, settings.study_file), settings.overrides())
+    study_file = settings.study_file
+    spec = apply_params(base, suggest(trial, study_file), settings.overrides(), study_file.variants)
     trial.set_user_attr("spec", spec.model_dump())
     runs: list[RunSummary] = []
     # The runs' seeds: the study's, or the trial's own when the study varies the seed.

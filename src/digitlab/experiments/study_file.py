@@ -25,6 +25,20 @@ one base spec.  Its TOML file says what varies and how it is searched::
 Besides any spec field, the space may vary ``hidden_units`` and ``hidden_layers`` (the
 network becomes [784, units x layers, 10]), ``layers`` as text ("784,100,10") and
 ``regularization`` as text ("none", "l2:5", "l1:2", "dropout:0.5").
+
+An ablation asks which parts of a recipe matter.  Its study file names variants of the
+base instead of (or besides) a space, each a set of fields to change; the first is the
+reference every other variant is compared with::
+
+    [base]
+    preset = "cnn-record"
+
+    [variants]
+    "the recipe" = {}
+    "no moving average" = { ema = 0 }
+    "cnn-best's warps" = { rotation = 0, translation = 0, augment = "affine" }
+
+The variants become one more hyperparameter, ``variant``, searched like any list.
 """
 
 from __future__ import annotations
@@ -48,6 +62,8 @@ from digitlab.spec import Spec, describe_validation_error, make_spec, read_toml
 
 Scalar = bool | int | float | str
 DERIVED = {"hidden_units", "hidden_layers", "layers", "regularization"}
+#: The hyperparameter a study file's [variants] become.
+VARIANT = "variant"
 #: How trials record their runs (2: numeric distributions, runs as system attributes).
 STORAGE_FORMAT = 2
 REGULARIZERS = {"none": {}, "l2": "lmbda", "l1": "l1", "dropout": "dropout"}
@@ -97,7 +113,8 @@ class StudyFile(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     question: str = ""
     base: dict[str, Any] = Field(default_factory=dict)
-    space: dict[str, list[Scalar] | Range]
+    space: dict[str, list[Scalar] | Range] = Field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
     search: Search = Field(default_factory=Search)
     quick: Quick = Field(default_factory=Quick)
 
@@ -121,10 +138,17 @@ class StudyFile(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> StudyFile:
-        if not self.space:
-            raise ValueError("space: name at least one hyperparameter to vary")
+        if not self.space and not self.variants:
+            raise ValueError("space: name at least one hyperparameter to vary, or [variants]")
+        if self.variants and len(self.variants) < 2:
+            raise ValueError("variants: name a reference and at least one variant of it")
+        for name, fields in self.variants.items():
+            for key in fields:
+                if key not in DERIVED and key not in Spec.model_fields:
+                    raise ValueError(f"variants.{name}.{key}: unknown hyperparameter")
         for key, values in self.space.items():
-            if key not in DERIVED and key not in Spec.model_fields:
+            searched_variants = key == VARIANT and self.variants
+            if key not in DERIVED and key not in Spec.model_fields and not searched_variants:
                 raise ValueError(f"space.{key}: unknown hyperparameter")
             if isinstance(values, list) and not values:
                 raise ValueError(f"space.{key}: give at least one value")
@@ -132,7 +156,18 @@ class StudyFile(BaseModel):
                 raise ValueError(f"space.{key}: a grid needs a list of values, not a range")
         if self.search.sampler != "grid" and self.search.trials is None:
             raise ValueError("search.trials: the random and tpe samplers need a number of trials")
+        if self.variants and VARIANT not in self.space:
+            self.space = {VARIANT: list(self.variants), **self.space}
         return self
+
+    def varied_fields(self) -> set[str]:
+        """Every field a trial may set: the space's keys and the variants' fields."""
+        return set(self.space) | {key for fields in self.variants.values() for key in fields}
+
+    @property
+    def reference(self) -> str | None:
+        """The variant every other is compared with (the first), if the study has any."""
+        return next(iter(self.variants), None)
 
     def space_fingerprint(self) -> str:
         """A canonical text of what is searched and how it is stored, to tell studies
@@ -142,6 +177,7 @@ class StudyFile(BaseModel):
             {
                 "base": self.base,
                 "space": space,
+                **({"variants": self.variants} if self.variants else {}),
                 "sampler": self.search.sampler,
                 "storage_format": STORAGE_FORMAT,
             },
@@ -166,7 +202,9 @@ def load_study_file(path: Path) -> StudyFile:
         if first["type"] != "value_error" and loc and not reason.startswith(loc):
             reason = f"{loc}: {reason.split(': ', 1)[-1]}"
         raise SpecError(f"{path}: {reason}") from None
-    base_spec(study, source=str(path))  # the base must be a valid spec on its own
+    base = base_spec(study, source=str(path))  # the base must be a valid spec on its own
+    for name in study.variants:
+        apply_params(base, {VARIANT: name}, {}, study.variants, source=f"{path}: variant {name}")
     return study
 
 
@@ -177,9 +215,19 @@ def base_spec(study: StudyFile, source: str = "base") -> Spec:
     return make_spec({**start, **fields}, source=f"{source}: base")
 
 
-def apply_params(base: Spec, params: dict[str, Any], overrides: dict[str, Any]) -> Spec:
-    """The spec for one trial: the base, the sampled hyperparameters, then ``overrides``."""
+def apply_params(
+    base: Spec,
+    params: dict[str, Any],
+    overrides: dict[str, Any],
+    variants: dict[str, dict[str, Any]] | None = None,
+    source: str = "trial",
+) -> Spec:
+    """The spec for one trial: the base, the sampled hyperparameters (a ``variant`` stands
+    for its fields in ``variants``), then ``overrides``."""
     fields = base.model_dump()
+    if VARIANT in params:
+        params = {**(variants or {})[params[VARIANT]], **params}
+        del params[VARIANT]
     units = params.get("hidden_units")
     depth = params.get("hidden_layers")
     if units is not None or depth is not None:
@@ -196,7 +244,7 @@ def apply_params(base: Spec, params: dict[str, Any], overrides: dict[str, Any]) 
             fields.update(parse_regularization(str(value)))
         else:
             fields[key] = value
-    return make_spec({**fields, **overrides}, source="trial")
+    return make_spec({**fields, **overrides}, source=source)
 
 
 def parse_regularization(text: str) -> dict[str, float]:
