@@ -297,6 +297,8 @@ def test_an_ablation_compares_every_variant_with_the_first() -> None:
     without_reference = [r for r in rows if r.params["variant"] != "all"]
     unfinished = describe_parameter(study, without_reference, "variant")
     assert "Against all: it has not finished yet." in unfinished
+    alone = describe_parameter(study, [r for r in rows if r.params["variant"] == "all"], "variant")
+    assert alone.endswith("  - no other variant has finished yet.")
 
     cells = answer(study, rows)
     assert cells.effect.startswith("all 98.01 %; no dropout +0.03 points (not shown to differ); ")

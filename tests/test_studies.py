@@ -71,6 +71,35 @@ def test_shipped_study_files_are_valid(path: Path) -> None:
         ('name = "x"\n[variants]\na = {}\nb = { wings = 2 }\n', "variants.b.wings: unknown"),
         ('name = "x"\n[variants]\na = {}\nb = { eta = -1 }\n', "variant b: eta"),
         ('name = "x"\n[space]\nvariant = ["a"]\n', "space.variant: unknown hyperparameter"),
+        (
+            'name = "x"\n[space]\nvariant = ["z"]\n[variants]\na = {}\nb = { eta = 1 }\n',
+            "space.variant: the variants are named in [variants] only",
+        ),
+        (
+            'name = "x"\n[space]\neta = [0.1, 0.5]\n[variants]\na = {}\nb = { eta = 1 }\n',
+            "variants.b.eta: also searched in [space]",
+        ),
+        (
+            'name = "x"\n[space]\nhidden_layers = [1, 2]\n'
+            '[variants]\na = {}\nb = { layers = "784,50,10" }\n',
+            "variants.b.layers: also searched in [space]",
+        ),
+        (
+            'name = "x"\n[variants]\na = {}\nb = { eta = 1 }\n'
+            '[search]\nsampler = "random"\ntrials = 4\n',
+            "variants: an ablation needs the grid sampler",
+        ),
+        ('name = "x"\n[variants]\na = {}\n"b|c" = { eta = 1 }\n', "'b|c' is no name"),
+        ('name = "x"\n[variants]\na = {}\nb = {}\n', "variants.b: changes exactly what a"),
+        ('name = "x"\n[variants]\na = {}\nb = { layers = "abc" }\n', "variant b: layers: 'abc'"),
+        (
+            'name = "x"\n[variants]\na = {}\nb = { hidden_units = "x" }\n',
+            "variant b: hidden_units and hidden_layers must be whole numbers",
+        ),
+        (
+            'name = "x"\n[variants]\na = {}\nb = { regularization = "foo" }\n',
+            "variant b: regularization: 'foo'",
+        ),
     ],
 )
 def test_bad_study_files_name_the_key(tmp_path: Path, text: str, fragment: str) -> None:
@@ -92,6 +121,8 @@ def test_variants_are_searched_as_one_hyperparameter() -> None:
     assert apply_params(base, {"variant": "as it is"}, {}, study.variants) == base
     narrower = apply_params(base, {"variant": "narrower"}, {}, study.variants)
     assert narrower.layers == [784, 10, 10] and narrower.epochs == base.epochs
+    as_list = apply_params(base, {"layers": [784, 10, 10]}, {})  # TOML's own list works too
+    assert as_list == narrower
     quick = RunSettings(study, "sqlite://", quick=True).overrides()
     assert quick == {"train_size": 500}  # a variant sets the epochs: quick mode keeps them
 

@@ -37,6 +37,7 @@ from digitlab.predict import (
     predict_files,
     unsure_below,
 )
+from digitlab.spec import parse_layers
 from digitlab.train import ensemble as ensemble_training
 from digitlab.train.callbacks import default_display
 from digitlab.train.to_file import CHECKPOINT_SUFFIX, checkpoint_path_for
@@ -138,19 +139,6 @@ def list_presets(as_json: bool = JSON) -> None:
     print(
         "\nTraining times as measured on 2 CPU cores (docs/results/); "
         "`digitlab presets --json` names the source of each."
-    )
-
-
-def parse_layers(text: str) -> list[int] | list[str]:
-    """``784,30,10`` (neurons per layer) or layer texts like ``conv:20:5,pool:2,dense:10``."""
-    parts = [part.strip() for part in text.split(",")]
-    if all(part.isdigit() for part in parts):
-        return [int(part) for part in parts]
-    if any(":" in part for part in parts):
-        return parts  # layer texts: the spec explains any mistake in them
-    raise SpecError(
-        f"--layers: {text!r} must be comma-separated whole numbers (784,30,10) "
-        "or layers (conv:20:5,pool:2,dense:100,dense:10)"
     )
 
 
@@ -258,7 +246,7 @@ def train(
     overrides = {
         key: value
         for key, value in {
-            "layers": parse_layers(layers) if layers else None,
+            "layers": parse_layers(layers, "--layers") if layers else None,
             "activation": activation,
             "output_activation": output_activation,
             "cost": cost,

@@ -401,3 +401,17 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
         raise SpecError(f"{what} {path} is nested too deeply to read") from None
     except OSError as exc:
         raise SpecError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def parse_layers(text: str, name: str = "layers") -> list[int] | list[str]:
+    """``784,30,10`` (neurons per layer) or layer texts like ``conv:20:5,pool:2,dense:10``,
+    as the ``--layers`` flag and study files write them; ``name`` is what an error names."""
+    parts = [part.strip() for part in text.split(",")]
+    if all(part.isdigit() for part in parts):
+        return [int(part) for part in parts]
+    if any(":" in part for part in parts):
+        return parts  # layer texts: the spec explains any mistake in them
+    raise SpecError(
+        f"{name}: {text!r} must be comma-separated whole numbers (784,30,10) "
+        "or layers (conv:20:5,pool:2,dense:100,dense:10)"
+    )

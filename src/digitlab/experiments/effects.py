@@ -312,18 +312,22 @@ def describe_ablation(study_file: StudyFile, found: Effect) -> str:
     reference = study_file.reference
     if reference not in found.best:
         return f"- Against {reference}: it has not finished yet."
-    lines = [f"- Against **{reference}**, the reference:"]
+    others = [key for key in study_file.space if key != VARIANT]
+    setting = f", each variant at its best {', '.join(others)}" if others else ""
+    lines = [f"- Against **{reference}**, the reference{setting}:"]
     for name, test in against_reference(study_file, found):
         changes = params_label(study_file.variants[name]) or "nothing"
         lines.append(f"  - {name} ({changes}): {difference(test)}; {outcome(test)}.")
+    if len(lines) == 1:
+        lines.append("  - no other variant has finished yet.")
     return "\n".join(lines)
 
 
 def outcome(test: Comparison) -> str:
-    """``better``, ``worse``, ``not shown to differ`` or, with one seed, ``untested``."""
+    """``better``, ``worse``, ``not shown to differ``, or ``untested`` with one seed."""
     if test.real:
         return "better" if test.difference > 0 else "worse"
-    return "not shown to differ" if test.p_value is not None else "untested (one seed)"
+    return "not shown to differ" if test.p_value is not None else "untested"
 
 
 def _describe_sampled_choice(rows: list[TrialRow], key: str) -> str:

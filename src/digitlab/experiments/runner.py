@@ -84,7 +84,9 @@ class RunSettings:
         return quick_trials or self.study_file.search.trials
 
     def overrides(self) -> dict[str, Any]:
-        """Quick mode's smaller settings, except for what the study itself varies."""
+        """Quick mode's smaller settings, except for what the study itself varies: a field
+        in the space or set by any variant keeps its value in every trial (quick epochs
+        would erase a variant that differs in its epochs)."""
         if not self.quick:
             return {}
         quick = {

@@ -58,12 +58,22 @@ from pydantic import (
 
 from digitlab.errors import SpecError
 from digitlab.presets import get as get_preset
-from digitlab.spec import Spec, describe_validation_error, make_spec, read_toml
+from digitlab.spec import Spec, describe_validation_error, make_spec, parse_layers, read_toml
 
 Scalar = bool | int | float | str
 DERIVED = {"hidden_units", "hidden_layers", "layers", "regularization"}
 #: The hyperparameter a study file's [variants] become.
 VARIANT = "variant"
+#: Fields a derived hyperparameter sets besides its own name.
+OVERLAPPING = {
+    "hidden_units": ("layers", "hidden_layers"),
+    "hidden_layers": ("layers", "hidden_units"),
+    "layers": ("hidden_units", "hidden_layers"),
+    "regularization": ("lmbda", "l1", "dropout"),
+    "lmbda": ("regularization",),
+    "l1": ("regularization",),
+    "dropout": ("regularization",),
+}
 #: How trials record their runs (2: numeric distributions, runs as system attributes).
 STORAGE_FORMAT = 2
 REGULARIZERS = {"none": {}, "l2": "lmbda", "l1": "l1", "dropout": "dropout"}
@@ -140,15 +150,11 @@ class StudyFile(BaseModel):
     def _consistent(self) -> StudyFile:
         if not self.space and not self.variants:
             raise ValueError("space: name at least one hyperparameter to vary, or [variants]")
-        if self.variants and len(self.variants) < 2:
-            raise ValueError("variants: name a reference and at least one variant of it")
-        for name, fields in self.variants.items():
-            for key in fields:
-                if key not in DERIVED and key not in Spec.model_fields:
-                    raise ValueError(f"variants.{name}.{key}: unknown hyperparameter")
+        self._check_variants()
         for key, values in self.space.items():
-            searched_variants = key == VARIANT and self.variants
-            if key not in DERIVED and key not in Spec.model_fields and not searched_variants:
+            if key == VARIANT and self.variants:
+                continue  # checked with the variants
+            if key not in DERIVED and key not in Spec.model_fields:
                 raise ValueError(f"space.{key}: unknown hyperparameter")
             if isinstance(values, list) and not values:
                 raise ValueError(f"space.{key}: give at least one value")
@@ -156,9 +162,39 @@ class StudyFile(BaseModel):
                 raise ValueError(f"space.{key}: a grid needs a list of values, not a range")
         if self.search.sampler != "grid" and self.search.trials is None:
             raise ValueError("search.trials: the random and tpe samplers need a number of trials")
-        if self.variants and VARIANT not in self.space:
+        if self.variants:
             self.space = {VARIANT: list(self.variants), **self.space}
         return self
+
+    def _check_variants(self) -> None:
+        """Variants that each change something of their own, on a grid, and nothing the
+        space also sets (the space's value would silently win)."""
+        if not self.variants:
+            return
+        if len(self.variants) < 2:
+            raise ValueError("variants: name a reference and at least one variant of it")
+        if self.search.sampler != "grid":
+            raise ValueError("variants: an ablation needs the grid sampler (every variant runs)")
+        if VARIANT in self.space and self.space[VARIANT] != list(self.variants):
+            raise ValueError("space.variant: the variants are named in [variants] only")
+        searched = {
+            related
+            for key in self.space
+            if key != VARIANT
+            for related in (key, *OVERLAPPING.get(key, ()))
+        }
+        seen: dict[str, str] = {}
+        for name, fields in self.variants.items():
+            if not name.strip() or "|" in name or "\n" in name:
+                raise ValueError(f"variants: {name!r} is no name for a table's row")
+            for key in fields:
+                if key not in DERIVED and key not in Spec.model_fields:
+                    raise ValueError(f"variants.{name}.{key}: unknown hyperparameter")
+                if key in searched:
+                    raise ValueError(f"variants.{name}.{key}: also searched in [space]")
+            same = seen.setdefault(json.dumps(fields, sort_keys=True), name)
+            if same != name:
+                raise ValueError(f"variants.{name}: changes exactly what {same} changes")
 
     def varied_fields(self) -> set[str]:
         """Every field a trial may set: the space's keys and the variants' fields."""
@@ -228,23 +264,37 @@ def apply_params(
     if VARIANT in params:
         params = {**(variants or {})[params[VARIANT]], **params}
         del params[VARIANT]
-    units = params.get("hidden_units")
-    depth = params.get("hidden_layers")
+    try:
+        fields.update(derived_fields(fields["layers"], params))
+    except SpecError as error:
+        raise SpecError(f"{source}: {error}") from None
+    return make_spec({**fields, **overrides}, source=source)
+
+
+def derived_fields(layers: list[Any], params: dict[str, Any]) -> dict[str, Any]:
+    """The spec fields ``params`` set: each spec field as it is, and the derived
+    hyperparameters (hidden units and layers, layers as text, regularization) as the
+    fields they stand for.  ``layers`` is the base's, which hidden units resize."""
+    fields: dict[str, Any] = {}
+    units, depth = params.get("hidden_units"), params.get("hidden_layers")
     if units is not None or depth is not None:
-        hidden = fields["layers"][1:-1] or [30]
-        units = units if units is not None else hidden[0]
-        depth = depth if depth is not None else len(hidden)
-        fields["layers"] = [fields["layers"][0], *[int(units)] * int(depth), fields["layers"][-1]]
+        hidden = layers[1:-1] or [30]
+        try:
+            units = int(units if units is not None else hidden[0])
+            depth = int(depth if depth is not None else len(hidden))
+        except (TypeError, ValueError):
+            raise SpecError("hidden_units and hidden_layers must be whole numbers") from None
+        fields["layers"] = [layers[0], *[units] * depth, layers[-1]]
     for key, value in params.items():
         if key in ("hidden_units", "hidden_layers"):
             continue
         if key == "layers":
-            fields["layers"] = [int(part) for part in str(value).split(",")]
+            fields["layers"] = value if isinstance(value, list) else parse_layers(str(value))
         elif key == "regularization":
             fields.update(parse_regularization(str(value)))
         else:
             fields[key] = value
-    return make_spec({**fields, **overrides}, source=source)
+    return fields
 
 
 def parse_regularization(text: str) -> dict[str, float]:
