@@ -590,3 +590,14 @@ def test_findings_collect_effects_noise_and_causes() -> None:
     assert len(found.notes) == 1 and found.notes[0].startswith("**noise**")
     [cause] = found.causes
     assert cause.short.startswith("no overfitting in the validation cost")
+
+
+def test_a_study_continued_with_fewer_repeats_says_how_many_seeds_each_ran() -> None:
+    from digitlab.experiments.report import describe_runs, runs_per_configuration
+
+    rows = [trial(0, {"variant": "a"}, [0.98] * 4, spec()), trial(1, {}, [0.97] * 3, spec())]
+    assert runs_per_configuration(rows, repeats=4) == (3, 4)
+    assert describe_runs(3, 4, 0) == "3–4 runs per configuration (seeds 0–2, some 0–3)"
+    assert runs_per_configuration(rows[:1], repeats=3) == (4, 4)
+    assert runs_per_configuration([], repeats=2) == (2, 2)
+    assert describe_runs(2, 2, 5) == "2 run(s) per configuration (seeds 5–6)"
