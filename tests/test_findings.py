@@ -25,7 +25,7 @@ from digitlab.experiments.effects import (
 )
 from digitlab.experiments.findings import answer, findings
 from digitlab.experiments.results import RunSummary, TrialRow
-from digitlab.experiments.statistics import compare, decide, estimate
+from digitlab.experiments.statistics import compare, compare_paired, decide, estimate
 from digitlab.experiments.study_file import StudyFile
 from digitlab.spec import make_spec
 from digitlab.train.diagnostics import Diagnostics, LayerDiagnostics
@@ -288,7 +288,7 @@ def test_an_ablation_compares_every_variant_with_the_first() -> None:
         ]
     )
     text = describe_parameter(study, rows, "variant")
-    assert "Against **all**, the reference:" in text
+    assert "Against **all**, the reference (seed by seed, a paired t-test" in text
     no_dropout = next(line for line in text.splitlines() if "no dropout (dropout=0)" in line)
     assert "not shown to differ" in no_dropout
     assert f"{100 * compare(TIE[1], GAP[1]).difference:+.2f} points" in no_dropout
@@ -443,6 +443,10 @@ def test_vanishing_gradient_states_the_first_to_last_hidden_ratio() -> None:
         diagnostics=[diagnostics(0.02, 0.5)],
     )
     assert vanishing_gradients([shallow]) is None
+
+    # Batch norm subtracts a layer's bias again, so its gradient is zero: no ratio to state.
+    normalised = replace(deep, spec=spec([30, 30], batch_norm=True))
+    assert vanishing_gradients([normalised]) is None
 
 
 def test_a_diverged_epoch_does_not_turn_the_vanishing_gradient_into_nan() -> None:
@@ -601,3 +605,37 @@ def test_a_study_continued_with_fewer_repeats_says_how_many_seeds_each_ran() -> 
     assert runs_per_configuration(rows[:1], repeats=3) == (4, 4)
     assert runs_per_configuration([], repeats=2) == (2, 2)
     assert describe_runs(2, 2, 5) == "2 run(s) per configuration (seeds 5–6)"
+
+
+def test_pairs_by_seed_show_an_effect_smaller_than_the_seed_noise() -> None:
+    """Seeds spread 0.2 points; the variant adds 0.05 at each (give or take 0.01): Welch's
+    test cannot see it, the paired test does -- and the ablation uses the paired one."""
+    reference = [0.9900, 0.9920, 0.9910, 0.9930]
+    variant = [0.9906, 0.9924, 0.9915, 0.9935]
+    assert not compare(variant, reference).real
+    paired = compare_paired(variant, reference)
+    assert paired.real and paired.paired and paired.difference == pytest.approx(0.0005)
+    assert paired.low < 0.0005 < paired.high
+    assert compare_paired([0.99], [0.98]).p_value is None
+    with pytest.raises(ValueError, match="pairs"):
+        compare_paired([0.99, 0.98], [0.98])
+
+    study = ablation_study()
+    rows = [
+        trial(0, {"variant": "all"}, reference, spec(30, dropout=0.5)),
+        trial(1, {"variant": "no dropout"}, variant, spec(30)),
+    ]
+    text = describe_parameter(study, best_first(rows), "variant")
+    assert "paired t-test" in text
+    line = next(line for line in text.splitlines() if "no dropout (dropout=0)" in line)
+    assert line.endswith("; better.") and "Welch" not in line
+
+
+def test_variants_without_two_shared_seeds_fall_back_to_welch() -> None:
+    study = ablation_study()
+    reference = trial(0, {"variant": "all"}, GAP[1], spec(30, dropout=0.5))
+    other = trial(1, {"variant": "small"}, GAP[0], spec(10, dropout=0.5))
+    other = replace(other, runs=[replace(r, seed=r.seed + 10) for r in other.runs])
+    text = describe_parameter(study, best_first([reference, other]), "variant")
+    line = next(line for line in text.splitlines() if "small (layers=784,10,10)" in line)
+    assert ", Welch's t-test; worse." in line and "paired t-test" not in text

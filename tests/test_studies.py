@@ -138,7 +138,7 @@ def test_ablation_study_end_to_end(run_cli, storage: str, tmp_path: Path) -> Non
     text = (out / "README.md").read_text()
     findings = text.split("## Findings")[1].split("## Why")[0]
     assert "| variant | validation accuracy |" in findings
-    assert "Against **as it is**, the reference:" in findings
+    assert "Against **as it is**, the reference (seed by seed, a paired t-test" in findings
     assert "  - narrower (layers=784,10,10): " in findings
     assert "  - slower (eta=0.05, epochs=1): " in findings
     assert (out / "effect-variant.png").stat().st_size > 0

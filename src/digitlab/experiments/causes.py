@@ -402,9 +402,13 @@ def _starts_to_hurt(done: list[TrialRow]) -> str | None:
 def vanishing_gradients(rows: list[TrialRow]) -> Cause | None:
     """In networks with two or more hidden layers: the first hidden layer's gradient
     against the last hidden layer's, at initialisation and during training, per
-    activation."""
+    activation.  Not for batch-normalised networks: there a layer's bias is followed by
+    the normalisation, which subtracts it again, so its gradient is zero whatever the
+    layer learns."""
     by_activation: dict[str, list[tuple[float, float]]] = {}
     for row in finished(rows):
+        if (row.spec or {}).get("batch_norm"):
+            continue
         for run in row.runs:
             if not run.initial or len(run.initial.hidden) < 2 or not run.diagnostics:
                 continue

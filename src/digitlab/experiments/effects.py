@@ -25,6 +25,7 @@ from digitlab.experiments.statistics import (
     Estimate,
     Verdict,
     compare,
+    compare_paired,
     decide,
 )
 from digitlab.experiments.study_file import VARIANT, Range, StudyFile, numeric
@@ -294,15 +295,26 @@ def describe_parameter(study_file: StudyFile, rows: list[TrialRow], key: str) ->
 
 def against_reference(study_file: StudyFile, found: Effect) -> list[tuple[str, Comparison]]:
     """Each finished variant but the reference, in the study file's order, with its
-    comparison against the reference (empty while the reference has not finished)."""
+    comparison against the reference (empty while the reference has not finished):
+    paired by seed where the two share two seeds or more, else Welch's."""
     reference = found.best.get(study_file.reference)
     if reference is None:
         return []
     return [
-        (name, compare(found.best[name].accuracies, reference.accuracies))
+        (name, compare_seed_by_seed(found.best[name], reference))
         for name in found.values
         if name != study_file.reference
     ]
+
+
+def compare_seed_by_seed(row: TrialRow, reference: TrialRow) -> Comparison:
+    """``row`` against ``reference`` over the seeds both ran, as pairs; Welch's test on
+    all their runs when fewer than two seeds are shared."""
+    mine, theirs = row.by_seed(), reference.by_seed()
+    shared = sorted(mine.keys() & theirs.keys())
+    if len(shared) < 2:
+        return compare(row.accuracies, reference.accuracies)
+    return compare_paired([mine[s] for s in shared], [theirs[s] for s in shared])
 
 
 def describe_ablation(study_file: StudyFile, found: Effect) -> str:
@@ -314,10 +326,19 @@ def describe_ablation(study_file: StudyFile, found: Effect) -> str:
         return f"- Against {reference}: it has not finished yet."
     others = [key for key in study_file.space if key != VARIANT]
     setting = f", each variant at its best {', '.join(others)}" if others else ""
-    lines = [f"- Against **{reference}**, the reference{setting}:"]
-    for name, test in against_reference(study_file, found):
+    compared = against_reference(study_file, found)
+    paired = (
+        " (seed by seed, a paired t-test: a seed starts every variant from the same weights "
+        "and shuffles the images alike, so what the seed does to the accuracy largely "
+        "cancels)"
+        if any(test.paired for _, test in compared)
+        else ""
+    )
+    lines = [f"- Against **{reference}**, the reference{setting}{paired}:"]
+    for name, test in compared:
         changes = params_label(study_file.variants[name]) or "nothing"
-        lines.append(f"  - {name} ({changes}): {difference(test)}; {outcome(test)}.")
+        test_name = "" if test.paired or test.p_value is None else ", Welch's t-test"
+        lines.append(f"  - {name} ({changes}): {difference(test)}{test_name}; {outcome(test)}.")
     if len(lines) == 1:
         lines.append("  - no other variant has finished yet.")
     return "\n".join(lines)

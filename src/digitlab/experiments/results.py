@@ -119,6 +119,14 @@ class TrialRow:
             r.best_validation_accuracy for r in self.runs if r.best_validation_accuracy is not None
         ]
 
+    def by_seed(self) -> dict[int, float]:
+        """Each run's best validation accuracy, by its seed."""
+        return {
+            r.seed: r.best_validation_accuracy
+            for r in self.runs
+            if r.best_validation_accuracy is not None
+        }
+
     @property
     def estimate(self) -> Estimate:
         """Mean validation accuracy over the seeds, with its interval."""

@@ -8,7 +8,9 @@ and every conclusion is drawn from the spread of those runs, never from one numb
   (Student's t: with three seeds the interval is wide, as it should be);
 - two configurations differ only when Welch's t-test says so at the 5 % level (two-sided;
   Welch's version because one configuration can be noisier than another).  Otherwise they
-  are *indistinguishable*: the measured difference is within the run-to-run noise;
+  are *indistinguishable*: the measured difference is within the run-to-run noise.  The
+  variants of an ablation, which share their seeds, are compared seed by seed instead
+  (a paired t-test);
 - the configuration to recommend is the cheapest one indistinguishable from the best
   mean -- the idea of the one-standard-error rule, with the t-test as the yardstick: pay
   for the larger network only when the data shows it buys something.
@@ -77,6 +79,7 @@ class Comparison:
     p_value: float | None
     low: float | None = None
     high: float | None = None
+    paired: bool = False  # a paired t-test over seeds (else Welch's)
 
     @property
     def real(self) -> bool:
@@ -106,6 +109,32 @@ def compare(a: Sequence[float], b: Sequence[float]) -> Comparison:
         result = stats.ttest_ind(a, b, equal_var=False)
     interval = result.confidence_interval(CONFIDENCE)
     return Comparison(difference, float(result.pvalue), float(interval.low), float(interval.high))
+
+
+def compare_paired(a: Sequence[float], b: Sequence[float]) -> Comparison:
+    """The paired t-test of ``a`` against ``b``, the i-th of each from one seed.
+
+    Two variants of a recipe run with the same seed start from the same weights and see
+    the images in the same order, so much of what one seed adds to or takes from the
+    accuracy it does to both.  Testing the differences seed by seed takes that shared
+    part out of the noise: an effect far smaller than the seed-to-seed spread can show.
+    """
+    if len(a) != len(b):
+        raise ValueError("paired runs come in pairs")
+    differences = [x - y for x, y in zip(a, b, strict=True)]
+    difference = statistics.fmean(differences)
+    if len(differences) < 2:
+        return Comparison(difference, None, paired=True)
+    if statistics.pvariance(differences) == 0:
+        p_value = 0.0 if difference else 1.0
+        return Comparison(difference, p_value, difference, difference, paired=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
+        result = stats.ttest_rel(a, b)
+    interval = result.confidence_interval(CONFIDENCE)
+    return Comparison(
+        difference, float(result.pvalue), float(interval.low), float(interval.high), paired=True
+    )
 
 
 @dataclass(frozen=True)
