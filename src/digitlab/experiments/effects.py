@@ -328,9 +328,10 @@ def describe_ablation(study_file: StudyFile, found: Effect) -> str:
     setting = f", each variant at its best {', '.join(others)}" if others else ""
     compared = against_reference(study_file, found)
     paired = (
-        " (seed by seed, a paired t-test: a seed starts every variant from the same weights "
-        "and shuffles the images alike, so what the seed does to the accuracy largely "
-        "cancels)"
+        " (seed by seed, a paired t-test: a seed starts every variant from the same "
+        "weights, and variants that draw the same random numbers, augmenting alike, also "
+        "see the images in the same order with the same dropout; what the seed does to "
+        "the accuracy then partly cancels)"
         if any(test.paired for _, test in compared)
         else ""
     )

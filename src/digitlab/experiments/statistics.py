@@ -114,8 +114,9 @@ def compare(a: Sequence[float], b: Sequence[float]) -> Comparison:
 def compare_paired(a: Sequence[float], b: Sequence[float]) -> Comparison:
     """The paired t-test of ``a`` against ``b``, the i-th of each from one seed.
 
-    Two variants of a recipe run with the same seed start from the same weights and see
-    the images in the same order, so much of what one seed adds to or takes from the
+    Two variants of a recipe run with the same seed start from the same weights, and if
+    they draw the same random numbers (augment alike) they also see the images in the
+    same order with the same dropout, so much of what one seed adds to or takes from the
     accuracy it does to both.  Testing the differences seed by seed takes that shared
     part out of the noise: an effect far smaller than the seed-to-seed spread can show.
     """
