@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from digitlab.experiments.causes import (
+    ablation,
     failures,
     learning_slowdown,
     overfitting,
@@ -639,3 +640,22 @@ def test_variants_without_two_shared_seeds_fall_back_to_welch() -> None:
     text = describe_parameter(study, best_first([reference, other]), "variant")
     line = next(line for line in text.splitlines() if "small (layers=784,10,10)" in line)
     assert ", Welch's t-test; worse." in line and "paired t-test" not in text
+
+
+def test_an_ablation_says_what_each_variant_changed_in_the_gap_and_the_cost() -> None:
+    """Smoothed labels: the same accuracy, a higher validation cost at every seed."""
+    study = ablation_study()
+    sure = trial(0, {"variant": "all"}, GAP[1], spec(30, dropout=0.5))
+    unsure = trial(1, {"variant": "no dropout"}, GAP[1], spec(30), validation_cost=[0.6, 0.3, 0.25])
+    cause = ablation(study, [unsure, sure])
+    assert cause.title == "What each variant changed"
+    table = [line for line in cause.text.splitlines() if line.startswith("| ")]
+    assert table[1] == "| all | 98.01 % |  | 1.00 points |  | 0.2000 |  |"
+    assert table[2] == (
+        "| no dropout | 98.01 % | +0.00 points (within noise) | 1.00 points "
+        "| +0.00 points (within noise) | 0.2500 | +0.0500 (p < 0.001) |"
+    )
+    assert cause.short == "no dropout: gap +0.00 points (within noise), cost +0.050"
+    assert ablation(hidden_study(), hidden_rows(*GAP)) is None  # no variants: nothing to say
+    assert ablation(study, [unsure]) is None  # the reference has not finished
+    assert "What each variant changed" in [c.title for c in findings(study, [sure, unsure]).causes]

@@ -13,20 +13,25 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from digitlab.experiments.effects import (
     NEAR_CHANCE,
+    against_reference,
+    compare_seed_by_seed,
     difference,
+    effect,
     finished,
     params_label,
     pct,
     points,
 )
 from digitlab.experiments.results import RunSummary, TrialRow
-from digitlab.experiments.statistics import compare, estimate
+from digitlab.experiments.statistics import Comparison, compare, estimate
+from digitlab.experiments.study_file import VARIANT, StudyFile
 
 #: A validation cost that rises by more than this fraction of its minimum has turned up.
 RISE = 0.02
@@ -361,6 +366,86 @@ def regularization(rows: list[TrialRow], key: str) -> Cause | None:
         else "no penalty beat none"
     )
     return Cause("What regularisation does", text, short)
+
+
+def ablation(study_file: StudyFile, rows: list[TrialRow]) -> Cause | None:
+    """What each variant of an ablation changed besides its accuracy, at the last epoch
+    and seed by seed against the reference: the gap between training and validation
+    accuracy (how much better the network knows its own training images than unseen
+    ones) and the validation cost (how sure it is of its answers, right or wrong)."""
+    found = effect(study_file, rows, VARIANT) if study_file.variants else None
+    if found is None or study_file.reference not in found.best:
+        return None
+    reference = found.best[study_file.reference]
+    gap, cost = _by_seed(reference, _final_gap), _by_seed(reference, _final_cost)
+    if not gap or not cost:
+        return None
+    lines = [
+        "| variant | validation accuracy | against the reference | train − validation "
+        "accuracy | against the reference | validation cost | against the reference |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    shorts = []
+    accuracy_tests = dict(against_reference(study_file, found))
+    for name in found.values:
+        row = found.best[name]
+        row_gap, row_cost = _by_seed(row, _final_gap), _by_seed(row, _final_cost)
+        if not row_gap or not row_cost:
+            continue
+        mean_gap, mean_cost = (
+            statistics.fmean(row_gap.values()),
+            statistics.fmean(row_cost.values()),
+        )
+        cells = ["", "", ""]
+        if row is not reference:
+            gap_test = compare_seed_by_seed(row_gap, gap)
+            cost_test = compare_seed_by_seed(row_cost, cost)
+            cells = [
+                _against(accuracy_tests[name], points),
+                _against(gap_test, points),
+                _against(cost_test, lambda value: f"{value:+.4f}"),
+            ]
+            shorts.append(
+                f"{name}: gap {_against(gap_test, points)}, cost {cost_test.difference:+.3f}"
+            )
+        lines.append(
+            f"| {name} | {pct(row.value)} | {cells[0]} | {100 * mean_gap:.2f} points "
+            f"| {cells[1]} | {mean_cost:.4f} | {cells[2]} |"
+        )
+    text = (
+        "Means over seeds at the last epoch, each difference taken seed by seed against "
+        f"{study_file.reference}. The gap between training and validation accuracy is what "
+        "the network knows of its own training images and not of unseen ones: augmentation "
+        "and regularisation narrow it. The validation cost (the log-likelihood cost on the "
+        "validation images) also measures how sure the network is: training towards "
+        "smoothed labels keeps it from becoming certain, which shows as a higher cost at "
+        "the same accuracy.\n\n" + "\n".join(lines)
+    )
+    return Cause("What each variant changed", text, "; ".join(shorts) or "nothing measured")
+
+
+def _against(test: Comparison, show: Callable[[float], str]) -> str:
+    """A difference and its verdict, for a table cell."""
+    verdict = test.p_text() if test.real else "within noise"
+    return f"{show(test.difference)} ({verdict})"
+
+
+def _by_seed(row: TrialRow, measure: Callable[[RunSummary], float | None]) -> dict[int, float]:
+    """``measure`` of each of the row's runs that has it, by seed."""
+    values = {run.seed: measure(run) for run in row.runs}
+    return {seed: value for seed, value in values.items() if value is not None}
+
+
+def _final_gap(run: RunSummary) -> float | None:
+    if run.diverged or not run.train_accuracy or not run.validation_accuracy:
+        return None
+    return run.train_accuracy[-1] - run.validation_accuracy[-1]
+
+
+def _final_cost(run: RunSummary) -> float | None:
+    if run.diverged or not run.validation_cost:
+        return None
+    return run.validation_cost[-1]
 
 
 def _final_mean(row: TrialRow, attribute: str) -> float | None:

@@ -301,19 +301,18 @@ def against_reference(study_file: StudyFile, found: Effect) -> list[tuple[str, C
     if reference is None:
         return []
     return [
-        (name, compare_seed_by_seed(found.best[name], reference))
+        (name, compare_seed_by_seed(found.best[name].by_seed(), reference.by_seed()))
         for name in found.values
         if name != study_file.reference
     ]
 
 
-def compare_seed_by_seed(row: TrialRow, reference: TrialRow) -> Comparison:
-    """``row`` against ``reference`` over the seeds both ran, as pairs; Welch's test on
-    all their runs when fewer than two seeds are shared."""
-    mine, theirs = row.by_seed(), reference.by_seed()
+def compare_seed_by_seed(mine: dict[int, float], theirs: dict[int, float]) -> Comparison:
+    """One measurement by seed against another, paired over the seeds both ran; Welch's
+    test on all of them when fewer than two seeds are shared."""
     shared = sorted(mine.keys() & theirs.keys())
     if len(shared) < 2:
-        return compare(row.accuracies, reference.accuracies)
+        return compare(list(mine.values()), list(theirs.values()))
     return compare_paired([mine[s] for s in shared], [theirs[s] for s in shared])
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from digitlab.experiments.causes import (
     Cause,
+    ablation,
     failures,
     learning_slowdown,
     overfitting,
@@ -61,7 +62,7 @@ def causes(study_file: StudyFile, rows: list[TrialRow]) -> list[Cause]:
     found = [learning_slowdown(rows), vanishing_gradients(rows)]
     penalties = [key for key in study_file.space if regularization(rows, key)]
     found += [regularization(rows, penalties[0])] if penalties else []
-    found += [overfitting(rows), failures(rows)]
+    found += [ablation(study_file, rows), overfitting(rows), failures(rows)]
     return [cause for cause in found if cause]
 
 
