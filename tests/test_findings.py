@@ -606,6 +606,7 @@ def test_a_study_continued_with_fewer_repeats_says_how_many_seeds_each_ran() -> 
     assert runs_per_configuration(rows[:1], repeats=3) == (4, 4)
     assert runs_per_configuration([], repeats=2) == (2, 2)
     assert describe_runs(2, 2, 5) == "2 run(s) per configuration (seeds 5–6)"
+    assert describe_runs(1, 1, 0) == "1 run per configuration (seed 0)"
 
 
 def test_pairs_by_seed_show_an_effect_smaller_than_the_seed_noise() -> None:
