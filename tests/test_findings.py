@@ -660,3 +660,21 @@ def test_an_ablation_says_what_each_variant_changed_in_the_gap_and_the_cost() ->
     assert ablation(hidden_study(), hidden_rows(*GAP)) is None  # no variants: nothing to say
     assert ablation(study, [unsure]) is None  # the reference has not finished
     assert "What each variant changed" in [c.title for c in findings(study, [sure, unsure]).causes]
+
+
+def test_the_speed_of_learning_plot_leaves_out_batch_normalised_networks(tmp_path) -> None:
+    from digitlab.experiments.plots import gradient_plot
+
+    deep = trial(
+        0,
+        {"hidden_layers": 2},
+        [0.95, 0.951, 0.949],
+        spec([30, 30]),
+        initial=diagnostics(0.01, 0.1, 0.5),
+        diagnostics=[diagnostics(0.02, 0.1, 0.5)] * 3,
+    )
+    assert gradient_plot([deep], tmp_path / "plain.png")
+    assert (tmp_path / "plain.png").stat().st_size > 0
+    normalised = replace(deep, spec=spec([30, 30], batch_norm=True))
+    assert not gradient_plot([normalised], tmp_path / "normalised.png")
+    assert not (tmp_path / "normalised.png").exists()

@@ -214,9 +214,12 @@ def gradient_plot(rows: list[TrialRow], path: Path) -> bool:
     """Each layer's gradient norm ||dC/db|| per epoch (log scale) for the best
     configuration with two or more hidden layers of each activation (up to four) -- the
     book's chapter-5 'speed of learning' -- or nothing (False) when the study has no such
-    network."""
+    network.  Batch-normalised networks are left out: the normalisation subtracts each
+    layer's bias again, so its gradient is zero however fast the layer learns."""
     per_activation: dict[str, TrialRow] = {}
     for row in finished(rows):
+        if (row.spec or {}).get("batch_norm"):
+            continue
         run = row.runs[0] if row.runs else None
         if run and not run.diverged and run.diagnostics and len(run.diagnostics[0].hidden) > 1:
             per_activation.setdefault((row.spec or {}).get("activation", "?"), row)
