@@ -377,7 +377,7 @@ def ablation(study_file: StudyFile, rows: list[TrialRow]) -> Cause | None:
     if found is None or study_file.reference not in found.best:
         return None
     reference = found.best[study_file.reference]
-    gap, cost = _by_seed(reference, _final_gap), _by_seed(reference, _final_cost)
+    gap, cost = reference.by_seed(_final_gap), reference.by_seed(_final_cost)
     if not gap or not cost:
         return None
     lines = [
@@ -389,7 +389,7 @@ def ablation(study_file: StudyFile, rows: list[TrialRow]) -> Cause | None:
     accuracy_tests = dict(against_reference(study_file, found))
     for name in found.values:
         row = found.best[name]
-        row_gap, row_cost = _by_seed(row, _final_gap), _by_seed(row, _final_cost)
+        row_gap, row_cost = row.by_seed(_final_gap), row.by_seed(_final_cost)
         if not row_gap or not row_cost:
             continue
         mean_gap, mean_cost = (
@@ -428,12 +428,6 @@ def _against(test: Comparison, show: Callable[[float], str]) -> str:
     """A difference and its verdict, for a table cell."""
     verdict = test.p_text() if test.real else "within noise"
     return f"{show(test.difference)} ({verdict})"
-
-
-def _by_seed(row: TrialRow, measure: Callable[[RunSummary], float | None]) -> dict[int, float]:
-    """``measure`` of each of the row's runs that has it, by seed."""
-    values = {run.seed: measure(run) for run in row.runs}
-    return {seed: value for seed, value in values.items() if value is not None}
 
 
 def _final_gap(run: RunSummary) -> float | None:

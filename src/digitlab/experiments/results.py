@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -119,13 +120,14 @@ class TrialRow:
             r.best_validation_accuracy for r in self.runs if r.best_validation_accuracy is not None
         ]
 
-    def by_seed(self) -> dict[int, float]:
-        """Each run's best validation accuracy, by its seed."""
-        return {
-            r.seed: r.best_validation_accuracy
-            for r in self.runs
-            if r.best_validation_accuracy is not None
-        }
+    def by_seed(
+        self, measure: Callable[[RunSummary], float | None] | None = None
+    ) -> dict[int, float]:
+        """``measure`` of each run that has it (by default its best validation accuracy),
+        by the run's seed."""
+        measure = measure or (lambda run: run.best_validation_accuracy)
+        values = {run.seed: measure(run) for run in self.runs}
+        return {seed: value for seed, value in values.items() if value is not None}
 
     @property
     def estimate(self) -> Estimate:
