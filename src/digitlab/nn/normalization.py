@@ -20,7 +20,7 @@ exchange their partial sums there, so the statistics still are the whole batch's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
@@ -30,6 +30,22 @@ from digitlab.nn.layers import Layer, Parameter, column_sums
 EPSILON = 1e-5
 #: Weight of the newest mini-batch in the running mean and variance.
 RUNNING_MOMENTUM = 0.1
+
+
+def combined_moments(parts: list[tuple[np.ndarray, np.ndarray, int]]) -> tuple:
+    """The whole batch's (mean, variance, count) from its pieces' (mean, variance,
+    count), by Chan et al.'s pairwise combination: exact, and stable where
+    E[x^2] - E[x]^2 is not.  The pieces are added in the order given."""
+    dtype = parts[0][0].dtype
+    total = sum(part[2] for part in parts)
+    mean = sum(part[0] * (part[2] / total) for part in parts).astype(dtype)
+    var = sum((part[1] + (part[0] - mean) ** 2) * (part[2] / total) for part in parts)
+    return mean, var.astype(dtype), total
+
+
+def combined_sums(parts: list[tuple]) -> tuple:
+    """Element by element, the sum of the pieces' tuples (in the order given)."""
+    return tuple(sum(values) for values in zip(*parts, strict=True))
 
 
 class BatchNorm(Layer):
@@ -44,7 +60,7 @@ class BatchNorm(Layer):
         self.buffers = (self.running_mean, self.running_var)
         #: Set while this layer backpropagates one shard of a batch: hands this shard's
         #: partial results to the other shards' layers and returns everyone's, in order.
-        self.gather: Callable[[tuple[np.ndarray, ...]], Sequence[tuple]] | None = None
+        self.gather: Callable[[tuple, Callable[[list[tuple]], tuple]], tuple] | None = None
 
     def _batch_statistics(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
         """Mean and (biased) variance of each feature (column of ``rows``) over the
@@ -55,13 +71,9 @@ class BatchNorm(Layer):
         var = np.einsum("ij,ij->j", centered, centered) / rows.dtype.type(count)
         if self.gather is None:
             return mean, var, count, centered
-        # Chan et al.'s pairwise combination: exact, and stable where E[x^2] - E[x]^2 is not
-        parts = self.gather((mean, var, count))
-        total = sum(part[2] for part in parts)
-        whole = sum(part[0] * (part[2] / total) for part in parts).astype(rows.dtype)
-        var = sum((part[1] + (part[0] - whole) ** 2) * (part[2] / total) for part in parts)
+        whole, var, total = self.gather((mean, var, count), combined_moments)
         centered -= whole - mean  # centred on the whole batch's mean
-        return whole, var.astype(rows.dtype), total, centered
+        return whole, var, total, centered
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         rows = x.reshape(-1, x.shape[-1])
@@ -94,10 +106,9 @@ class BatchNorm(Layer):
         scale_total = self.scale.grad[...] = np.einsum("ij,ij->j", rows, centered) * inv_std
         count = len(rows)
         if self.gather is not None:  # the whole batch's sums (each shard keeps its own part)
-            parts = self.gather((shift_total, scale_total, count))
-            shift_total = sum(part[0] for part in parts)
-            scale_total = sum(part[1] for part in parts)
-            count = sum(part[2] for part in parts)
+            shift_total, scale_total, count = self.gather(
+                (shift_total, scale_total, count), combined_sums
+            )
         # d/dx of the normalisation, with the mean and variance depending on x as well:
         # (scale / std) * (g - mean(g) - x_hat * mean(g * x_hat)), as three passes
         gain = self.scale.value * inv_std

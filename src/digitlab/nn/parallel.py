@@ -6,9 +6,8 @@ activations, pooling, the scatter back onto the input -- is a third or more of a
 training step, and it keeps one core busy while the other waits.  So for large enough
 mini-batches the batch is cut into shards, each backpropagated by its own replica of
 the network in its own thread (NumPy releases the GIL inside its loops), and the
-replicas' gradients are added up.  With both cores free, a step at mini-batch 64 took
-6.7 ms this way against 8.6 ms as one batch with two BLAS threads for book-ch6-conv2,
-and 16.1 against 19.5 ms for cnn-5x5 (medians of 7 alternating runs).
+replicas' gradients are added up (what that gains is measured by
+benchmarks/sharding.py, in docs/results/speed.md).
 
 What a run computes does not depend on how many threads ran it: the batch is always cut
 into ``SHARDS`` pieces in the same places, the gradients are added in the same order,
@@ -17,11 +16,18 @@ network's own.  A seed therefore still fixes every number, and a checkpoint (whi
 that one generator) still resumes exactly.  Batch normalisation keeps the whole batch's
 statistics: the shards' copies of each batch-norm layer exchange their partial sums
 mid-pass (so those shards always run in threads of their own, at the same time).
+
+When the process has a core per shard, each shard's thread keeps to a core of its own for
+the step.  Left to the operating system, a thread woken at an exchange (or at the end of
+a step) tends to be woken on the core of the thread that woke it, and the two shards
+then share one core until the scheduler notices -- which, with a meeting every few
+milliseconds, it rarely does in time.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,10 +41,9 @@ from digitlab.nn.normalization import BatchNorm
 
 #: Pieces a sharded mini-batch is cut into (one per core of the machines we run on).
 SHARDS = 2
-#: The smallest mini-batch worth sharding.  book-ch6-conv2, ms per step with both cores
-#: free, one batch with two BLAS threads against two shards: batch 20: 2.4 vs 2.8;
-#: 32: 4.0 vs 3.9; 64: 8.6 vs 6.7; 128: 17.5 vs 12.9.
-MIN_SHARDED_BATCH = 64
+#: The smallest mini-batch worth sharding: below it a shard's few images leave each
+#: operation too short to gain from a second core.
+MIN_SHARDED_BATCH = 16
 
 
 def shardable(network: Network) -> bool:
@@ -54,6 +59,30 @@ def available_threads() -> int:
     return max(counts, default=1)
 
 
+def shard_cores(threads: int) -> list[int] | None:
+    """The core each shard's thread keeps to (shard ``i`` to the ``i``-th), or None to
+    leave them to the operating system.
+
+    Shards are pinned only when this process may use exactly ``SHARDS`` cores and as many
+    threads: then the shards own the process's cores and pinning crowds nothing.  On a
+    larger machine several processes would all pin to the same first cores, and a
+    process allowed one thread (one worker among several) should not take two cores."""
+    if threads < SHARDS or not hasattr(os, "sched_getaffinity"):
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    return cores if len(cores) == SHARDS else None
+
+
+def keep_to(cores: set[int]) -> bool:
+    """Keep the calling thread to ``cores``; False where the system refuses (a container
+    may), which costs only speed."""
+    try:
+        os.sched_setaffinity(0, cores)
+    except OSError:
+        return False
+    return True
+
+
 def replica(network: Network) -> Network:
     """A copy of ``network`` that shares its parameter values but has its own gradients
     and its own per-pass caches, so it can backpropagate another batch at the same time."""
@@ -62,20 +91,32 @@ def replica(network: Network) -> Network:
 
 
 class Exchange:
-    """Where the shards' copies of one batch-norm layer meet mid-pass: each hands in its
-    partial sums and, once all have, every one gets all of them, in shard order."""
+    """Where the shards' copies of one batch-norm layer meet mid-pass.  Each hands in its
+    part; the last to arrive combines all of them, in shard order, once; every shard
+    gets that one result.
+
+    Combining once matters more than it looks: the combination is a few dozen
+    operations on vectors of one number per channel, each too short to release the
+    interpreter lock for long, and two threads doing them at the same time hand the lock
+    back and forth after every one."""
 
     def __init__(self, shards: int) -> None:
-        self.barrier = threading.Barrier(shards)
-        self.slots: list[tuple | None] = [None] * shards
+        self.parts: list[object] = [None] * shards
+        self.combine: Callable[[list], object] | None = None
+        self.result: object = None
+        self.barrier = threading.Barrier(shards, action=self._combine)
 
-    def gather_for(self, shard: int) -> Callable[[tuple], list[tuple]]:
-        def gather(part: tuple) -> list[tuple]:
-            self.slots[shard] = part
-            self.barrier.wait()  # every part is in
-            parts = list(self.slots)
-            self.barrier.wait()  # every shard has read them: the slots may be reused
-            return parts
+    def _combine(self) -> None:
+        self.result = self.combine(self.parts)
+
+    def gather_for(self, shard: int) -> Callable[[object, Callable[[list], object]], object]:
+        def gather(part: object, combine: Callable[[list], object]) -> object:
+            # A shard writes its next part only after passing this barrier, by which
+            # time the combination has read this one, so one wait per meeting suffices.
+            self.parts[shard] = part
+            self.combine = combine
+            self.barrier.wait()
+            return self.result
 
         return gather
 
@@ -83,9 +124,10 @@ class Exchange:
 class ShardedGradients:
     """``network.gradients``, computed in ``SHARDS`` pieces by up to ``threads`` threads
     (always ``SHARDS`` for a network with batch normalisation, whose shards must run at
-    the same time to exchange their statistics)."""
+    the same time to exchange their statistics).  ``pin=False`` leaves the threads'
+    placement to the operating system, to measure what keeping them to cores gains."""
 
-    def __init__(self, network: Network, threads: int) -> None:
+    def __init__(self, network: Network, threads: int, pin: bool = True) -> None:
         self.network = network
         self.replicas = [replica(network) for _ in range(SHARDS - 1)]
         nets = [network, *self.replicas]
@@ -100,7 +142,15 @@ class ShardedGradients:
             if isinstance(layer, BatchNorm)
         ]
         workers = SHARDS - 1 if self._norms else min(threads, SHARDS) - 1
-        self._pool = ThreadPoolExecutor(workers) if workers > 0 else None
+        self._cores = shard_cores(threads) if pin else None
+        self._pool = (
+            ThreadPoolExecutor(workers, initializer=self._pin_worker) if workers > 0 else None
+        )
+
+    def _pin_worker(self) -> None:
+        """A worker thread keeps to the second core for good: it serves only shards."""
+        if self._cores is not None:
+            keep_to({self._cores[1]})
 
     def __call__(self, x: np.ndarray, y: np.ndarray, scale: float = 1.0) -> None:
         """Fill ``network``'s gradients for the batch ``(x, y)``, as ``network.gradients``."""
@@ -119,6 +169,10 @@ class ShardedGradients:
             )
         ]
         exchanges = self._connect_norms()
+        # this (calling) thread runs the first shard, on the first core
+        home = os.sched_getaffinity(0) if self._cores is not None else None
+        if home is not None and not keep_to({self._cores[0]}):
+            home = None
 
         def backpropagate(net: Network, rows: slice) -> None:
             try:
@@ -144,6 +198,8 @@ class ShardedGradients:
                 for future in pending:
                     future.result()
         finally:
+            if home is not None:
+                keep_to(home)
             for layers in self._norms:  # the network alone works as before
                 for layer in layers:
                     layer.gather = None
