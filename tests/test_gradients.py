@@ -185,7 +185,7 @@ def test_penalty_gradients_match_penalty() -> None:
     for param in weights.params:
         param.grad[...] = 0
         if param.regularize:
-            optimizer._add_penalty_gradient(param, 1.0)
+            optimizer._add_penalty_gradient(param, slice(None), 1.0)
     numeric = numerical_gradient(optimizer.penalty, weights.weights.value)
     assert_close(weights.weights.grad, numeric)
     assert not weights.biases.grad.any()  # biases are never penalised

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 from digitlab.data.mnist import one_hot
 from digitlab.nn.build import build_network
-from digitlab.nn.parallel import (
-    MIN_SHARDED_BATCH,
-    SHARDS,
-    ShardedGradients,
-    replica,
-    shard_cores,
-    shardable,
-)
+from digitlab.nn.parallel import MIN_SHARDED_BATCH, ShardedGradients, replica, shardable
 from digitlab.spec import make_spec
 from digitlab.train import Trainer
 
@@ -98,36 +89,6 @@ def test_shards_draw_their_own_dropout_masks(mnist) -> None:
     second = grads(sharded.replicas[0])
     first = [total - part for total, part in zip(grads(net), second, strict=True)]
     assert not all(np.allclose(a, b) for a, b in zip(first, second, strict=True))
-
-
-PINNABLE = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) == SHARDS
-
-
-@pytest.mark.skipif(not PINNABLE, reason=f"needs exactly {SHARDS} cores and thread pinning")
-@pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "batch-norm"])
-def test_each_shard_keeps_to_a_core_of_its_own(mnist, batch_norm: bool) -> None:
-    x, y = batch(mnist)
-    gradients = ShardedGradients(network(batch_norm=batch_norm), threads=SHARDS)
-    seen = []
-    for net in (gradients.network, *gradients.replicas):
-        conv = net.layers[1]
-        conv.forward = lambda *args, conv_forward=conv.forward: (
-            seen.append(os.sched_getaffinity(0)) or conv_forward(*args)
-        )
-    home = os.sched_getaffinity(0)
-    gradients(x, y)
-    assert sorted(seen, key=min) == [{core} for core in shard_cores(SHARDS)]
-    assert os.sched_getaffinity(0) == home  # the calling thread gets its cores back
-
-
-def test_one_thread_runs_leave_placement_to_the_system() -> None:
-    assert shard_cores(1) is None  # a worker given one core of several pins nothing
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="needs thread pinning")
-def test_a_larger_machine_leaves_placement_to_the_system(monkeypatch) -> None:
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(2 * SHARDS)))
-    assert shard_cores(2 * SHARDS) is None  # other processes may pin to the same cores
 
 
 def test_replica_shares_weights_not_gradients() -> None:

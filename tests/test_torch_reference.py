@@ -438,5 +438,5 @@ def test_penalty_is_the_books_regularisation_term(dtype: type) -> None:
     penalty_t = LMBDA / (2 * N_TRAIN) * (weights_t**2).sum() + L1 / N_TRAIN * weights_t.abs().sum()
     penalty_t.backward()
     assert_matches(optimizer.penalty(), penalty_t, dtype)
-    optimizer._add_penalty_gradient(weights, 1.0)  # onto the weights' zero gradient
+    optimizer._add_penalty_gradient(weights, slice(None), 1.0)  # onto the weights' zero gradient
     assert_matches(weights.grad, weights_t.grad, dtype)

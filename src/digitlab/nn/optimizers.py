@@ -9,17 +9,45 @@ Weight penalties follow the book: L2 adds (lambda/n) w to the gradient of each w
 L1 adds (lambda/n) sgn(w).  Here n is the size of the training set, so the book's
 lambda = 5.0 means the same thing here.  Biases are never penalised.
 
-All updates are in place, with no per-step allocation beyond the gradient itself.
+All updates are in place, with no per-step allocation beyond the gradient itself, and
+element by element: a step may therefore be cut into pieces of the parameters that
+separate threads update at the same time (:meth:`Optimizer.step_parts`), with every
+number the same as in one piece.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from digitlab.nn.layers import Parameter
+
+#: The elements of a whole array, as :func:`elements_of` takes them.
+WHOLE = slice(None)
+
+
+def elements_of(array: np.ndarray, elements: slice) -> np.ndarray:
+    """A view of ``elements`` of a contiguous ``array`` seen as one row, to update in
+    place (the array itself, in its own shape, for ``WHOLE``)."""
+    return array if elements is WHOLE else array.reshape(-1)[elements]
+
+
+def split_evenly(sizes: Sequence[int], parts: int) -> list[list[tuple[int, slice]]]:
+    """Arrays of ``sizes`` elements, laid end to end and cut into ``parts`` runs of
+    (nearly) equal length: for each part, the (array index, elements) pieces it covers."""
+    total = sum(sizes)
+    bounds = [total * part // parts for part in range(parts + 1)]
+    shares: list[list[tuple[int, slice]]] = [[] for _ in range(parts)]
+    start = 0
+    for index, size in enumerate(sizes):
+        for part, share in enumerate(shares):
+            low, high = max(bounds[part], start), min(bounds[part + 1], start + size)
+            if low < high:
+                share.append((index, slice(low - start, high - start)))
+        start += size
+    return shares
 
 
 class Optimizer(ABC):
@@ -30,6 +58,7 @@ class Optimizer(ABC):
         self.eta = eta
         self.l2 = l2
         self.l1 = l1
+        self._shares = {1: [[(index, WHOLE) for index in range(len(params))]]}
 
     @property
     def gradient_scale(self) -> float:
@@ -38,22 +67,38 @@ class Optimizer(ABC):
 
     def step(self) -> None:
         """Move every parameter one step along its (penalised) gradient."""
-        for index, param in enumerate(self.params):
-            if param.regularize:
-                self._add_penalty_gradient(param, self.gradient_scale)
-            self._update(index, param)
+        (whole,) = self.step_parts(1)
+        whole()
 
-    def _add_penalty_gradient(self, param: Parameter, scale: float) -> None:
-        """Add ``scale`` times the penalty's gradient to ``param.grad``."""
-        dtype = param.value.dtype.type
+    def step_parts(self, parts: int) -> list[Callable[[], None]]:
+        """One step as ``parts`` jobs, each updating its own share of the parameters'
+        elements (the parameters laid end to end and cut evenly), to be run at the same
+        time; together they do exactly what :meth:`step` does."""
+        if parts not in self._shares:
+            sizes = [param.value.size for param in self.params]
+            self._shares[parts] = split_evenly(sizes, parts)
+        return [lambda share=share: self._update_share(share) for share in self._shares[parts]]
+
+    def _update_share(self, share: list[tuple[int, slice]]) -> None:
+        for index, elements in share:
+            param = self.params[index]
+            if param.regularize:
+                self._add_penalty_gradient(param, elements, self.gradient_scale)
+            self._update(index, param, elements)
+
+    def _add_penalty_gradient(self, param: Parameter, elements: slice, scale: float) -> None:
+        """Add ``scale`` times the penalty's gradient to ``param.grad``'s ``elements``."""
+        value, grad = elements_of(param.value, elements), elements_of(param.grad, elements)
+        dtype = value.dtype.type
         if self.l2:
-            param.grad += param.value * dtype(scale * self.l2)
+            grad += value * dtype(scale * self.l2)
         if self.l1:
-            param.grad += np.sign(param.value) * dtype(scale * self.l1)
+            grad += np.sign(value) * dtype(scale * self.l1)
 
     @abstractmethod
-    def _update(self, index: int, param: Parameter) -> None:
-        """Move ``param`` (the ``index``-th parameter) using its gradient."""
+    def _update(self, index: int, param: Parameter, elements: slice) -> None:
+        """Move ``elements`` of ``param`` (the ``index``-th parameter, seen flat) using
+        its gradient."""
 
     def penalty(self, params: Sequence[Parameter] | None = None) -> float:
         """The penalty's contribution to the cost: (l2/2) sum w^2 + l1 sum |w|, for the
@@ -88,8 +133,9 @@ class SGD(Optimizer):
     def gradient_scale(self) -> float:
         return self.eta
 
-    def _update(self, index: int, param: Parameter) -> None:
-        param.value -= param.grad  # already eta times the gradient
+    def _update(self, index: int, param: Parameter, elements: slice) -> None:
+        value = elements_of(param.value, elements)
+        value -= elements_of(param.grad, elements)  # already eta times the gradient
 
 
 class Momentum(Optimizer):
@@ -100,13 +146,14 @@ class Momentum(Optimizer):
         self.momentum = momentum
         self.velocities = [np.zeros_like(p.value) for p in params]
 
-    def _update(self, index: int, param: Parameter) -> None:
-        velocity = self.velocities[index]
+    def _update(self, index: int, param: Parameter, elements: slice) -> None:
+        velocity = elements_of(self.velocities[index], elements)
+        grad, value = elements_of(param.grad, elements), elements_of(param.value, elements)
         dtype = velocity.dtype.type
         velocity *= dtype(self.momentum)
-        param.grad *= dtype(self.eta)
-        velocity -= param.grad
-        param.value += velocity
+        grad *= dtype(self.eta)
+        velocity -= grad
+        value += velocity
 
     def state(self) -> dict[str, np.ndarray]:
         return {f"velocity/{i}": v for i, v in enumerate(self.velocities)}
@@ -127,12 +174,14 @@ class Adam(Optimizer):
         self.variances = [np.zeros_like(p.value) for p in params]
         self.steps = np.zeros(1, dtype=np.int64)
 
-    def step(self) -> None:
-        self.steps += 1
-        super().step()
+    def step_parts(self, parts: int) -> list[Callable[[], None]]:
+        self.steps += 1  # once per step, before any element moves
+        return super().step_parts(parts)
 
-    def _update(self, index: int, param: Parameter) -> None:
-        mean, variance, grad = self.means[index], self.variances[index], param.grad
+    def _update(self, index: int, param: Parameter, elements: slice) -> None:
+        mean = elements_of(self.means[index], elements)
+        variance = elements_of(self.variances[index], elements)
+        grad, value = elements_of(param.grad, elements), elements_of(param.value, elements)
         dtype = mean.dtype.type
         mean *= dtype(self.beta1)
         mean += dtype(1 - self.beta1) * grad
@@ -143,7 +192,7 @@ class Adam(Optimizer):
         step_size = self.eta * np.sqrt(1 - self.beta2**t) / (1 - self.beta1**t)
         denominator = np.sqrt(variance)
         denominator += dtype(self.epsilon)
-        param.value -= dtype(step_size) * mean / denominator
+        value -= dtype(step_size) * mean / denominator
 
     def state(self) -> dict[str, np.ndarray]:
         arrays = {f"mean/{i}": m for i, m in enumerate(self.means)}

@@ -7,7 +7,7 @@ training step, and it keeps one core busy while the other waits.  So for large e
 mini-batches the batch is cut into shards, each backpropagated by its own replica of
 the network in its own thread (NumPy releases the GIL inside its loops), and the
 replicas' gradients are added up (what that gains is measured by
-benchmarks/sharding.py, in docs/results/speed.md).
+benchmarks/sharding.py, in docs/results/sharding.md).
 
 What a run computes does not depend on how many threads ran it: the batch is always cut
 into ``SHARDS`` pieces in the same places, the gradients are added in the same order,
@@ -16,20 +16,13 @@ network's own.  A seed therefore still fixes every number, and a checkpoint (whi
 that one generator) still resumes exactly.  Batch normalisation keeps the whole batch's
 statistics: the shards' copies of each batch-norm layer exchange their partial sums
 mid-pass (so those shards always run in threads of their own, at the same time).
-
-When the process has a core per shard, each shard's thread keeps to a core of its own for
-the step.  Left to the operating system, a thread woken at an exchange (or at the end of
-a step) tends to be woken on the core of the thread that woke it, and the two shards
-then share one core until the scheduler notices -- which, with a meeting every few
-milliseconds, it rarely does in time.
 """
 
 from __future__ import annotations
 
 import copy
-import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -57,30 +50,6 @@ def available_threads() -> int:
     setting, else one per core -- which is the shards' budget too."""
     counts = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
     return max(counts, default=1)
-
-
-def shard_cores(threads: int) -> list[int] | None:
-    """The core each shard's thread keeps to (shard ``i`` to the ``i``-th), or None to
-    leave them to the operating system.
-
-    Shards are pinned only when this process may use exactly ``SHARDS`` cores and as many
-    threads: then the shards own the process's cores and pinning crowds nothing.  On a
-    larger machine several processes would all pin to the same first cores, and a
-    process allowed one thread (one worker among several) should not take two cores."""
-    if threads < SHARDS or not hasattr(os, "sched_getaffinity"):
-        return None
-    cores = sorted(os.sched_getaffinity(0))
-    return cores if len(cores) == SHARDS else None
-
-
-def keep_to(cores: set[int]) -> bool:
-    """Keep the calling thread to ``cores``; False where the system refuses (a container
-    may), which costs only speed."""
-    try:
-        os.sched_setaffinity(0, cores)
-    except OSError:
-        return False
-    return True
 
 
 def replica(network: Network) -> Network:
@@ -121,13 +90,39 @@ class Exchange:
         return gather
 
 
+class Workers:
+    """The calling thread and ``count - 1`` more, to run a few jobs at once."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._pool = ThreadPoolExecutor(count - 1) if count > 1 else None
+
+    def run(self, jobs: Sequence[Callable[[], None]]) -> None:
+        """Run ``jobs`` (at most ``count``) at once, the first in the calling thread, and
+        wait for all of them; with no other thread, one after another.  A job's error is
+        raised -- for a job that gave up waiting at a barrier (BrokenBarrierError), the
+        error of the job that broke it, when there is one."""
+        if self._pool is None:
+            for job in jobs:
+                job()
+            return
+        pending = [self._pool.submit(job) for job in jobs[1:]]
+        try:
+            jobs[0]()
+        except threading.BrokenBarrierError:
+            for future in pending:
+                future.result()
+            raise
+        for future in pending:
+            future.result()
+
+
 class ShardedGradients:
     """``network.gradients``, computed in ``SHARDS`` pieces by up to ``threads`` threads
     (always ``SHARDS`` for a network with batch normalisation, whose shards must run at
-    the same time to exchange their statistics).  ``pin=False`` leaves the threads'
-    placement to the operating system, to measure what keeping them to cores gains."""
+    the same time to exchange their statistics)."""
 
-    def __init__(self, network: Network, threads: int, pin: bool = True) -> None:
+    def __init__(self, network: Network, threads: int) -> None:
         self.network = network
         self.replicas = [replica(network) for _ in range(SHARDS - 1)]
         nets = [network, *self.replicas]
@@ -141,16 +136,7 @@ class ShardedGradients:
             for index, layer in enumerate(network.layers)
             if isinstance(layer, BatchNorm)
         ]
-        workers = SHARDS - 1 if self._norms else min(threads, SHARDS) - 1
-        self._cores = shard_cores(threads) if pin else None
-        self._pool = (
-            ThreadPoolExecutor(workers, initializer=self._pin_worker) if workers > 0 else None
-        )
-
-    def _pin_worker(self) -> None:
-        """A worker thread keeps to the second core for good: it serves only shards."""
-        if self._cores is not None:
-            keep_to({self._cores[1]})
+        self.workers = Workers(SHARDS if self._norms else min(threads, SHARDS))
 
     def __call__(self, x: np.ndarray, y: np.ndarray, scale: float = 1.0) -> None:
         """Fill ``network``'s gradients for the batch ``(x, y)``, as ``network.gradients``."""
@@ -162,44 +148,29 @@ class ShardedGradients:
             for layer in copies:
                 layer.rng = np.random.default_rng(int(source.rng.integers(2**63)))
         bounds = [n * i // SHARDS for i in range(SHARDS + 1)]
-        jobs = [
-            (net, slice(start, stop))
-            for net, start, stop in zip(
-                [self.network, *self.replicas], bounds[:-1], bounds[1:], strict=True
-            )
-        ]
         exchanges = self._connect_norms()
-        # this (calling) thread runs the first shard, on the first core
-        home = os.sched_getaffinity(0) if self._cores is not None else None
-        if home is not None and not keep_to({self._cores[0]}):
-            home = None
 
-        def backpropagate(net: Network, rows: slice) -> None:
-            try:
-                # each shard's cost is its mean over its rows: weigh it by its share of the batch
-                net.gradients(x[rows], y[rows], scale * (rows.stop - rows.start) / n)
-            except BaseException:
-                for exchange in exchanges:
-                    exchange.barrier.abort()  # no shard waits for this one any more
-                raise
-
-        try:
-            if self._pool is None:
-                for job in jobs:
-                    backpropagate(*job)
-            else:
-                pending = [self._pool.submit(backpropagate, *job) for job in jobs[1:]]
+        def backpropagate(net: Network, rows: slice) -> Callable[[], None]:
+            def job() -> None:
                 try:
-                    backpropagate(*jobs[0])
-                except threading.BrokenBarrierError:
-                    for future in pending:
-                        future.result()  # the error of the shard that broke off, if it was one
+                    # each shard's cost is its mean over its rows: weigh it by its share
+                    net.gradients(x[rows], y[rows], scale * (rows.stop - rows.start) / n)
+                except BaseException:
+                    for exchange in exchanges:
+                        exchange.barrier.abort()  # no shard waits for this one any more
                     raise
-                for future in pending:
-                    future.result()
+
+            return job
+
+        nets = [self.network, *self.replicas]
+        try:
+            self.workers.run(
+                [
+                    backpropagate(net, slice(start, stop))
+                    for net, start, stop in zip(nets, bounds[:-1], bounds[1:], strict=True)
+                ]
+            )
         finally:
-            if home is not None:
-                keep_to(home)
             for layers in self._norms:  # the network alone works as before
                 for layer in layers:
                     layer.gather = None

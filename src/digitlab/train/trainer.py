@@ -36,6 +36,7 @@ from digitlab.nn.network import Network
 from digitlab.nn.optimizers import make_optimizer
 from digitlab.nn.parallel import (
     MIN_SHARDED_BATCH,
+    SHARDS,
     ShardedGradients,
     available_threads,
     shardable,
@@ -116,11 +117,13 @@ class Trainer:
             len(self.train),
         )
         self.sharded = shardable(self.network) and spec.batch_size >= MIN_SHARDED_BATCH
+        threads = available_threads()
         self.gradients = (
-            ShardedGradients(self.network, available_threads())
-            if self.sharded
-            else self.network.gradients
+            ShardedGradients(self.network, threads) if self.sharded else self.network.gradients
         )
+        # The shards' threads share the optimiser's step too, each moving its share of the
+        # parameters' elements (the same numbers as one thread moving them all).
+        self.step = self._shared_step if self.sharded and threads >= SHARDS else self.optimizer.step
         self.average = (
             WeightAverage(self.network, build_network(spec, np.random.default_rng(0)), spec.ema)
             if spec.ema
@@ -238,7 +241,7 @@ class Trainer:
         for callback in callbacks:
             callback.on_epoch_start(epoch, spec.epochs, batches)
         every = max(1, batches // PROGRESS_UPDATES)
-        gradients, step = self.gradients, self.optimizer.step
+        gradients, step = self.gradients, self.step
         average = self.average.update if self.average is not None else None
         scale = self.optimizer.gradient_scale  # eta for plain SGD: see nn.optimizers.SGD
         order = self.rng.permutation(size)
@@ -283,6 +286,10 @@ class Trainer:
         extra = non_digits(count, self.train.images, self.rng)
         uniform = np.full((count, targets.shape[1]), 1 / targets.shape[1], dtype=targets.dtype)
         return np.concatenate([images, extra]), np.concatenate([targets, uniform])
+
+    def _shared_step(self) -> None:
+        """One optimiser step, its elements shared among the shards' threads."""
+        self.gradients.workers.run(self.optimizer.step_parts(SHARDS))
 
     def _blas_threads(self) -> int | None:
         """The BLAS thread limit for training steps (None: the BLAS's own setting)."""
