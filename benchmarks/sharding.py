@@ -1,16 +1,24 @@
-"""What cutting a mini-batch into shards gains: one training step, three ways.
+"""What cutting a mini-batch into shards gains: one training step, five ways.
 
     python benchmarks/sharding.py [--rounds 5] [--steps 60] [--out docs/results/sharding.md]
 
-A convolutional network's training step (forward and backward, the gradients only) is
-timed on random images at several mini-batch sizes:
+A convolutional network's training step is timed on random images at several
+mini-batch sizes.  First its gradients alone (forward and backward):
 
 - as one batch on one core (the BLAS limited to one thread);
-- as one batch with the BLAS on every core (only the matrix products use them);
+- as one batch with the BLAS on every core (only the matrix products use them), which
+  is how training runs an unsharded convolutional network;
 - cut into shards backpropagated by threads of their own (digitlab.nn.parallel), as
   training runs them.
 
-The three are taken in turns within one process, ``--rounds`` times; each round's figure
+Then the whole step, the shards' gradients and the optimiser's update of the weights
+(the network's own optimiser; its learning rate set to 0, so that every step does the
+same work on the same weights):
+
+- with the update on one thread;
+- with the update shared among the shards' threads, as training runs it.
+
+The five are taken in turns within one process, ``--rounds`` times; each round's figure
 is the median of ``--steps`` steps, and a row gives the median over rounds with their
 range.  On a shared machine the rounds differ by 10-30 %, so compare figures within a
 row, not across rows or runs.  The machine's other work should be stopped: the step uses
@@ -30,12 +38,19 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from digitlab.nn.build import build_network
+from digitlab.nn.optimizers import make_optimizer
 from digitlab.nn.parallel import MIN_SHARDED_BATCH, SHARDS, ShardedGradients, available_threads
 from digitlab.presets import PRESETS
 from digitlab.spec import Spec
 
 CASES = [("book-ch6-conv2", batch) for batch in (8, 10, 16, 32, 64)] + [("cnn-best", 64)]
-WAYS = ["one batch, one core", "one batch, BLAS on all cores", "two shards"]
+WAYS = [
+    "one batch, one core",
+    "one batch, BLAS on all cores",
+    "two shards",
+    "two shards + update on one thread",
+    "two shards + shared update",
+]
 
 
 def spec_for(name: str, batch: int) -> Spec:
@@ -67,10 +82,25 @@ def measure(name: str, batch: int, rounds: int, steps: int) -> dict[str, list[fl
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)]
     cores = available_threads()
     sharded = ShardedGradients(network, cores)
+    optimizer = make_optimizer(
+        spec.optimizer, network.params, 0.0, spec.momentum, spec.lmbda, spec.l1, 50_000
+    )
+    scale = optimizer.gradient_scale
+
+    def update_on_one_thread() -> None:
+        sharded(x, y, scale)
+        optimizer.step()
+
+    def shared_update() -> None:
+        sharded(x, y, scale)
+        sharded.workers.run(optimizer.step_parts(SHARDS))
+
     ways = {
-        WAYS[0]: (lambda: network.gradients(x, y), 1),
-        WAYS[1]: (lambda: network.gradients(x, y), cores),
-        WAYS[2]: (lambda: sharded(x, y), 1),
+        WAYS[0]: (lambda: network.gradients(x, y, scale), 1),
+        WAYS[1]: (lambda: network.gradients(x, y, scale), cores),
+        WAYS[2]: (lambda: sharded(x, y, scale), 1),
+        WAYS[3]: (update_on_one_thread, 1),
+        WAYS[4]: (shared_update, 1),
     }
     results: dict[str, list[float]] = {way: [] for way in WAYS}
     for _ in range(rounds):
@@ -79,11 +109,16 @@ def measure(name: str, batch: int, rounds: int, steps: int) -> dict[str, list[fl
     return results
 
 
+def ratios(slower: list[float], faster: list[float]) -> list[float]:
+    """Round by round, how many times ``faster``'s time goes into ``slower``'s."""
+    return [a / b for a, b in zip(slower, faster, strict=True)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=5, help="turns of the three ways")
+    parser.add_argument("--rounds", type=int, default=5, help="turns of the five ways")
     parser.add_argument("--steps", type=int, default=60, help="steps timed per way and round")
     parser.add_argument("--out", type=Path, default=Path("docs/results/sharding.md"))
     args = parser.parse_args()
@@ -96,21 +131,25 @@ def main() -> None:
     for name, batch in CASES:
         print(f"{name} at mini-batch {batch} ...", flush=True)
         results = measure(name, batch, args.rounds, args.steps)
-        gain = [a / b for a, b in zip(results[WAYS[0]], results[WAYS[2]], strict=True)]
+        shards_gain = ratios(results[WAYS[1]], results[WAYS[2]])
+        update_gain = ratios(results[WAYS[3]], results[WAYS[4]])
         sharded = "yes" if batch >= MIN_SHARDED_BATCH else "no"
-        rows.append([name, batch, *(spread(results[way]) for way in WAYS), spread(gain), sharded])
+        times = [spread(results[way]) for way in WAYS]
+        rows.append([name, batch, *times, spread(shards_gain), spread(update_gain), sharded])
     header = ["network", "batch", *(f"{way} (ms)" for way in WAYS)]
-    header += ["one core / two shards", "training shards it"]
+    header += ["all cores / two shards", "update on one / shared", "training shards it"]
     text = f"""# Sharded training steps: what a second core gains
 
 Generated by `python benchmarks/sharding.py --rounds {args.rounds} --steps {args.steps}`. \
 {machine()}
 
-One training step (forward and backward, gradients only) on random images, in
-milliseconds: the median over {args.rounds} rounds, each the median of {args.steps} steps,
-with the range over rounds.  The ways were taken in turns within one process.  A shard
-is 1/{SHARDS} of the mini-batch; training shards mini-batches of {MIN_SHARDED_BATCH} or more
-(digitlab.nn.parallel.MIN_SHARDED_BATCH).
+One training step on random images, in milliseconds: the gradients alone (the first
+three ways), then with the optimiser's update (the last two).  Each figure is the median
+over {args.rounds} rounds, each the median of {args.steps} steps, with the range over rounds;
+the ways were taken in turns within one process, and a ratio is taken round by round.
+A shard is 1/{SHARDS} of the mini-batch; training shards mini-batches of {MIN_SHARDED_BATCH} or
+more (digitlab.nn.parallel.MIN_SHARDED_BATCH), and shares the update when it shards.
+book-ch6-conv2 trains with plain SGD (an update of one subtraction), cnn-best with Adam.
 
 {table(header, rows)}
 """

@@ -64,6 +64,15 @@ def test_parts_cover_every_element_once_in_even_runs() -> None:
     assert split_evenly([2], 4)[0] == []  # more parts than elements: some stay empty
 
 
+def test_a_step_in_parts_refuses_arrays_it_could_not_update_in_place() -> None:
+    network = network_with_gradients(1)
+    optimizer = make_optimizer("adam", network.params, 0.01, 0.0, 0.0, 0.0, 1000)
+    weights = network.params[0]
+    weights.value = np.asfortranarray(weights.value)  # a flat view of it would be a copy
+    with pytest.raises(ValueError, match="contiguous"):
+        optimizer.step_parts(2)
+
+
 def test_the_run_does_not_depend_on_how_many_threads_step(mnist) -> None:
     spec = make_spec(
         {

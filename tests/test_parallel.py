@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
 from digitlab.data.mnist import one_hot
 from digitlab.nn.build import build_network
-from digitlab.nn.parallel import MIN_SHARDED_BATCH, ShardedGradients, replica, shardable
+from digitlab.nn.parallel import MIN_SHARDED_BATCH, ShardedGradients, Workers, replica, shardable
 from digitlab.spec import make_spec
 from digitlab.train import Trainer
 
@@ -89,6 +92,35 @@ def test_shards_draw_their_own_dropout_masks(mnist) -> None:
     second = grads(sharded.replicas[0])
     first = [total - part for total, part in zip(grads(net), second, strict=True)]
     assert not all(np.allclose(a, b) for a, b in zip(first, second, strict=True))
+
+
+def test_an_error_in_the_calling_threads_shard_is_raised_too(mnist) -> None:
+    x, y = batch(mnist)
+    gradients = ShardedGradients(network(batch_norm=True), threads=2)
+    gradients.network.layers[1].forward = lambda *args: 1 / 0  # the calling thread's conv
+
+    with pytest.raises(ZeroDivisionError):
+        gradients(x, y)
+
+
+def test_workers_wait_for_every_job_even_when_one_fails() -> None:
+    finished = threading.Event()
+
+    def slow() -> None:
+        time.sleep(0.2)
+        finished.set()
+
+    def failing() -> None:
+        raise KeyError("first job")
+
+    with pytest.raises(KeyError):
+        Workers(2).run([failing, slow])
+    assert finished.is_set()  # no thread still at work when the error arrives
+
+
+def test_workers_refuse_more_jobs_than_threads() -> None:
+    with pytest.raises(ValueError, match="3 jobs for 2 threads"):
+        Workers(2).run([lambda: None] * 3)
 
 
 def test_replica_shares_weights_not_gradients() -> None:

@@ -58,8 +58,9 @@ class BatchNorm(Layer):
         self.running_mean = np.zeros(features, dtype=dtype)
         self.running_var = np.ones(features, dtype=dtype)
         self.buffers = (self.running_mean, self.running_var)
-        #: Set while this layer backpropagates one shard of a batch: hands this shard's
-        #: partial results to the other shards' layers and returns everyone's, in order.
+        #: Set while this layer backpropagates one shard of a batch: takes this shard's
+        #: partial results and a function that combines all shards' (given in shard
+        #: order), and returns that combination, the same for every shard.
         self.gather: Callable[[tuple, Callable[[list[tuple]], tuple]], tuple] | None = None
 
     def _batch_statistics(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:

@@ -75,6 +75,13 @@ class Optimizer(ABC):
         elements (the parameters laid end to end and cut evenly), to be run at the same
         time; together they do exactly what :meth:`step` does."""
         if parts not in self._shares:
+            # a share is a view of each array seen flat, which only a contiguous array has
+            # (of any other, reshape would update a copy, and the step would be lost)
+            arrays = [a for p in self.params for a in (p.value, p.grad)] + list(
+                self.state().values()
+            )
+            if not all(array.flags.c_contiguous for array in arrays):
+                raise ValueError("an optimiser step in parts needs contiguous arrays")
             sizes = [param.value.size for param in self.params]
             self._shares[parts] = split_evenly(sizes, parts)
         return [lambda share=share: self._update_share(share) for share in self._shares[parts]]
@@ -175,7 +182,9 @@ class Adam(Optimizer):
         self.steps = np.zeros(1, dtype=np.int64)
 
     def step_parts(self, parts: int) -> list[Callable[[], None]]:
-        self.steps += 1  # once per step, before any element moves
+        """As :meth:`Optimizer.step_parts`; the step is counted here, when the jobs are
+        made, once for all of them."""
+        self.steps += 1
         return super().step_parts(parts)
 
     def _update(self, index: int, param: Parameter, elements: slice) -> None:

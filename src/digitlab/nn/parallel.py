@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 from threadpoolctl import threadpool_info
@@ -98,21 +98,27 @@ class Workers:
         self._pool = ThreadPoolExecutor(count - 1) if count > 1 else None
 
     def run(self, jobs: Sequence[Callable[[], None]]) -> None:
-        """Run ``jobs`` (at most ``count``) at once, the first in the calling thread, and
-        wait for all of them; with no other thread, one after another.  A job's error is
-        raised -- for a job that gave up waiting at a barrier (BrokenBarrierError), the
-        error of the job that broke it, when there is one."""
+        """Run ``jobs`` at once (at most ``count`` of them), the first in the calling
+        thread, and return when every one has finished -- also when one fails, so no
+        thread is still changing the arrays when the error arrives.  With no other
+        thread (``count`` 1), any number of jobs run one after another.  The first job's
+        error is raised, unless it only gave up waiting at a barrier (BrokenBarrierError)
+        that another job broke: then that job's error."""
         if self._pool is None:
             for job in jobs:
                 job()
             return
+        if len(jobs) > self.count:  # one would wait for a thread: a deadlock at a barrier
+            raise ValueError(f"{len(jobs)} jobs for {self.count} threads")
         pending = [self._pool.submit(job) for job in jobs[1:]]
         try:
             jobs[0]()
         except threading.BrokenBarrierError:
             for future in pending:
-                future.result()
+                future.result()  # the error of the job that broke the barrier
             raise
+        finally:
+            wait(pending)
         for future in pending:
             future.result()
 
