@@ -58,7 +58,8 @@ class Optimizer(ABC):
         self.eta = eta
         self.l2 = l2
         self.l1 = l1
-        self._shares = {1: [[(index, WHOLE) for index in range(len(params))]]}
+        self._whole = [(index, WHOLE) for index in range(len(params))]
+        self._shares: dict[int, list[list[tuple[int, slice]]]] = {}
 
     @property
     def gradient_scale(self) -> float:
@@ -67,24 +68,26 @@ class Optimizer(ABC):
 
     def step(self) -> None:
         """Move every parameter one step along its (penalised) gradient."""
-        (whole,) = self.step_parts(1)
-        whole()
+        self._begin_step()
+        self._update_share(self._whole)
 
     def step_parts(self, parts: int) -> list[Callable[[], None]]:
         """One step as ``parts`` jobs, each updating its own share of the parameters'
         elements (the parameters laid end to end and cut evenly), to be run at the same
         time; together they do exactly what :meth:`step` does."""
+        self._begin_step()
         if parts not in self._shares:
             # a share is a view of each array seen flat, which only a contiguous array has
             # (of any other, reshape would update a copy, and the step would be lost)
-            arrays = [a for p in self.params for a in (p.value, p.grad)] + list(
-                self.state().values()
-            )
-            if not all(array.flags.c_contiguous for array in arrays):
+            arrays = [a for p in self.params for a in (p.value, p.grad)]
+            if not all(a.flags.c_contiguous for a in [*arrays, *self.state().values()]):
                 raise ValueError("an optimiser step in parts needs contiguous arrays")
             sizes = [param.value.size for param in self.params]
             self._shares[parts] = split_evenly(sizes, parts)
         return [lambda share=share: self._update_share(share) for share in self._shares[parts]]
+
+    def _begin_step(self) -> None:  # noqa: B027 -- a hook most optimisers leave empty
+        """Whatever happens once per step, before any element moves (Adam counts steps)."""
 
     def _update_share(self, share: list[tuple[int, slice]]) -> None:
         for index, elements in share:
@@ -181,11 +184,8 @@ class Adam(Optimizer):
         self.variances = [np.zeros_like(p.value) for p in params]
         self.steps = np.zeros(1, dtype=np.int64)
 
-    def step_parts(self, parts: int) -> list[Callable[[], None]]:
-        """As :meth:`Optimizer.step_parts`; the step is counted here, when the jobs are
-        made, once for all of them."""
+    def _begin_step(self) -> None:
         self.steps += 1
-        return super().step_parts(parts)
 
     def _update(self, index: int, param: Parameter, elements: slice) -> None:
         mean = elements_of(self.means[index], elements)
