@@ -64,10 +64,9 @@ class Exchange:
     part; the last to arrive combines all of them, in shard order, once; every shard
     gets that one result.
 
-    Combining once matters more than it looks: the combination is a few dozen
-    operations on vectors of one number per channel, each too short to release the
-    interpreter lock for long, and two threads doing them at the same time hand the lock
-    back and forth after every one."""
+    Combining once spares the other shards the combination: a few dozen operations on
+    vectors of one number per channel, each too short to run alongside another thread's
+    under the interpreter lock."""
 
     def __init__(self, shards: int) -> None:
         self.parts: list[object] = [None] * shards
