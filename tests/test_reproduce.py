@@ -19,9 +19,12 @@ from digitlab.errors import DataError, DigitlabError
 from digitlab.spec import make_spec
 from digitlab.train.history import EpochRecord, History
 from digitlab.train.reproduce import (
+    UNRECORDED,
     Check,
     CheckFile,
     ChecksFileError,
+    add_figures_here,
+    arithmetic,
     check_from_history,
     checks_path_for,
     read_checks,
@@ -69,13 +72,29 @@ def test_check_from_history_takes_the_best_validation_epoch() -> None:
 def test_checks_round_trip(tmp_path: Path) -> None:
     checks = [
         Check("a, seed 0", "digitlab train --preset a", make_spec(TINY).model_dump(), {"x": 0.1}),
-        Check("b, seed 1", "digitlab train --preset b", {"layers": [784, 10]}, {"best_epoch": 7}),
+        Check(
+            "b, seed 1",
+            "digitlab train --preset b",
+            {"layers": [784, 10]},
+            {"best_epoch": 7},
+            {"another machine": {"best_epoch": 6}},
+        ),
     ]
     path = tmp_path / "deep" / "book.checks.json"
     write_checks(path, "docs/results/book.md", checks)
     read = read_checks(path)
-    assert read == CheckFile("docs/results/book.md", source_commit(), checks)
+    assert read == CheckFile("docs/results/book.md", source_commit(), checks, arithmetic())
     assert not list(path.parent.glob(".*.tmp"))  # written atomically: no leftovers
+
+
+def test_a_checks_file_from_before_arithmetic_was_recorded_still_reads(tmp_path: Path) -> None:
+    path = tmp_path / "old.checks.json"
+    path.write_text(
+        '{"format": 1, "results_file": "r.md", "commit": "abc", "checks": '
+        '[{"label": "x", "command": "c", "spec": {}, "expected": {"a": 1}}]}'
+    )
+    read = read_checks(path)
+    assert read.arithmetic == UNRECORDED and read.checks[0].elsewhere == {}
 
 
 def test_checks_path_sits_next_to_the_results_file() -> None:
@@ -92,12 +111,22 @@ def test_checks_path_sits_next_to_the_results_file() -> None:
         (
             '{"format": 1, "results_file": "r.md", "commit": "abc", "checks": '
             '[{"label": "x", "command": "c", "spec": {}, "expected": {"a": "high"}}]}',
-            'check 1: expected "a" is not a number',
+            'check 1: "expected": "a" is not a number',
         ),
         (
             '{"format": 1, "results_file": "r.md", "commit": "abc", "checks": '
             '[{"label": "x", "spec": {}, "expected": {"a": 1}}]}',
             'check 1: "command"',
+        ),
+        (
+            '{"format": 1, "results_file": "r.md", "commit": "abc", "checks": '
+            '[{"label": "x", "command": "c", "spec": {}, "expected": {"a": 1}, '
+            '"elsewhere": {"m": {"a": null}}}]}',
+            'check 1: "elsewhere" for m: "a" is not a number',
+        ),
+        (
+            '{"format": 1, "results_file": "r.md", "commit": "abc", "arithmetic": 3, "checks": []}',
+            '"arithmetic" is not text',
         ),
     ],
 )
@@ -173,6 +202,38 @@ def test_a_check_whose_figure_moved_says_which_and_how(tiny_check: Check, mnist:
     ]
 
 
+def test_a_machine_checks_the_figures_of_its_own_arithmetic(
+    tiny_check: Check, mnist: Dataset
+) -> None:
+    true = tiny_check.expected
+    off = {**true, "best_epoch": true["best_epoch"] + 1}
+    mine = dataclasses.replace(tiny_check, expected=off, elsewhere={arithmetic(): true})
+    assert run_check(mine, mnist) == []
+    others = dataclasses.replace(tiny_check, elsewhere={"another machine": off})
+    assert run_check(others, mnist) == []  # no figures for this arithmetic: the main ones
+    wrong_here = dataclasses.replace(tiny_check, elsewhere={arithmetic(): off})
+    assert run_check(wrong_here, mnist) == [f"best_epoch: committed {off['best_epoch']}, now 1"]
+
+
+def test_figures_added_here_make_another_machines_file_check_here(
+    tiny_check: Check, mnist: Dataset, tmp_path: Path
+) -> None:
+    off = {**tiny_check.expected, "best_epoch": 2}
+    theirs = dataclasses.replace(tiny_check, expected=off)
+    path = tmp_path / "r.checks.json"
+    write_checks(path, "r.md", [theirs])
+    text = path.read_text().replace(arithmetic(), "another machine")
+    path.write_text(text)
+    assert run_check(read_checks(path).checks[0], mnist) != []
+    (line,) = add_figures_here(path, mnist)
+    read = read_checks(path)
+    assert read.arithmetic == "another machine" and read.checks[0].expected == off
+    assert read.checks[0].elsewhere == {arithmetic(): tiny_check.expected}
+    assert arithmetic() in line and run_check(read.checks[0], mnist) == []
+    write_checks(path, "r.md", [theirs])  # written here: its main figures are this machine's
+    assert "already" in add_figures_here(path, mnist)[0]
+
+
 def test_a_check_whose_spec_no_longer_validates_is_a_mismatch(mnist: Dataset) -> None:
     check = Check("old", "digitlab train", {**TINY, "retired_option": 1}, {"best_epoch": 1})
     (problem,) = run_check(check, mnist)
@@ -224,6 +285,14 @@ def test_results_file_reproduces(
                     f"results file {results_file} no longer reproduces at this commit: "
                     f"regenerate it with {regenerate_command(results_file, check)}",
                     f"(this row alone: {check.command})",
+                    f"this machine computes with {arithmetic()}, "
+                    + (
+                        "and these are the figures recorded for it"
+                        if arithmetic() in check.elsewhere
+                        else "which has no figures of its own here: if the engine is unchanged "
+                        "since the file was written, record them at that commit with "
+                        "python scripts/add-checks-here.py"
+                    ),
                 ]
             ),
             pytrace=False,

@@ -13,13 +13,23 @@ The sidecar of ``X.md`` is ``X.checks.json`` next to it (:func:`checks_path_for`
 study report folder keeps its checks in ``checks.json``.  Each sidecar also records the
 commit it was written at (:func:`source_commit`), so a reader can tell which source the
 figures belong to.
+
+"Deterministic" holds for one machine's arithmetic, not for every CPU: the BLAS picks
+matrix-product kernels for the processor it finds, and NumPy picks SIMD code for its
+elementwise functions, and kernels that add in another order round differently.  A few
+last-bit differences in epoch 1 grow into other accuracies by epoch 30.  So a sidecar
+names the arithmetic its figures came from (:func:`arithmetic`), and a check may carry
+figures for other arithmetic too (:func:`add_figures_here`): a machine compares with the
+figures of its own arithmetic, and the sidecar's main ones where it has none.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +44,8 @@ from digitlab.train.trainer import Trainer, summarise
 CHECKED_METRICS = ("validation_accuracy", "test_accuracy", "best_epoch")
 #: Written into every checks file; a file of another version is refused rather than misread.
 FORMAT_VERSION = 1
+#: What a checks file written before arithmetic was recorded says it was computed with.
+UNRECORDED = "not recorded"
 #: What a checks file's name ends in when it sits next to the results file it guards.
 CHECKS_SUFFIX = ".checks.json"
 #: Seconds a git command may take before the commit is reported as unknown.
@@ -58,16 +70,46 @@ class Check:
     command: str
     spec: dict[str, Any]
     expected: dict[str, float]
+    #: The same run's figures on other arithmetic, by :func:`arithmetic`'s name for it.
+    elsewhere: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def expected_with(self, arithmetic: str) -> dict[str, float]:
+        """The figures a machine of ``arithmetic`` must reproduce: its own where the
+        check has them, else the main ones."""
+        return self.elsewhere.get(arithmetic, self.expected)
 
 
 @dataclass(frozen=True)
 class CheckFile:
-    """The checks of one results file (repository-relative, e.g. ``"docs/results/book.md"``)
-    and the commit they were written at."""
+    """The checks of one results file (repository-relative, e.g. ``"docs/results/book.md"``),
+    the commit they were written at and the arithmetic their main figures came from."""
 
     results_file: str
     commit: str
     checks: list[Check]
+    arithmetic: str = UNRECORDED
+
+
+def arithmetic() -> str:
+    """A name for what decides this machine's float rounding: the BLAS and the kernels
+    it chose for this processor, and the best SIMD level NumPy's functions dispatch to
+    here (``"openblas Haswell, numpy X86_V3"``).  Two machines of one name compute the
+    same numbers; machines of different names may not."""
+    from numpy._core._multiarray_umath import (
+        __cpu_baseline__,
+        __cpu_dispatch__,
+        __cpu_features__,
+    )
+    from threadpoolctl import threadpool_info
+
+    blas = [
+        f"{info.get('internal_api')} {info.get('architecture', '')}".strip()
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    ]
+    levels = [level for level in __cpu_dispatch__ if __cpu_features__.get(level)]
+    simd = (levels or list(__cpu_baseline__) or ["none"])[-1]
+    return f"{' + '.join(sorted(set(blas))) or 'no BLAS'}, numpy {simd}"
 
 
 def checks_path_for(results_file: Path) -> Path:
@@ -122,22 +164,49 @@ def check_from_history(label: str, command: str, spec: Spec, history: History) -
 def write_checks(path: Path, results_file: str, checks: list[Check]) -> None:
     """Write the checks of ``results_file`` to ``path`` as JSON, atomically, with the
     commit the source is at now; call it when the results file itself is written."""
+    _write(Path(path), CheckFile(str(results_file), source_commit(), checks, arithmetic()))
+
+
+def _write(path: Path, checks: CheckFile) -> None:
     content = {
         "format": FORMAT_VERSION,
-        "results_file": str(results_file),
-        "commit": source_commit(),
+        "results_file": checks.results_file,
+        "commit": checks.commit,
+        "arithmetic": checks.arithmetic,
         "checks": [
             {
                 "label": check.label,
                 "command": check.command,
                 "spec": check.spec,
                 "expected": check.expected,
+                **({"elsewhere": check.elsewhere} if check.elsewhere else {}),
             }
-            for check in checks
+            for check in checks.checks
         ],
     }
     text = json.dumps(content, indent=2) + "\n"
-    atomic_write(Path(path), lambda handle: handle.write(text.encode()))
+    atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def add_figures_here(path: Path, data: Dataset) -> list[str]:
+    """Retrain every check of the checks file at ``path`` on this machine and keep its
+    figures as those of this machine's :func:`arithmetic`, beside the others, so the
+    file's results are checked here too.  Meant for a machine whose arithmetic has no
+    figures yet, at the commit the file was written at (the engine unchanged since):
+    figures recorded after an engine change would check the changed engine.  Returns
+    one line per check: its label and this arithmetic's figures.  A file whose main
+    figures are already this arithmetic's is left as it is."""
+    checks = read_checks(path)
+    here = arithmetic()
+    if checks.arithmetic == here:
+        return [f"{path}: its figures already are {here}'s"]
+    updated, lines = [], []
+    for check in checks.checks:
+        figures = _figures(check, data)
+        updated.append(dataclasses.replace(check, elsewhere={**check.elsewhere, here: figures}))
+        lines.append(f"{check.label}: {figures} ({here})")
+    _write(Path(path), dataclasses.replace(checks, checks=updated))
+    return lines
 
 
 def read_checks(path: Path) -> CheckFile:
@@ -183,33 +252,57 @@ def read_checks(path: Path) -> CheckFile:
                 raise bad(f'{where}: "{key}" is missing or not text')
         if not isinstance(row.get("spec"), dict):
             raise bad(f'{where}: "spec" is missing or not an object')
-        expected = row.get("expected")
-        if not isinstance(expected, dict) or not expected:
-            raise bad(f'{where}: "expected" is missing, empty or not an object')
-        for name, value in expected.items():
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise bad(f'{where}: expected "{name}" is not a number')
-        checks.append(Check(row["label"], row["command"], row["spec"], expected))
-    return CheckFile(content["results_file"], content["commit"], checks)
+        expected = _figures_read(row.get("expected"), f'{where}: "expected"', bad)
+        elsewhere = row.get("elsewhere", {})
+        if not isinstance(elsewhere, dict):
+            raise bad(f'{where}: "elsewhere" is not an object')
+        others = {
+            str(name): _figures_read(figures, f'{where}: "elsewhere" for {name}', bad)
+            for name, figures in elsewhere.items()
+        }
+        checks.append(Check(row["label"], row["command"], row["spec"], expected, others))
+    written_with = content.get("arithmetic", UNRECORDED)
+    if not isinstance(written_with, str):
+        raise bad('"arithmetic" is not text')
+    return CheckFile(content["results_file"], content["commit"], checks, written_with)
+
+
+def _figures_read(
+    figures: Any, what: str, bad: Callable[[str], ChecksFileError]
+) -> dict[str, float]:
+    """A check's figures as read from JSON: a non-empty object of numbers."""
+    if not isinstance(figures, dict) or not figures:
+        raise bad(f"{what} is missing, empty or not an object")
+    for name, value in figures.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad(f'{what}: "{name}" is not a number')
+    return figures
 
 
 def run_check(check: Check, data: Dataset) -> list[str]:
-    """Train the check's spec again on ``data`` and compare the figures with the expected
-    ones exactly; one line per figure that moved (``"validation_accuracy: committed
-    0.9531, now 0.9526"``), none when the run reproduces.  A spec that no longer
+    """Train the check's spec again on ``data`` and compare the figures with those of this
+    machine's arithmetic exactly; one line per figure that moved (``"validation_accuracy:
+    committed 0.9531, now 0.9526"``), none when the run reproduces.  A spec that no longer
     validates, or a run that now diverges, is a line too: the figures are gone."""
+    expected = check.expected_with(arithmetic())
     try:
-        spec = make_spec(check.spec, source=f"{check.label}: spec")
-        trainer = Trainer(spec, data, diagnostics=False)
-        summary = summarise(trainer.run().history, len(trainer.train))
+        now = _figures(check, data)
     except (SpecError, DivergenceError) as error:
         return [str(error)]
-    now = {name: getattr(summary, name, None) for name in check.expected}
     return [
-        f"{name}: committed {_shown(value)}, now {_shown(now[name])}"
-        for name, value in check.expected.items()
-        if now[name] != value
+        f"{name}: committed {_shown(value)}, now {_shown(now.get(name))}"
+        for name, value in expected.items()
+        if now.get(name) != value
     ]
+
+
+def _figures(check: Check, data: Dataset) -> dict[str, float]:
+    """The figures the check's spec gives when trained again on ``data``."""
+    spec = make_spec(check.spec, source=f"{check.label}: spec")
+    trainer = Trainer(spec, data, diagnostics=False)
+    summary = summarise(trainer.run().history, len(trainer.train))
+    found = {name: getattr(summary, name, None) for name in check.expected}
+    return {name: _plain(value) for name, value in found.items() if value is not None}
 
 
 def _plain(value: Any) -> float:
