@@ -433,11 +433,12 @@ TRAINING_TIMES: dict[str, TrainingTime] = {
     "book-ch6-ensemble": TrainingTime(391 * 60, _ENSEMBLE_WALL),
     "cnn-best-ensemble": TrainingTime(165 * 60, _ENSEMBLE_WALL),
     "cnn-mixed-ensemble": TrainingTime(555 * 60, _ENSEMBLE_WALL),
-    # docs/results/speed.md, `python benchmarks/speed.py --epochs 1 --rounds 3`: 0.48 s per
-    # epoch for [784,100,10] sigmoid, softmax + log-likelihood at mini-batch 10 -- mlp-web's
-    # network (without its L2 term) -- times its 30 epochs; the training passes alone.
+    # docs/results/speed-xeon.md, `python benchmarks/speed.py --epochs 1 --rounds 3` on an
+    # Intel Xeon: 0.48 s per epoch for [784,100,10] sigmoid, softmax + log-likelihood at
+    # mini-batch 10 -- mlp-web's network (without its L2 term) -- times its 30 epochs; the
+    # training passes alone.
     "mlp-web": TrainingTime(
-        14.4, "docs/results/speed.md: 0.48 s per epoch of this network x 30 epochs"
+        14.4, "docs/results/speed-xeon.md: 0.48 s per epoch of this network x 30 epochs"
     ),
     # src/digitlab/serve/default-model.npz, trained by `python scripts/build-bundled-model.py`:
     # the train_seconds its metrics record (the training passes of seed 0).
