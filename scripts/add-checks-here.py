@@ -30,6 +30,11 @@ def main() -> None:
     parser.add_argument(
         "files", nargs="*", type=Path, help="checks files (default: every one under docs/)"
     )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="retrain checks that already have this machine's figures too, and replace them",
+    )
     args = parser.parse_args()
     files = args.files or sorted({*DOCS.rglob("*.checks.json"), *DOCS.rglob("checks.json")})
     print(f"this machine's arithmetic: {arithmetic()}", flush=True)
@@ -37,7 +42,7 @@ def main() -> None:
         data = load_mnist()
         for path in files:
             print(f"{path}:", flush=True)
-            for line in add_figures_here(path, data):
+            for line in add_figures_here(path, data, args.replace):
                 print(f"  {line}", flush=True)
     except DigitlabError as error:
         sys.exit(f"error: {error}")

@@ -232,6 +232,32 @@ def test_max_pool_gives_a_tie_to_one_input_only() -> None:
     assert layer.backward(np.ones((1, 1, 1, 1))).sum() == 1
 
 
+@pytest.mark.parametrize("size", [2, 3])
+def test_max_pool_gives_a_tied_block_to_its_first_input(size: int) -> None:
+    from digitlab.nn.conv import Pool2D
+
+    layer = Pool2D(size)
+    x = np.zeros((2, size, 2 * size, 3), dtype=np.float32)
+    x[1, size - 1, size - 1, 2] = 1  # one block of one channel with a single maximum
+    layer.forward(x, training=True)
+    grad = np.arange(1, 13, dtype=np.float32).reshape(2, 1, 2, 3)
+    expected = np.zeros_like(x)
+    expected[:, 0, 0::size, :] = grad[:, 0]  # each block's first input takes it all
+    expected[1, 0, 0, 2] = 0
+    expected[1, size - 1, size - 1, 2] = grad[1, 0, 0, 2]
+    np.testing.assert_array_equal(layer.backward(grad), expected)
+
+
+def test_pooling_of_size_one_passes_the_gradient_through() -> None:
+    from digitlab.nn.conv import Pool2D
+
+    layer = Pool2D(1)
+    x = np.random.default_rng(0).standard_normal((2, 3, 3, 2)).astype(np.float32)
+    layer.forward(x, training=True)
+    grad = np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)
+    np.testing.assert_array_equal(layer.backward(grad), grad)
+
+
 def test_reshape_gradient() -> None:
     from digitlab.nn.conv import Reshape
 
@@ -266,7 +292,7 @@ def test_batch_norm_gradients(shape: tuple[int, ...]) -> None:
     assert_close(layer.shift.grad, numerical_gradient(loss, layer.shift.value))
 
 
-@pytest.mark.parametrize("shape", [(3, 5, 4, 7), (6, 9)])
+@pytest.mark.parametrize("shape", [(3, 5, 4, 7), (6, 9), (0, 5, 4, 7)])
 def test_a_vector_across_positions_acts_as_broadcasting_does(shape: tuple[int, ...]) -> None:
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     vector = np.arange(shape[-1], dtype=np.float32) - 2.5

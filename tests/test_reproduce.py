@@ -230,6 +230,10 @@ def test_figures_added_here_make_another_machines_file_check_here(
     assert read.arithmetic == "another machine" and read.checks[0].expected == off
     assert read.checks[0].elsewhere == {arithmetic(): tiny_check.expected}
     assert arithmetic() in line and run_check(read.checks[0], mnist) == []
+    (kept,) = add_figures_here(path, mnist)  # figures it has are not retrained over
+    assert kept.endswith(f"kept the figures it has for {arithmetic()}")
+    (again,) = add_figures_here(path, mnist, replace=True)
+    assert str(tiny_check.expected) in again
     write_checks(path, "r.md", [theirs])  # written here: its main figures are this machine's
     assert "already" in add_figures_here(path, mnist)[0]
 

@@ -9,6 +9,8 @@ needs to know its own derivative.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -32,7 +34,7 @@ def column_sums(rows: np.ndarray) -> np.ndarray:
 
 def per_example(x: np.ndarray) -> np.ndarray:
     """``x`` (batch-first, channels last) seen as one row per example: a free reshape."""
-    return x.reshape(len(x), -1)
+    return x.reshape(len(x), math.prod(x.shape[1:]))
 
 
 def across_positions(vector: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -43,7 +45,7 @@ def across_positions(vector: np.ndarray, x: np.ndarray) -> np.ndarray:
     elements at a time, one short inner loop per pixel, and for a few dozen channels
     that loop's overhead costs more than its arithmetic; over rows of a whole example it
     runs one long loop instead.  The numbers are the same either way."""
-    return np.tile(vector, x[0].size // len(vector))
+    return np.tile(vector, math.prod(x.shape[1:]) // len(vector))
 
 
 class Layer:

@@ -91,25 +91,40 @@ class CheckFile:
 
 
 def arithmetic() -> str:
-    """A name for what decides this machine's float rounding: the BLAS and the kernels
-    it chose for this processor, and the best SIMD level NumPy's functions dispatch to
-    here (``"openblas Haswell, numpy X86_V3"``).  Two machines of one name compute the
-    same numbers; machines of different names may not."""
-    from numpy._core._multiarray_umath import (
-        __cpu_baseline__,
-        __cpu_dispatch__,
-        __cpu_features__,
-    )
+    """A name for what decides this machine's float rounding: NumPy's BLAS and the
+    kernels it chose for this processor, and the best SIMD level NumPy's functions
+    dispatch to here (``"openblas Haswell, numpy X86_V3"``).  With the same versions of
+    the libraries, machines of one name run the same kernels and compute the same
+    numbers; machines of different names may not.  A part that cannot be told is named
+    ``unknown``."""
     from threadpoolctl import threadpool_info
 
-    blas = [
-        f"{info.get('internal_api')} {info.get('architecture', '')}".strip()
-        for info in threadpool_info()
-        if info.get("user_api") == "blas"
-    ]
-    levels = [level for level in __cpu_dispatch__ if __cpu_features__.get(level)]
-    simd = (levels or list(__cpu_baseline__) or ["none"])[-1]
-    return f"{' + '.join(sorted(set(blas))) or 'no BLAS'}, numpy {simd}"
+    blas_libraries = [info for info in threadpool_info() if info.get("user_api") == "blas"]
+    # SciPy may load a BLAS of its own; NumPy's is the one that multiplies our matrices
+    own = [info for info in blas_libraries if "numpy" in str(info.get("filepath", ""))]
+    blas = sorted(
+        {
+            f"{info.get('internal_api', 'unknown')} {info.get('architecture') or ''}".strip()
+            for info in own or blas_libraries
+        }
+    )
+    return f"{' + '.join(blas) or 'no BLAS'}, numpy {_simd_level()}"
+
+
+def _simd_level() -> str:
+    """The last (most capable) of the SIMD targets NumPy dispatches to that this
+    processor has, else its baseline's; ``unknown`` where NumPy does not say."""
+    try:
+        from numpy._core import _multiarray_umath as core
+    except ImportError:  # NumPy 1.x
+        try:
+            from numpy.core import _multiarray_umath as core
+        except ImportError:
+            return "unknown"
+    features = getattr(core, "__cpu_features__", {})
+    found = [level for level in getattr(core, "__cpu_dispatch__", []) if features.get(level)]
+    levels = found or list(getattr(core, "__cpu_baseline__", []))
+    return levels[-1] if levels else "unknown"
 
 
 def checks_path_for(results_file: Path) -> Path:
@@ -188,20 +203,24 @@ def _write(path: Path, checks: CheckFile) -> None:
     atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
-def add_figures_here(path: Path, data: Dataset) -> list[str]:
+def add_figures_here(path: Path, data: Dataset, replace: bool = False) -> list[str]:
     """Retrain every check of the checks file at ``path`` on this machine and keep its
     figures as those of this machine's :func:`arithmetic`, beside the others, so the
     file's results are checked here too.  Meant for a machine whose arithmetic has no
-    figures yet, at the commit the file was written at (the engine unchanged since):
-    figures recorded after an engine change would check the changed engine.  Returns
-    one line per check: its label and this arithmetic's figures.  A file whose main
-    figures are already this arithmetic's is left as it is."""
+    figures yet, with the engine as it was when the file was written: figures recorded
+    after an engine change would check the changed engine.  So a check that already has
+    this arithmetic's figures keeps them unless ``replace``, and a file whose main
+    figures are this arithmetic's is left as it is.  Returns one line per check."""
     checks = read_checks(path)
     here = arithmetic()
     if checks.arithmetic == here:
         return [f"{path}: its figures already are {here}'s"]
     updated, lines = [], []
     for check in checks.checks:
+        if here in check.elsewhere and not replace:
+            updated.append(check)
+            lines.append(f"{check.label}: kept the figures it has for {here}")
+            continue
         figures = _figures(check, data)
         updated.append(dataclasses.replace(check, elsewhere={**check.elsewhere, here: figures}))
         lines.append(f"{check.label}: {figures} ({here})")
