@@ -445,10 +445,15 @@ TRAINING_TIMES: dict[str, TrainingTime] = {
     "cnn-robust": TrainingTime(
         2207, "src/digitlab/serve/default-model.npz: training passes of seed 0, as recorded"
     ),
+    # docs/results/record-quiet.md, trained by `python benchmarks/cnn.py --presets cnn-record
+    # --ensembles --lanes 1 --out docs/results/record-quiet.md`: wall time of seed 0 on an
+    # AMD EPYC with nothing else running.
+    "cnn-record": TrainingTime(
+        46 * 60, "docs/results/record-quiet.md: wall time of seed 0, the machine to itself"
+    ),
     # docs/results/record.md, trained by `python benchmarks/cnn.py --presets cnn-record
     # mlp-elastic --seeds 4 --ensembles cnn-record-ensemble --lanes 2`: wall time of seed 0, on a
     # machine busy with other runs and tests for much of it (an upper bound).
-    "cnn-record": TrainingTime(75 * 60, _RECORD_WALL),
     "mlp-elastic": TrainingTime(63 * 60, _RECORD_WALL),
 }
 
