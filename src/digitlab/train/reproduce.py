@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from typing import Any
 from digitlab.atomic import atomic_write
 from digitlab.data.mnist import Dataset
 from digitlab.errors import DigitlabError, DivergenceError, SpecError
+from digitlab.nn.model_file import TrainingMetrics
 from digitlab.spec import Spec, make_spec
 from digitlab.train.history import History
 from digitlab.train.trainer import Trainer, summarise
@@ -171,9 +172,14 @@ def check_from_history(label: str, command: str, spec: Spec, history: History) -
     summary = summarise(history, spec.train_size or 0)
     if summary.best_epoch is None:
         raise ValueError(f"{label}: the run has no epochs to check")
-    found = {name: getattr(summary, name) for name in CHECKED_METRICS}
-    expected = {name: _plain(value) for name, value in found.items() if value is not None}
-    return Check(label, command, spec.model_dump(), expected)
+    return Check(label, command, spec.model_dump(), _figures_of(summary, CHECKED_METRICS))
+
+
+def _figures_of(summary: TrainingMetrics, names: Iterable[str]) -> dict[str, float]:
+    """The named figures of a run's summary as plain numbers, leaving out those it has not
+    (a run without test accuracies)."""
+    found = {name: getattr(summary, name, None) for name in names}
+    return {name: _plain(value) for name, value in found.items() if value is not None}
 
 
 def write_checks(path: Path, results_file: str, checks: list[Check]) -> None:
@@ -319,9 +325,7 @@ def _figures(check: Check, data: Dataset) -> dict[str, float]:
     """The figures the check's spec gives when trained again on ``data``."""
     spec = make_spec(check.spec, source=f"{check.label}: spec")
     trainer = Trainer(spec, data, diagnostics=False)
-    summary = summarise(trainer.run().history, len(trainer.train))
-    found = {name: getattr(summary, name, None) for name in check.expected}
-    return {name: _plain(value) for name, value in found.items() if value is not None}
+    return _figures_of(summarise(trainer.run().history, len(trainer.train)), check.expected)
 
 
 def _plain(value: Any) -> float:
