@@ -125,3 +125,15 @@ def test_without_an_average_a_checkpoint_holds_none(mnist, tmp_path: Path) -> No
     checkpoint = tmp_path / "run.checkpoint.npz"
     Trainer(ema_spec(ema=0.0), mnist, checkpoint_path=checkpoint, use_test=False).run()
     assert read_checkpoint(checkpoint).average_state == {}
+
+
+def test_the_raw_weights_measured_are_those_of_the_same_run_without_an_average(mnist) -> None:
+    """The average never feeds back into training, so an averaged run's raw accuracies
+    are exactly what the same seed measures with no average at all."""
+    averaged = Trainer(ema_spec(epochs=2), mnist).run().history
+    plain = Trainer(ema_spec(epochs=2, ema=0.0), mnist).run().history
+    assert averaged.column("raw_validation_accuracy") == plain.column("validation_accuracy")
+    assert averaged.column("raw_test_accuracy") == plain.column("test_accuracy")
+    assert averaged.best_raw.epoch == plain.best.epoch
+    assert plain.column("raw_validation_accuracy") == [None, None]
+    assert plain.best_raw is None

@@ -24,7 +24,14 @@ class EpochRecord:
     the book's plots).  ``seconds`` is the training pass; ``evaluation_seconds`` the
     measuring that follows it (None in histories written before it was recorded).
     ``diagnostics`` are None when the trainer was told not to measure them (see
-    :mod:`digitlab.train.diagnostics`)."""
+    :mod:`digitlab.train.diagnostics`).
+
+    When the run keeps a moving average of the weights, the accuracies above are the
+    average's, and ``raw_validation_accuracy`` and ``raw_test_accuracy`` are those of the
+    weights the optimiser moves.  The average never feeds back into training, so these
+    are exactly what the same run without an average would have measured: the average's
+    effect, seen without any seed-to-seed noise.  None when there is no average (or the
+    test set is not measured), and in histories written before they were recorded."""
 
     epoch: int
     eta: float
@@ -36,6 +43,8 @@ class EpochRecord:
     seconds: float
     evaluation_seconds: float | None = None
     diagnostics: Diagnostics | None = None
+    raw_validation_accuracy: float | None = None
+    raw_test_accuracy: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         row = asdict(replace(self, diagnostics=None))
@@ -78,6 +87,14 @@ class History(list[EpochRecord]):
     def best(self) -> EpochRecord | None:
         """The epoch with the highest validation accuracy (the earliest, on ties)."""
         return max(self, key=lambda r: r.validation_accuracy, default=None)
+
+    @property
+    def best_raw(self) -> EpochRecord | None:
+        """In a run with a moving average of the weights: the epoch whose raw weights had
+        the highest validation accuracy (the earliest, on ties), which is the epoch the
+        same run without the average would have kept.  None if no epoch measured them."""
+        measured = [record for record in self if record.raw_validation_accuracy is not None]
+        return max(measured, key=lambda r: r.raw_validation_accuracy, default=None)
 
     def epochs_since_best(self) -> int:
         best = self.best

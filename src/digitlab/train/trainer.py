@@ -10,7 +10,9 @@ exactly as if it had never stopped.
 
 With a moving average of the weights (``spec.ema``), the averaged network is the run's
 result: each epoch's costs and accuracies are measured on it, the best epoch's weights
-kept are its, and so is the saved model.  The diagnostics still describe the network the
+kept are its, and so is the saved model.  The trained network's own accuracies are
+recorded beside them (``raw_validation_accuracy``, ``raw_test_accuracy``), so every such
+run also shows what the average bought.  The diagnostics still describe the network the
 optimiser moves, whose gradients they explain.
 """
 
@@ -316,6 +318,13 @@ class Trainer:
         test_accuracy = None
         if self.test is not None:
             test_accuracy = net.evaluate(self.test.images, self.test_targets)[1]
+        raw_validation_accuracy = raw_test_accuracy = None
+        if self.average is not None:
+            raw_validation_accuracy = self.network.evaluate(
+                self.validation.images, self.validation_targets
+            )[1]
+            if self.test is not None:
+                raw_test_accuracy = self.network.evaluate(self.test.images, self.test_targets)[1]
         diagnostics = self.diagnose() if self.diagnostics else None
         return EpochRecord(
             epoch=epoch,
@@ -328,6 +337,8 @@ class Trainer:
             seconds=seconds,
             evaluation_seconds=time.perf_counter() - started,
             diagnostics=diagnostics,
+            raw_validation_accuracy=raw_validation_accuracy,
+            raw_test_accuracy=raw_test_accuracy,
         )
 
 
