@@ -38,12 +38,12 @@ from threadpoolctl import threadpool_limits
 from digitlab.data import Dataset, Split, load_mnist
 from digitlab.errors import DigitlabError
 from digitlab.evaluation.scoring import evaluate
-from digitlab.experiments.effects import interval
-from digitlab.experiments.statistics import estimate
+from digitlab.experiments.effects import difference, interval
+from digitlab.experiments.statistics import compare_paired, estimate
 from digitlab.nn.model_file import load_model
 from digitlab.presets import ENSEMBLES, PRESETS, Ensemble, Preset, seeded_name
 from digitlab.train.callbacks import EpochLog
-from digitlab.train.history import History
+from digitlab.train.history import AveragingEffect, History
 from digitlab.train.reproduce import Check, check_from_history, checks_path_for, write_checks
 from digitlab.train.to_file import has_trained, history_path_for, train_to_file
 
@@ -134,7 +134,7 @@ def command_for(preset: Preset, seed: int = 0) -> str:
 def check_for(preset: Preset, path: Path) -> Check:
     """The reproduction check of a finished seed-0 run: its figures from the history
     recorded next to the model, exactly as the table shows them."""
-    history = History.from_dicts(json.loads(history_path_for(path).read_text()))
+    history = read_history(path)
     spec = load_model(path).spec
     return check_from_history(f"{preset.name}, seed 0", command_for(preset), spec, history)
 
@@ -175,6 +175,75 @@ def seeds_row(preset: Preset, runs: dict[int, Path]) -> list[object]:
         *time_cells(list(map(minutes, runs.values())), " in all"),
         f"`digitlab train --preset {preset.name} --seed S`, S = {seeds}",
     ]
+
+
+def read_history(path: Path) -> History:
+    return History.from_dicts(json.loads(history_path_for(path).read_text()))
+
+
+AVERAGING_HEADER = [
+    "run",
+    "kept: the average's best epoch",
+    "validation %",
+    "test %",
+    "without the average: the raw weights' best epoch",
+    "validation %",
+    "test %",
+    "the average's gain, validation / test (points)",
+]
+
+
+def averaging_section(name: str, runs: dict[int, Path]) -> str:
+    """What the moving average bought in each finished run of preset ``name`` that
+    recorded its raw weights' accuracies, and over the seeds, paired run by run; "" if
+    none did."""
+    effects: dict[int, AveragingEffect] = {}
+    for seed, path in sorted(runs.items()):
+        effect = read_history(path).averaging_effect()
+        if effect is not None:
+            effects[seed] = effect
+    if not effects:
+        return ""
+    rows = []
+    for seed, effect in effects.items():
+        kept, raw = effect.averaged, effect.raw
+        test_gain = "—" if effect.test_gain is None else f"{100 * effect.test_gain:+.2f}"
+        rows.append(
+            [
+                f"seed {seed}",
+                kept.epoch,
+                f"{100 * kept.validation_accuracy:.2f}",
+                "—" if kept.test_accuracy is None else f"{100 * kept.test_accuracy:.2f}",
+                raw.epoch,
+                f"{100 * raw.raw_validation_accuracy:.2f}",
+                "—" if raw.raw_test_accuracy is None else f"{100 * raw.raw_test_accuracy:.2f}",
+                f"{100 * effect.validation_gain:+.2f} / {test_gain}",
+            ]
+        )
+    summary = ""
+    if len(effects) > 1:
+        kept_validation = [e.averaged.validation_accuracy for e in effects.values()]
+        raw_validation = [e.raw.raw_validation_accuracy for e in effects.values()]
+        summary = (
+            f"\n\nOver seeds {seed_list(list(effects))}, paired run by run: validation "
+            f"{difference(compare_paired(kept_validation, raw_validation))}"
+        )
+        if all(e.test_gain is not None for e in effects.values()):
+            kept_test = [e.averaged.test_accuracy for e in effects.values()]
+            raw_test = [e.raw.raw_test_accuracy for e in effects.values()]
+            summary += f"; test {difference(compare_paired(kept_test, raw_test))}"
+        summary += "."
+    return f"""
+
+## `{name}`: what the moving average of the weights bought
+
+The average never feeds back into training, so each run's raw weights, measured beside
+the average after every epoch, are exactly the same run without it: the average's effect
+with no seed-to-seed noise.  Each side is taken at its own best validation epoch, as each
+would have been reported.
+
+{table(AVERAGING_HEADER, rows)}{summary}
+"""
 
 
 def ensemble_row(ensemble: Ensemble, paths: list[Path], data: Dataset) -> list[object]:
@@ -243,9 +312,10 @@ def main() -> None:
         runs += [member for name in args.ensembles for member in ENSEMBLES[name].members]
         train_all(list(dict.fromkeys(runs)), data, args.lanes)
 
-    rows, missing, checks = [], [], []
+    rows, missing, checks, sections = [], [], [], []
     for name in args.presets:
         path = ensure_trained(PRESETS[name], 0, data, False)
+        finished = {0: path} if path else {}
         if path:
             rows.append(preset_row(PRESETS[name], path))
             if name == CHECKED:
@@ -259,8 +329,10 @@ def main() -> None:
             trained = {seed: path for seed, path in found.items() if path}
             if len(trained) > 1:
                 rows.append(seeds_row(PRESETS[name], trained))
+            finished = trained
             if len(trained) < args.seeds:
                 missing.append(f"{name} at seeds {seed_list(sorted(set(found) - set(trained)))}")
+        sections.append(averaging_section(name, finished))
     for name in args.ensembles:
         ensemble = ENSEMBLES[name]
         paths = [
@@ -294,8 +366,7 @@ The runs measured here went two at a time, one core each (as `--lanes 2` runs th
 except where [cnn-recipe.md](cnn-recipe.md) or [recipe.md](recipe.md) says otherwise;
 they also show how `cnn-best`, our best ensemble and the record recipe were chosen.
 
-{table(HEADER, rows)}
-""",
+{table(HEADER, rows)}{"".join(sections)}""",
     )
     if checks:
         write_checks(checks_path_for(args.out), repository_relative(args.out), checks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from digitlab.nn.model_file import read_container, write_container
 from digitlab.spec import make_spec
 from digitlab.train import Trainer
 from digitlab.train.checkpoint import FORMAT, read_checkpoint
+from digitlab.train.history import EpochRecord, History
 
 from .interrupt import StopAfter
 
@@ -137,3 +139,27 @@ def test_the_raw_weights_measured_are_those_of_the_same_run_without_an_average(m
     assert averaged.best_raw.epoch == plain.best.epoch
     assert plain.column("raw_validation_accuracy") == [None, None]
     assert plain.best_raw is None
+
+
+def test_the_averaging_effect_compares_each_version_at_its_own_best_epoch() -> None:
+    def record(epoch: int, averaged: float, raw: float) -> EpochRecord:
+        return EpochRecord(
+            epoch,
+            0.1,
+            0.1,
+            0.9,
+            0.1,
+            averaged,
+            averaged - 0.01,
+            1.0,
+            raw_validation_accuracy=raw,
+            raw_test_accuracy=raw - 0.02,
+        )
+
+    history = History([record(1, 0.95, 0.97), record(2, 0.98, 0.96), record(3, 0.97, 0.95)])
+    effect = history.averaging_effect()
+    assert (effect.averaged.epoch, effect.raw.epoch) == (2, 1)
+    assert effect.validation_gain == pytest.approx(0.98 - 0.97)
+    assert effect.test_gain == pytest.approx(0.97 - 0.95)
+    plain = History([replace(r, raw_validation_accuracy=None) for r in history])
+    assert plain.averaging_effect() is None

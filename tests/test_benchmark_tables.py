@@ -1,4 +1,5 @@
-"""How the accuracy benchmark names the seeds a row stands for."""
+"""How the accuracy benchmark names the seeds a row stands for, and what it says of the
+moving average of the weights."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import cnn
+
+from digitlab.train.history import EpochRecord, History
+from digitlab.train.to_file import history_path_for
 
 
 def test_consecutive_seeds_read_as_a_range() -> None:
@@ -19,3 +23,34 @@ def test_two_seeds_and_gaps_are_listed() -> None:
     assert cnn.seed_list([0, 1]) == "0, 1"
     assert cnn.seed_list([0, 2, 3]) == "0, 2, 3"
     assert cnn.seed_list([5]) == "5"
+
+
+def write_history(path: Path, records: list[EpochRecord]) -> Path:
+    """A model path whose history file holds ``records`` (the section reads only that)."""
+    History(records).write(history_path_for(path))
+    return path
+
+
+def averaged_epoch(epoch: int, averaged: float, raw: float | None) -> EpochRecord:
+    return EpochRecord(
+        epoch, 0.001, 0.1, 0.99, 0.1, averaged, averaged + 0.001, 60.0,
+        raw_validation_accuracy=raw, raw_test_accuracy=None if raw is None else raw + 0.002,
+    )  # fmt: skip
+
+
+def test_the_averaging_section_pairs_each_run_with_its_raw_weights(tmp_path: Path) -> None:
+    runs = {
+        0: write_history(tmp_path / "a.npz", [averaged_epoch(1, 0.9950, 0.9940),
+                                              averaged_epoch(2, 0.9960, 0.9945)]),
+        1: write_history(tmp_path / "b.npz", [averaged_epoch(1, 0.9955, 0.9950)]),
+    }  # fmt: skip
+    section = cnn.averaging_section("cnn-record", runs)
+    assert "| seed 0 | 2 | 99.60 | 99.70 | 2 | 99.45 | 99.65 | +0.15 / +0.05 |" in section
+    assert "| seed 1 | 1 | 99.55 | 99.65 | 1 | 99.50 | 99.70 | +0.05 / -0.05 |" in section
+    # paired over the two runs: validation gains +0.15 and +0.05 points, mean +0.10
+    assert "Over seeds 0, 1, paired run by run: validation +0.10 points (95 % interval" in section
+
+
+def test_runs_without_raw_accuracies_give_no_averaging_section(tmp_path: Path) -> None:
+    runs = {0: write_history(tmp_path / "a.npz", [averaged_epoch(1, 0.995, None)])}
+    assert cnn.averaging_section("cnn-best", runs) == ""

@@ -59,6 +59,30 @@ class EpochRecord:
         )
 
 
+@dataclass(frozen=True)
+class AveragingEffect:
+    """What a run's moving average of the weights bought.  ``averaged`` is the epoch the
+    run kept (best validation accuracy of the average), ``raw`` the epoch the same run
+    without the average would have kept (best validation accuracy of the raw weights);
+    each side is measured at its own best epoch, as each would have been reported."""
+
+    averaged: EpochRecord
+    raw: EpochRecord
+
+    @property
+    def validation_gain(self) -> float:
+        """The average's best validation accuracy minus the raw weights' best."""
+        return self.averaged.validation_accuracy - self.raw.raw_validation_accuracy
+
+    @property
+    def test_gain(self) -> float | None:
+        """Test accuracy at the average's best epoch minus the raw weights' at theirs
+        (None when the run did not measure the test set)."""
+        if self.averaged.test_accuracy is None or self.raw.raw_test_accuracy is None:
+            return None
+        return self.averaged.test_accuracy - self.raw.raw_test_accuracy
+
+
 #: Keras' names for the per-epoch series (:attr:`History.history`) and our fields they
 #: come from.  Keras' ``loss`` includes the regularisation penalty, as our training cost
 #: does; ``val_loss`` does not, as our validation cost does not.
@@ -95,6 +119,12 @@ class History(list[EpochRecord]):
         same run without the average would have kept.  None if no epoch measured them."""
         measured = [record for record in self if record.raw_validation_accuracy is not None]
         return max(measured, key=lambda r: r.raw_validation_accuracy, default=None)
+
+    def averaging_effect(self) -> AveragingEffect | None:
+        """The moving average's effect on this run (see :class:`AveragingEffect`); None
+        for a run without an average, or one recorded before raw accuracies were."""
+        raw = self.best_raw
+        return None if raw is None else AveragingEffect(self.best, raw)
 
     def epochs_since_best(self) -> int:
         best = self.best
