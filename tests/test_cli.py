@@ -627,3 +627,20 @@ def test_the_record_holders_training_flags_round_trip(monkeypatch) -> None:
     changed = {"warmup_epochs", "rotation", "zoom", "translation", "label_smoothing", "ema"}
     assert all(getattr(spec, key) != getattr(Spec(), key) for key in changed)
     assert_round_trips_through_the_train_flags(spec, monkeypatch)
+
+
+def test_choose_takes_one_of_two_identical_models_and_refuses_a_single_one(
+    trained, run_cli
+) -> None:
+    folder, _ = trained
+    model = folder / "m.npz"
+    single = json.loads(run_cli("evaluate", model, "--json").stdout.strip().splitlines()[-1])
+    result = run_cli("evaluate", model, model, "--choose", "--json")
+    assert result.returncode == 0, result.stderr
+    chosen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert chosen["model"] == str(model) and chosen["members"] is None
+    assert chosen["test_accuracy"] == single["test_accuracy"]
+    [step] = chosen["chosen_on_validation"]
+    assert step["ensemble_validation_accuracy"] == step["validation_accuracy_alone"]
+    assert "not taken" in result.stderr
+    assert_one_line_error(run_cli("evaluate", model, "--choose"), "at least two models")

@@ -27,6 +27,7 @@ from digitlab.evaluation.calibration import CalibrationScores, calibrated
 from digitlab.evaluation.plots import write_evaluation_plots
 from digitlab.evaluation.scoring import Evaluation
 from digitlab.evaluation.scoring import evaluate as score_models
+from digitlab.evaluation.selection import EnsembleChoice, choose_members
 from digitlab.evaluation.tta import shift_averaged
 from digitlab.nn.model_file import Model, load_model, save_model
 from digitlab.predict import (
@@ -422,6 +423,12 @@ def evaluate(
     plots: Path | None = typer.Option(
         None, "--plots", help="Also draw confusion.png, misclassified.png and reliability.png here."
     ),
+    choose: bool = typer.Option(
+        False,
+        "--choose",
+        help="Of several models, average only those chosen on the validation set, one at a "
+        "time while each improves its accuracy (ties: its NLL), and say what each added.",
+    ),
     tta: bool = TTA,
     data_dir: Path | None = DATA_DIR,
     as_json: bool = JSON,
@@ -429,7 +436,15 @@ def evaluate(
     """Accuracy, accuracy per digit, confusion matrix and calibration (NLL, ECE) of a model
     or an ensemble (several models: their probabilities are averaged; each member's
     accuracy is shown too), on the test set, the validation set, or your own images."""
+    if choose and len(model_paths) < 2:
+        raise SpecError("--choose picks an ensemble's members: give at least two models")
     models = with_tta([load_model(path) for path in model_paths], tta)
+    choice = None
+    if choose:
+        choice = choose_members(models, load_data(data_dir).validation)
+        show_choice(choice, model_paths)
+        model_paths = [model_paths[i] for i in choice.members]
+        models = [models[i] for i in choice.members]
     if images is not None:
         folder = load_labelled_folder(images)
         for skipped in folder.skipped:
@@ -439,7 +454,21 @@ def evaluate(
         measured, where = load_test_split(data_dir), "test"
     else:
         measured, where = load_data(data_dir).validation, "validation"
-    show_evaluation(model_paths, models, measured, where, plots, as_json)
+    show_evaluation(model_paths, models, measured, where, plots, as_json, choice)
+
+
+def show_choice(choice: EnsembleChoice, model_paths: list[Path]) -> None:
+    """What ``--choose`` took, step by step, and what it left out (to stderr)."""
+    say("chosen on the validation set, one at a time:")
+    for number, step in enumerate(choice.steps, 1):
+        alone = choice.alone[step.member]
+        say(
+            f"  {number}. {model_paths[step.member]} (alone {alone:.2%}): ensemble "
+            f"{step.accuracy:.2%}, NLL {step.nll:.4f}"
+        )
+    left = [path for i, path in enumerate(model_paths) if i not in choice.members]
+    if left:
+        say(f"  not taken (none improved the ensemble further): {', '.join(map(str, left))}")
 
 
 def show_evaluation(
@@ -449,13 +478,14 @@ def show_evaluation(
     where: str,
     plots: Path | None,
     as_json: bool,
+    choice: EnsembleChoice | None = None,
 ) -> None:
     """Score ``models`` on ``measured`` and print the result (or emit it as JSON)."""
     result = score_models(models, measured)
     if plots is not None:
         write_evaluation_plots(result, measured, plots, where)
     if as_json:
-        emit_json(evaluation_json(result, model_paths, where))
+        emit_json(evaluation_json(result, model_paths, where, choice))
         return
     if result.members:
         for path, accuracy in zip(model_paths, result.members, strict=True):
@@ -485,8 +515,11 @@ def show_evaluation(
         say(f"plots written to {plots}")
 
 
-def evaluation_json(result: Evaluation, model_paths: list[Path], where: str) -> dict[str, Any]:
-    """The ``--json`` object of ``digitlab evaluate``."""
+def evaluation_json(
+    result: Evaluation, model_paths: list[Path], where: str, choice: EnsembleChoice | None = None
+) -> dict[str, Any]:
+    """The ``--json`` object of ``digitlab evaluate`` (``model_paths``: the models scored,
+    after ``--choose`` the chosen ones, in the order taken)."""
     key = f"{where}_accuracy" if where in ("test", "validation") else "accuracy"
 
     def confidence(scores: CalibrationScores | None) -> dict[str, float] | None:
@@ -508,6 +541,17 @@ def evaluation_json(result: Evaluation, model_paths: list[Path], where: str) -> 
         "uncalibrated": confidence(result.uncalibrated),
         "calibrated": confidence(result.calibrated),
         "unsure": result.unsure,
+        "chosen_on_validation": None
+        if choice is None
+        else [
+            {
+                "model": str(path),
+                "validation_accuracy_alone": choice.alone[step.member],
+                "ensemble_validation_accuracy": step.accuracy,
+                "ensemble_validation_nll": step.nll,
+            }
+            for path, step in zip(model_paths, choice.steps, strict=True)
+        ],
     }
 
 

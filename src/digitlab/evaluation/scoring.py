@@ -14,7 +14,7 @@ import numpy as np
 
 from digitlab.data.mnist import Split
 from digitlab.evaluation.calibration import CalibrationScores
-from digitlab.nn.model_file import Model
+from digitlab.nn.model_file import Model, Reading
 from digitlab.train.metrics import confusion_matrix, per_class_accuracy
 
 
@@ -39,21 +39,27 @@ class Evaluation:
         return wrong[np.argsort(-self.probabilities[wrong].max(axis=1), kind="stable")]
 
 
+def member_probabilities(models: list[Model], readings: list[Reading]) -> list[np.ndarray]:
+    """Each member's probabilities as an ensemble averages them: tempered by each
+    member's fitted temperature when every member is calibrated, else the networks' own
+    (a mix of the two would weigh the members unevenly)."""
+    if all(model.calibration is not None for model in models):
+        return [model.judged(r).probabilities for model, r in zip(models, readings, strict=True)]
+    return [reading.probabilities for reading in readings]
+
+
 def evaluate(models: list[Model], split: Split) -> Evaluation:
     """Score ``models`` (several: an ensemble averaging their probabilities) on ``split``."""
     readings = [model.raw_reading(split.images) for model in models]
     raw = [reading.probabilities for reading in readings]
     calibrated_all = all(model.calibration is not None for model in models)
-    answers = (
-        [model.judged(r) for model, r in zip(models, readings, strict=True)]
-        if calibrated_all
-        else []
-    )
-    each = [a.probabilities for a in answers] if calibrated_all else raw
+    each = member_probabilities(models, readings)
     probabilities = np.mean(each, axis=0)
     predicted = probabilities.argmax(axis=1)
     matrix = confusion_matrix(split.labels, predicted)
-    unsure = float(answers[0].unsure.mean()) if len(answers) == 1 else None
+    unsure = None
+    if len(models) == 1 and calibrated_all:
+        unsure = float(models[0].judged(readings[0]).unsure.mean())
     return Evaluation(
         images=len(split),
         accuracy=float(np.trace(matrix) / max(matrix.sum(), 1)),

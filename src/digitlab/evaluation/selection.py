@@ -1,0 +1,85 @@
+"""Choosing an ensemble's members, and how many, on the validation set.
+
+Averaging networks helps where their mistakes differ: two networks that err on the same
+images add nothing to each other, and a weak member can pull a strong pair down.  So
+which of several trained models to average, and how many, is a choice -- and, like every
+choice here, it is made on the validation images, never on the test set.
+
+The rule is greedy forward selection (Caruana et al., 2004, without repeats): start from
+the candidate with the best validation accuracy; then, one at a time, add the candidate
+whose addition gives the averaged probabilities the best validation accuracy, and stop
+when no addition improves it.  Accuracy over 10,000 images moves in steps of 0.01
+points, so many additions tie; the validation NLL (the mean -log probability of the
+true digit) breaks ties, and an addition that keeps the accuracy and lowers the NLL is
+taken.  The steps are kept, so a reader sees what each member added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from digitlab.data.mnist import Split
+from digitlab.evaluation.calibration import log_probabilities
+from digitlab.evaluation.scoring import member_probabilities
+from digitlab.nn.model_file import Model
+
+
+@dataclass(frozen=True)
+class SelectionStep:
+    """One member taken: its index among the candidates, and the validation accuracy
+    and NLL of the ensemble with it (every member taken so far, averaged)."""
+
+    member: int
+    accuracy: float
+    nll: float
+
+
+@dataclass(frozen=True)
+class EnsembleChoice:
+    """The members chosen, in the order they were taken (``steps``), and each candidate's
+    own validation accuracy (``alone``), for comparison."""
+
+    steps: list[SelectionStep]
+    alone: list[float]
+
+    @property
+    def members(self) -> list[int]:
+        return [step.member for step in self.steps]
+
+
+def _scores(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Accuracy and NLL of averaged probabilities."""
+    accuracy = float((probabilities.argmax(axis=1) == labels).mean())
+    nll = float(-log_probabilities(probabilities)[np.arange(len(labels)), labels].mean())
+    return accuracy, nll
+
+
+def choose_from(votes: list[np.ndarray], labels: np.ndarray) -> EnsembleChoice:
+    """Greedy forward selection over the candidates' probabilities on the validation
+    images (``votes``, one (images, 10) array each, as the ensemble would average them)."""
+    if not votes:
+        raise ValueError("choosing an ensemble needs at least one candidate")
+    alone = [_scores(vote, labels)[0] for vote in votes]
+    steps: list[SelectionStep] = []
+    remaining = list(range(len(votes)))
+    while remaining:
+        trials = []
+        for index in remaining:
+            members = [votes[step.member] for step in steps] + [votes[index]]
+            accuracy, nll = _scores(np.mean(members, axis=0), labels)  # as evaluate() averages
+            trials.append((accuracy, -nll, -index))  # on a full tie, the earlier candidate
+        accuracy, negative_nll, negative_index = max(trials)
+        nll, index = -negative_nll, -negative_index
+        if steps and (accuracy, -nll) <= (steps[-1].accuracy, -steps[-1].nll):
+            break  # no addition improves the accuracy, or at the same accuracy the NLL
+        steps.append(SelectionStep(index, accuracy, nll))
+        remaining.remove(index)
+    return EnsembleChoice(steps, alone)
+
+
+def choose_members(models: list[Model], validation: Split) -> EnsembleChoice:
+    """Which of ``models`` to average, chosen on ``validation`` (see the module's rule)."""
+    readings = [model.raw_reading(validation.images) for model in models]
+    return choose_from(member_probabilities(models, readings), validation.labels)
