@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitlab.atomic import atomic_write
 from digitlab.train.reproduce import source_commit
 
 
@@ -49,8 +50,9 @@ def spread(values: Sequence[float], fmt: str = "{:.2f}") -> str:
 
 
 def write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text.rstrip() + "\n")
+    """Write a results page atomically: an interrupted run leaves the old page whole."""
+    content = (text.rstrip() + "\n").encode()
+    atomic_write(path, lambda handle: handle.write(content))
     print(f"wrote {path}")
 
 
