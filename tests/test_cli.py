@@ -644,3 +644,16 @@ def test_choose_takes_one_of_two_identical_models_and_refuses_a_single_one(
     assert step["ensemble_validation_accuracy"] == step["validation_accuracy_alone"]
     assert "not taken" in result.stderr
     assert_one_line_error(run_cli("evaluate", model, "--choose"), "at least two models")
+
+
+def test_training_with_a_moving_average_says_what_the_raw_weights_scored(run_cli) -> None:
+    small = ["--layers", "784,30,10", "--cost", "log-likelihood", "--optimizer", "adam"]
+    small += ["--eta", "0.01", "--epochs", "2", "--train-size", "500", "--ema", "0.9"]
+    report = json.loads(run_cli("train", *small, "--json").stdout.strip().splitlines()[-1])
+    raw = report["without_average"]
+    assert raw["best_epoch"] in (1, 2)
+    assert 0.5 < raw["validation_accuracy"] < 1 and 0.5 < raw["test_accuracy"] < 1
+    text = run_cli("train", *small)
+    assert "without the moving average (the raw weights): best epoch" in text.stdout
+    plain = run_cli("train", *small[:-2], "--json")
+    assert json.loads(plain.stdout.strip().splitlines()[-1])["without_average"] is None

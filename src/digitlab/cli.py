@@ -364,6 +364,19 @@ def train_ensemble(
     show_evaluation(paths, models, load_test_split(data_dir), "test", None, as_json)
 
 
+def without_average_json(result: TrainResult) -> dict[str, Any] | None:
+    """The raw weights' best epoch in a run with a moving average (see
+    :class:`~digitlab.train.history.AveragingEffect`); None without one."""
+    effect = result.history.averaging_effect()
+    if effect is None:
+        return None
+    return {
+        "best_epoch": effect.raw.epoch,
+        "validation_accuracy": effect.raw.raw_validation_accuracy,
+        "test_accuracy": effect.raw.raw_test_accuracy,
+    }
+
+
 def report_training(
     result: TrainResult,
     out: Path | None,
@@ -388,6 +401,7 @@ def report_training(
         **metrics.to_dict(),
         "model": str(out) if out else None,
         "history": str(history) if history else None,
+        "without_average": without_average_json(result),
     }
     if as_json:
         emit_json(payload)
@@ -398,6 +412,15 @@ def report_training(
         f"best epoch {metrics.best_epoch}: validation {metrics.validation_accuracy:.2%}"
         + (f", test {test:.2%}" if test is not None else "")
     )
+    effect = result.history.averaging_effect()
+    if effect is not None:
+        raw = effect.raw
+        print(
+            f"without the moving average (the raw weights): best epoch {raw.epoch}, "
+            f"validation {raw.raw_validation_accuracy:.2%}"
+            + (f", test {raw.raw_test_accuracy:.2%}" if raw.raw_test_accuracy is not None else "")
+            + f"; the average's gain on validation {100 * effect.validation_gain:+.2f} points"
+        )
     print(f"training time {metrics.train_seconds:.1f}s over {metrics.epochs_run} epochs")
     if out:
         print(f"model saved to {out}")
