@@ -1,7 +1,7 @@
 """Convolutional networks: the book's chapter 6, our best network and the ensembles.
 
     python benchmarks/cnn.py [--presets NAME ...] [--ensembles NAME ...] [--seeds N]
-                             [--no-train] [--lanes N] [--out docs/results/cnn.md]
+                             [--no-train] [--lanes N] [--tta] [--out docs/results/cnn.md]
 
 Each preset is trained on the 50,000 training images (seed 0); its figure is the test
 accuracy at the epoch of best validation accuracy, as the book reports it.  With
@@ -15,6 +15,11 @@ the finished models only and lists the others as not run yet.  ``--lanes 2`` tra
 networks at a time, each in its own process on one core: on a 2-core CPU that finishes a
 set of runs sooner than running them one after another on both cores, as a single run
 leaves the second core idle for much of each step.
+
+A preset trained with a moving average of the weights gets a section of its own: each
+run's kept weights against its raw ones, which the run measures beside them.  With
+``--tta`` every preset also gets one for test-time augmentation.  Both compare one run
+measured two ways, so their differences carry no seed-to-seed noise.
 
 Next to the table goes its reproduction check (cnn.checks.json beside cnn.md): the exact
 figures of its cheapest row, book-ch6-fc at seed 0 (under a minute to train), which the
@@ -30,6 +35,7 @@ import multiprocessing
 import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from report import machine, repository_relative, table, write
@@ -38,12 +44,13 @@ from threadpoolctl import threadpool_limits
 from digitlab.data import Dataset, Split, load_mnist
 from digitlab.errors import DigitlabError
 from digitlab.evaluation.scoring import evaluate
+from digitlab.evaluation.tta import shift_averaged
 from digitlab.experiments.effects import difference, interval
 from digitlab.experiments.statistics import compare_paired, estimate
 from digitlab.nn.model_file import load_model
 from digitlab.presets import ENSEMBLES, PRESETS, Ensemble, Preset, seeded_name
 from digitlab.train.callbacks import EpochLog
-from digitlab.train.history import AveragingEffect, History
+from digitlab.train.history import History
 from digitlab.train.reproduce import Check, check_from_history, checks_path_for, write_checks
 from digitlab.train.to_file import has_trained, history_path_for, train_to_file
 
@@ -181,69 +188,99 @@ def read_history(path: Path) -> History:
     return History.from_dicts(json.loads(history_path_for(path).read_text()))
 
 
-AVERAGING_HEADER = [
-    "run",
-    "kept: the average's best epoch",
-    "validation %",
-    "test %",
-    "without the average: the raw weights' best epoch",
-    "validation %",
-    "test %",
-    "the average's gain, validation / test (points)",
-]
+@dataclass(frozen=True)
+class Measured:
+    """One way of measuring a finished run: the epoch whose weights were measured, and
+    their validation and test accuracy (None when the run did not measure the test set)."""
+
+    epoch: int
+    validation: float
+    test: float | None
+
+
+def cells(measured: Measured) -> list[str]:
+    test = "—" if measured.test is None else f"{100 * measured.test:.2f}"
+    return [str(measured.epoch), f"{100 * measured.validation:.2f}", test]
+
+
+def paired_section(
+    title: str, intro: str, names: tuple[str, str], pairs: dict[int, tuple[Measured, Measured]]
+) -> str:
+    """A results section comparing each run measured two ways (``pairs``: seed -> (with,
+    without)), with the mean gain over seeds by a paired t-test; "" without pairs."""
+    if not pairs:
+        return ""
+    with_, without = names
+    header = ["run", f"{with_}: epoch", "validation %", "test %"]
+    header += [f"{without}: epoch", "validation %", "test %", "gain, validation / test (points)"]
+    rows = []
+    for seed, (kept, other) in sorted(pairs.items()):
+        gain = f"{100 * (kept.validation - other.validation):+.2f} / "
+        gain += "—" if None in (kept.test, other.test) else f"{100 * (kept.test - other.test):+.2f}"
+        rows.append([f"seed {seed}", *cells(kept), *cells(other), gain])
+    summary = ""
+    if len(pairs) > 1:
+        measured = [pairs[seed] for seed in sorted(pairs)]
+        gains = [
+            f"{split} "
+            + difference(compare_paired([getattr(a, split) for a, _ in measured],
+                                        [getattr(b, split) for _, b in measured]))
+            for split in ("validation", "test")
+            if all(None not in (getattr(a, split), getattr(b, split)) for a, b in measured)
+        ]  # fmt: skip
+        summary = f"\n\nOver seeds {seed_list(sorted(pairs))}, paired run by run: "
+        summary += "; ".join(gains) + "."
+    return f"\n\n## {title}\n\n{intro}\n\n{table(header, rows)}{summary}\n"
 
 
 def averaging_section(name: str, runs: dict[int, Path]) -> str:
     """What the moving average bought in each finished run of preset ``name`` that
-    recorded its raw weights' accuracies, and over the seeds, paired run by run; "" if
-    none did."""
-    effects: dict[int, AveragingEffect] = {}
-    for seed, path in sorted(runs.items()):
+    recorded its raw weights' accuracies, and over the seeds; "" if none did."""
+    pairs = {}
+    for seed, path in runs.items():
         effect = read_history(path).averaging_effect()
         if effect is not None:
-            effects[seed] = effect
-    if not effects:
-        return ""
-    rows = []
-    for seed, effect in effects.items():
-        kept, raw = effect.averaged, effect.raw
-        test_gain = "—" if effect.test_gain is None else f"{100 * effect.test_gain:+.2f}"
-        rows.append(
-            [
-                f"seed {seed}",
-                kept.epoch,
-                f"{100 * kept.validation_accuracy:.2f}",
-                "—" if kept.test_accuracy is None else f"{100 * kept.test_accuracy:.2f}",
-                raw.epoch,
-                f"{100 * raw.raw_validation_accuracy:.2f}",
-                "—" if raw.raw_test_accuracy is None else f"{100 * raw.raw_test_accuracy:.2f}",
-                f"{100 * effect.validation_gain:+.2f} / {test_gain}",
-            ]
+            kept = effect.averaged
+            pairs[seed] = (
+                Measured(kept.epoch, kept.validation_accuracy, kept.test_accuracy),
+                Measured(
+                    effect.raw_epoch, effect.raw_validation_accuracy, effect.raw_test_accuracy
+                ),
+            )
+    return paired_section(
+        f"`{name}`: what the moving average of the weights bought",
+        "The average never feeds back into training, so each run's raw weights, measured "
+        "beside the average after every epoch, are exactly the same run without it: the "
+        "average's effect with no seed-to-seed noise.  Each side is taken at its own best "
+        "validation epoch, as each would have been reported.",
+        ("the average (kept)", "the raw weights"),
+        pairs,
+    )
+
+
+def tta_section(name: str, runs: dict[int, Path], data: Dataset) -> str:
+    """Each finished run of preset ``name`` measured with and without test-time
+    augmentation (its image and 1-pixel shifts, averaged), and over the seeds."""
+    pairs = {}
+    for seed, path in runs.items():
+        model = load_model(path)
+        metrics, shifted = model.metrics, [shift_averaged(model)]
+        pairs[seed] = (
+            Measured(
+                metrics.best_epoch,
+                evaluate(shifted, data.validation).accuracy,
+                evaluate(shifted, data.test).accuracy,
+            ),
+            Measured(metrics.best_epoch, metrics.validation_accuracy, metrics.test_accuracy),
         )
-    summary = ""
-    if len(effects) > 1:
-        kept_validation = [e.averaged.validation_accuracy for e in effects.values()]
-        raw_validation = [e.raw.raw_validation_accuracy for e in effects.values()]
-        summary = (
-            f"\n\nOver seeds {seed_list(list(effects))}, paired run by run: validation "
-            f"{difference(compare_paired(kept_validation, raw_validation))}"
-        )
-        if all(e.test_gain is not None for e in effects.values()):
-            kept_test = [e.averaged.test_accuracy for e in effects.values()]
-            raw_test = [e.raw.raw_test_accuracy for e in effects.values()]
-            summary += f"; test {difference(compare_paired(kept_test, raw_test))}"
-        summary += "."
-    return f"""
-
-## `{name}`: what the moving average of the weights bought
-
-The average never feeds back into training, so each run's raw weights, measured beside
-the average after every epoch, are exactly the same run without it: the average's effect
-with no seed-to-seed noise.  Each side is taken at its own best validation epoch, as each
-would have been reported.
-
-{table(AVERAGING_HEADER, rows)}{summary}
-"""
+    return paired_section(
+        f"`{name}`: what test-time augmentation buys",
+        "The kept weights of each run answer for the image and its four 1-pixel shifts, "
+        "their probabilities averaged (`digitlab evaluate --tta`), against the image "
+        "alone: the same weights, so again no seed-to-seed noise in the difference.",
+        ("with test-time augmentation", "the image alone"),
+        pairs,
+    )
 
 
 def ensemble_row(ensemble: Ensemble, paths: list[Path], data: Dataset) -> list[object]:
@@ -300,6 +337,12 @@ def main() -> None:
         default=1,
         help="networks trained at once, one core each (default 1: one at a time, all cores)",
     )
+    parser.add_argument(
+        "--tta",
+        action="store_true",
+        help="also measure each finished run with test-time augmentation (about a minute "
+        "per convolutional network)",
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/results/cnn.md"))
     args = parser.parse_args()
     if args.lanes < 1:
@@ -333,6 +376,8 @@ def main() -> None:
             if len(trained) < args.seeds:
                 missing.append(f"{name} at seeds {seed_list(sorted(set(found) - set(trained)))}")
         sections.append(averaging_section(name, finished))
+        if args.tta:
+            sections.append(tta_section(name, finished, data))
     for name in args.ensembles:
         ensemble = ENSEMBLES[name]
         paths = [
@@ -356,8 +401,9 @@ test accuracy at the epoch with the best validation accuracy, as the book report
 A row "seeds ..." is a network at several seeds: the mean of their figures, with the
 95 % interval of the mean (Student's t) and the range.
 Training time is the sum of the epochs' training passes; wall time adds the measuring
-after each epoch (10,000 training images, the validation and test sets), "—" where the
-run predates that being timed.
+after each epoch (10,000 training images, the validation and test sets, and for a run
+with a moving average of the weights the raw weights on the last two as well), "—" where
+the run predates that being timed.
 An ensemble averages its members' probabilities; its members are presets at the seeds it
 names, and its row gives their range and mean.
 Validation accuracy (the last 10,000 training images) is what choices were made on; for

@@ -136,9 +136,9 @@ def test_the_raw_weights_measured_are_those_of_the_same_run_without_an_average(m
     plain = Trainer(ema_spec(epochs=2, ema=0.0), mnist).run().history
     assert averaged.column("raw_validation_accuracy") == plain.column("validation_accuracy")
     assert averaged.column("raw_test_accuracy") == plain.column("test_accuracy")
-    assert averaged.best_raw.epoch == plain.best.epoch
+    assert averaged.averaging_effect().raw_epoch == plain.best.epoch
     assert plain.column("raw_validation_accuracy") == [None, None]
-    assert plain.best_raw is None
+    assert plain.averaging_effect() is None
 
 
 def test_the_averaging_effect_compares_each_version_at_its_own_best_epoch() -> None:
@@ -158,8 +158,20 @@ def test_the_averaging_effect_compares_each_version_at_its_own_best_epoch() -> N
 
     history = History([record(1, 0.95, 0.97), record(2, 0.98, 0.96), record(3, 0.97, 0.95)])
     effect = history.averaging_effect()
-    assert (effect.averaged.epoch, effect.raw.epoch) == (2, 1)
+    assert (effect.averaged.epoch, effect.raw_epoch) == (2, 1)
     assert effect.validation_gain == pytest.approx(0.98 - 0.97)
     assert effect.test_gain == pytest.approx(0.97 - 0.95)
     plain = History([replace(r, raw_validation_accuracy=None) for r in history])
     assert plain.averaging_effect() is None
+    # resumed from before raw accuracies were recorded: no comparison over fewer epochs
+    resumed = History([replace(history[0], raw_validation_accuracy=None), *history[1:]])
+    assert resumed.averaging_effect() is None
+
+
+@pytest.mark.parametrize("reads_the_average", [{"schedule": "plateau"}, {"early_stop": 1}])
+def test_no_raw_accuracies_when_the_run_reads_the_averages(mnist, reads_the_average) -> None:
+    """A plateau schedule or early stopping acts on the average's accuracies, so the raw
+    weights are no longer the same run without the average: none are recorded."""
+    history = Trainer(ema_spec(epochs=2, **reads_the_average), mnist, use_test=False).run().history
+    assert history.column("raw_validation_accuracy") == [None] * len(history)
+    assert history.averaging_effect() is None

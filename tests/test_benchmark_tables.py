@@ -10,8 +10,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import cnn
 
+from digitlab.evaluation.scoring import evaluate
+from digitlab.evaluation.tta import shift_averaged
+from digitlab.nn.model_file import load_model
+from digitlab.spec import make_spec
 from digitlab.train.history import EpochRecord, History
-from digitlab.train.to_file import history_path_for
+from digitlab.train.to_file import history_path_for, train_to_file
 
 
 def test_consecutive_seeds_read_as_a_range() -> None:
@@ -40,17 +44,36 @@ def averaged_epoch(epoch: int, averaged: float, raw: float | None) -> EpochRecor
 
 def test_the_averaging_section_pairs_each_run_with_its_raw_weights(tmp_path: Path) -> None:
     runs = {
-        0: write_history(tmp_path / "a.npz", [averaged_epoch(1, 0.9950, 0.9940),
+        0: write_history(tmp_path / "a.npz", [averaged_epoch(1, 0.9950, 0.9948),
                                               averaged_epoch(2, 0.9960, 0.9945)]),
-        1: write_history(tmp_path / "b.npz", [averaged_epoch(1, 0.9955, 0.9950)]),
+        1: write_history(tmp_path / "b.npz", [averaged_epoch(1, 0.9955, 0.9949)]),
     }  # fmt: skip
     section = cnn.averaging_section("cnn-record", runs)
-    assert "| seed 0 | 2 | 99.60 | 99.70 | 2 | 99.45 | 99.65 | +0.15 / +0.05 |" in section
-    assert "| seed 1 | 1 | 99.55 | 99.65 | 1 | 99.50 | 99.70 | +0.05 / -0.05 |" in section
-    # paired over the two runs: validation gains +0.15 and +0.05 points, mean +0.10
-    assert "Over seeds 0, 1, paired run by run: validation +0.10 points (95 % interval" in section
+    # seed 0: the average is best at epoch 2, the raw weights at epoch 1
+    assert "| seed 0 | 2 | 99.60 | 99.70 | 1 | 99.48 | 99.68 | +0.12 / +0.02 |" in section
+    assert "| seed 1 | 1 | 99.55 | 99.65 | 1 | 99.49 | 99.69 | +0.06 / -0.04 |" in section
+    # paired over the two runs: validation gains +0.12 and +0.06, test +0.02 and -0.04
+    assert "Over seeds 0, 1, paired run by run: validation +0.09 points (95 % interval" in section
+    assert "; test -0.01 points (95 % interval" in section
 
 
 def test_runs_without_raw_accuracies_give_no_averaging_section(tmp_path: Path) -> None:
     runs = {0: write_history(tmp_path / "a.npz", [averaged_epoch(1, 0.995, None)])}
     assert cnn.averaging_section("cnn-best", runs) == ""
+
+
+def test_the_tta_section_puts_each_run_beside_itself_with_shifts(mnist, tmp_path: Path) -> None:
+    spec = make_spec({"layers": ["conv:4:5", "pool:2", "dense:10"], "cost": "log-likelihood",
+                      "epochs": 1, "train_size": 500, "eta": 0.1})  # fmt: skip
+    runs = {}
+    for seed in (0, 1):
+        runs[seed] = tmp_path / f"s{seed}.npz"
+        train_to_file(spec.with_overrides(seed=seed), mnist, runs[seed])
+    section = cnn.tta_section("tiny", runs, mnist)
+    for seed, path in runs.items():
+        model = load_model(path)
+        shifted = evaluate([shift_averaged(model)], mnist.validation).accuracy
+        alone = model.metrics.validation_accuracy
+        row = f"| seed {seed} | 1 | {100 * shifted:.2f} |"
+        assert row in section and f"| 1 | {100 * alone:.2f} |" in section
+    assert "Over seeds 0, 1, paired run by run: validation " in section and "; test " in section

@@ -635,14 +635,19 @@ def test_choose_takes_one_of_two_identical_models_and_refuses_a_single_one(
     folder, _ = trained
     model = folder / "m.npz"
     single = json.loads(run_cli("evaluate", model, "--json").stdout.strip().splitlines()[-1])
+    assert single["chosen_on_validation"] is None
     result = run_cli("evaluate", model, model, "--choose", "--json")
     assert result.returncode == 0, result.stderr
     chosen = json.loads(result.stdout.strip().splitlines()[-1])
     assert chosen["model"] == str(model) and chosen["members"] is None
     assert chosen["test_accuracy"] == single["test_accuracy"]
-    [step] = chosen["chosen_on_validation"]
-    assert step["ensemble_validation_accuracy"] == step["validation_accuracy_alone"]
-    assert "not taken" in result.stderr
+    candidates = chosen["chosen_on_validation"]["candidates"]
+    assert [c["step"] for c in candidates] == [1, None]  # the copy adds nothing
+    [step] = chosen["chosen_on_validation"]["steps"]
+    assert step["ensemble_validation_accuracy"] == candidates[0]["validation_accuracy_alone"]
+    text = run_cli("evaluate", model, model, "--choose", "--split", "validation")
+    assert f"1. {model} (alone " in text.stdout and "not taken" in text.stdout
+    assert "chosen on these same images" in text.stderr
     assert_one_line_error(run_cli("evaluate", model, "--choose"), "at least two models")
 
 

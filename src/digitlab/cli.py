@@ -371,9 +371,9 @@ def without_average_json(result: TrainResult) -> dict[str, Any] | None:
     if effect is None:
         return None
     return {
-        "best_epoch": effect.raw.epoch,
-        "validation_accuracy": effect.raw.raw_validation_accuracy,
-        "test_accuracy": effect.raw.raw_test_accuracy,
+        "best_epoch": effect.raw_epoch,
+        "validation_accuracy": effect.raw_validation_accuracy,
+        "test_accuracy": effect.raw_test_accuracy,
     }
 
 
@@ -414,11 +414,11 @@ def report_training(
     )
     effect = result.history.averaging_effect()
     if effect is not None:
-        raw = effect.raw
+        raw_test = effect.raw_test_accuracy
         print(
-            f"without the moving average (the raw weights): best epoch {raw.epoch}, "
-            f"validation {raw.raw_validation_accuracy:.2%}"
-            + (f", test {raw.raw_test_accuracy:.2%}" if raw.raw_test_accuracy is not None else "")
+            f"without the moving average (the raw weights): best epoch {effect.raw_epoch}, "
+            f"validation {effect.raw_validation_accuracy:.2%}"
+            + (f", test {raw_test:.2%}" if raw_test is not None else "")
             + f"; the average's gain on validation {100 * effect.validation_gain:+.2f} points"
         )
     print(f"training time {metrics.train_seconds:.1f}s over {metrics.epochs_run} epochs")
@@ -450,7 +450,8 @@ def evaluate(
         False,
         "--choose",
         help="Of several models, average only those chosen on the validation set, one at a "
-        "time while each improves its accuracy (ties: its NLL), and say what each added.",
+        "time while each improves its accuracy (ties: its NLL), and say what each added "
+        "(--json: chosen_on_validation).",
     ),
     tta: bool = TTA,
     data_dir: Path | None = DATA_DIR,
@@ -462,12 +463,16 @@ def evaluate(
     if choose and len(model_paths) < 2:
         raise SpecError("--choose picks an ensemble's members: give at least two models")
     models = with_tta([load_model(path) for path in model_paths], tta)
+    data = load_data(data_dir) if choose or (images is None and split == "validation") else None
     choice = None
     if choose:
-        choice = choose_members(models, load_data(data_dir).validation)
-        show_choice(choice, model_paths)
-        model_paths = [model_paths[i] for i in choice.members]
-        models = [models[i] for i in choice.members]
+        choice = choose_members(models, data.validation)
+        if not as_json:
+            show_choice(choice, model_paths)
+        if images is None and split == "validation":
+            say("note: the members were chosen on these same images, so this is optimistic")
+    chosen_paths = [model_paths[i] for i in choice.members] if choice else model_paths
+    chosen = [models[i] for i in choice.members] if choice else models
     if images is not None:
         folder = load_labelled_folder(images)
         for skipped in folder.skipped:
@@ -476,22 +481,42 @@ def evaluate(
     elif split == "test":
         measured, where = load_test_split(data_dir), "test"
     else:
-        measured, where = load_data(data_dir).validation, "validation"
-    show_evaluation(model_paths, models, measured, where, plots, as_json, choice)
+        measured, where = data.validation, "validation"
+    chosen_json = None if choice is None else choice_json(choice, model_paths)
+    show_evaluation(chosen_paths, chosen, measured, where, plots, as_json, chosen_json)
+
+
+def choice_json(choice: EnsembleChoice, model_paths: list[Path]) -> dict[str, Any]:
+    """``--choose`` in the ``--json`` object: every candidate, alone and at which step it
+    was taken (null if not), and each step's ensemble on the validation set."""
+    return {
+        "candidates": [
+            {"model": str(path), "validation_accuracy_alone": alone, "step": choice.step_of(i)}
+            for i, (path, alone) in enumerate(zip(model_paths, choice.alone, strict=True))
+        ],
+        "steps": [
+            {
+                "model": str(model_paths[step.member]),
+                "ensemble_validation_accuracy": step.accuracy,
+                "ensemble_validation_nll": step.nll,
+            }
+            for step in choice.steps
+        ],
+    }
 
 
 def show_choice(choice: EnsembleChoice, model_paths: list[Path]) -> None:
-    """What ``--choose`` took, step by step, and what it left out (to stderr)."""
-    say("chosen on the validation set, one at a time:")
+    """What ``--choose`` took, step by step, and what it left out."""
+    print("chosen on the validation set, one at a time:")
     for number, step in enumerate(choice.steps, 1):
         alone = choice.alone[step.member]
-        say(
+        print(
             f"  {number}. {model_paths[step.member]} (alone {alone:.2%}): ensemble "
             f"{step.accuracy:.2%}, NLL {step.nll:.4f}"
         )
-    left = [path for i, path in enumerate(model_paths) if i not in choice.members]
+    left = [path for i, path in enumerate(model_paths) if choice.step_of(i) is None]
     if left:
-        say(f"  not taken (none improved the ensemble further): {', '.join(map(str, left))}")
+        print(f"  not taken (none improved the ensemble further): {', '.join(map(str, left))}")
 
 
 def show_evaluation(
@@ -501,14 +526,14 @@ def show_evaluation(
     where: str,
     plots: Path | None,
     as_json: bool,
-    choice: EnsembleChoice | None = None,
+    chosen_json: dict[str, Any] | None = None,
 ) -> None:
     """Score ``models`` on ``measured`` and print the result (or emit it as JSON)."""
     result = score_models(models, measured)
     if plots is not None:
         write_evaluation_plots(result, measured, plots, where)
     if as_json:
-        emit_json(evaluation_json(result, model_paths, where, choice))
+        emit_json(evaluation_json(result, model_paths, where, chosen_json))
         return
     if result.members:
         for path, accuracy in zip(model_paths, result.members, strict=True):
@@ -539,10 +564,13 @@ def show_evaluation(
 
 
 def evaluation_json(
-    result: Evaluation, model_paths: list[Path], where: str, choice: EnsembleChoice | None = None
+    result: Evaluation,
+    model_paths: list[Path],
+    where: str,
+    chosen_json: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``--json`` object of ``digitlab evaluate`` (``model_paths``: the models scored,
-    after ``--choose`` the chosen ones, in the order taken)."""
+    """The ``--json`` object of ``digitlab evaluate``: ``model_paths`` are the models
+    scored (after ``--choose``, those taken); ``chosen_json`` what ``--choose`` did."""
     key = f"{where}_accuracy" if where in ("test", "validation") else "accuracy"
 
     def confidence(scores: CalibrationScores | None) -> dict[str, float] | None:
@@ -564,17 +592,7 @@ def evaluation_json(
         "uncalibrated": confidence(result.uncalibrated),
         "calibrated": confidence(result.calibrated),
         "unsure": result.unsure,
-        "chosen_on_validation": None
-        if choice is None
-        else [
-            {
-                "model": str(path),
-                "validation_accuracy_alone": choice.alone[step.member],
-                "ensemble_validation_accuracy": step.accuracy,
-                "ensemble_validation_nll": step.nll,
-            }
-            for path, step in zip(model_paths, choice.steps, strict=True)
-        ],
+        "chosen_on_validation": chosen_json,
     }
 
 

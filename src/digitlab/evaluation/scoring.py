@@ -14,7 +14,7 @@ import numpy as np
 
 from digitlab.data.mnist import Split
 from digitlab.evaluation.calibration import CalibrationScores
-from digitlab.nn.model_file import Model, Reading
+from digitlab.nn.model_file import Answers, Model
 from digitlab.train.metrics import confusion_matrix, per_class_accuracy
 
 
@@ -39,36 +39,54 @@ class Evaluation:
         return wrong[np.argsort(-self.probabilities[wrong].max(axis=1), kind="stable")]
 
 
-def member_probabilities(models: list[Model], readings: list[Reading]) -> list[np.ndarray]:
+@dataclass(frozen=True)
+class Vote:
+    """One member's say on some images: the network's own probabilities, and its
+    answers (tempered probabilities and doubt) when the model is calibrated."""
+
+    raw: np.ndarray
+    answers: Answers | None
+
+    @classmethod
+    def of(cls, model: Model, images: np.ndarray) -> Vote:
+        reading = model.raw_reading(images)
+        answers = model.judged(reading) if model.calibration is not None else None
+        return cls(reading.probabilities, answers)
+
+
+def counted(votes: list[Vote]) -> list[np.ndarray]:
     """Each member's probabilities as an ensemble averages them: tempered by each
     member's fitted temperature when every member is calibrated, else the networks' own
     (a mix of the two would weigh the members unevenly)."""
-    if all(model.calibration is not None for model in models):
-        return [model.judged(r).probabilities for model, r in zip(models, readings, strict=True)]
-    return [reading.probabilities for reading in readings]
+    if all(vote.answers is not None for vote in votes):
+        return [vote.answers.probabilities for vote in votes]
+    return [vote.raw for vote in votes]
 
 
 def evaluate(models: list[Model], split: Split) -> Evaluation:
     """Score ``models`` (several: an ensemble averaging their probabilities) on ``split``."""
-    readings = [model.raw_reading(split.images) for model in models]
-    raw = [reading.probabilities for reading in readings]
-    calibrated_all = all(model.calibration is not None for model in models)
-    each = member_probabilities(models, readings)
+    return evaluate_votes([Vote.of(model, split.images) for model in models], split)
+
+
+def evaluate_votes(votes: list[Vote], split: Split) -> Evaluation:
+    """:func:`evaluate` for members whose votes on ``split`` are already taken."""
+    calibrated_all = all(vote.answers is not None for vote in votes)
+    each = counted(votes)
     probabilities = np.mean(each, axis=0)
     predicted = probabilities.argmax(axis=1)
     matrix = confusion_matrix(split.labels, predicted)
     unsure = None
-    if len(models) == 1 and calibrated_all:
-        unsure = float(models[0].judged(readings[0]).unsure.mean())
+    if len(votes) == 1 and calibrated_all:
+        unsure = float(votes[0].answers.unsure.mean())
     return Evaluation(
         images=len(split),
         accuracy=float(np.trace(matrix) / max(matrix.sum(), 1)),
         per_digit=per_class_accuracy(matrix),
         confusion=matrix,
         members=[float((p.argmax(axis=1) == split.labels).mean()) for p in each]
-        if len(models) > 1
+        if len(votes) > 1
         else [],
-        uncalibrated=CalibrationScores.of(np.mean(raw, axis=0), split.labels),
+        uncalibrated=CalibrationScores.of(np.mean([v.raw for v in votes], axis=0), split.labels),
         calibrated=CalibrationScores.of(probabilities, split.labels) if calibrated_all else None,
         unsure=unsure,
         probabilities=probabilities,

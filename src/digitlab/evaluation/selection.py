@@ -16,13 +16,14 @@ taken.  The steps are kept, so a reader sees what each member added.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from digitlab.data.mnist import Split
 from digitlab.evaluation.calibration import log_probabilities
-from digitlab.evaluation.scoring import member_probabilities
+from digitlab.evaluation.scoring import Vote, counted
 from digitlab.nn.model_file import Model
 
 
@@ -48,27 +49,34 @@ class EnsembleChoice:
     def members(self) -> list[int]:
         return [step.member for step in self.steps]
 
+    def step_of(self, candidate: int) -> int | None:
+        """At which step (from 1) ``candidate`` was taken; None if it was not."""
+        return next((n for n, s in enumerate(self.steps, 1) if s.member == candidate), None)
 
-def _scores(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Accuracy and NLL of averaged probabilities."""
+
+def scores(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Accuracy and NLL of (averaged) probabilities; a NaN NLL (a diverged member)
+    counts as infinitely bad, so it can never look like an improvement."""
     accuracy = float((probabilities.argmax(axis=1) == labels).mean())
     nll = float(-log_probabilities(probabilities)[np.arange(len(labels)), labels].mean())
-    return accuracy, nll
+    return accuracy, math.inf if math.isnan(nll) else nll
 
 
-def choose_from(votes: list[np.ndarray], labels: np.ndarray) -> EnsembleChoice:
-    """Greedy forward selection over the candidates' probabilities on the validation
-    images (``votes``, one (images, 10) array each, as the ensemble would average them)."""
+def choose_from(votes: list[Vote], labels: np.ndarray) -> EnsembleChoice:
+    """Greedy forward selection over the candidates' votes on the validation images.
+    Every trial ensemble is scored as :func:`~digitlab.evaluation.scoring.evaluate` would
+    score it (its members' probabilities counted by the same rule, averaged in the
+    order taken), so the figures of the steps are the ones ``evaluate`` reports."""
     if not votes:
         raise ValueError("choosing an ensemble needs at least one candidate")
-    alone = [_scores(vote, labels)[0] for vote in votes]
+    alone = [scores(counted([vote])[0], labels)[0] for vote in votes]
     steps: list[SelectionStep] = []
     remaining = list(range(len(votes)))
     while remaining:
         trials = []
         for index in remaining:
             members = [votes[step.member] for step in steps] + [votes[index]]
-            accuracy, nll = _scores(np.mean(members, axis=0), labels)  # as evaluate() averages
+            accuracy, nll = scores(np.mean(counted(members), axis=0), labels)
             trials.append((accuracy, -nll, -index))  # on a full tie, the earlier candidate
         accuracy, negative_nll, negative_index = max(trials)
         nll, index = -negative_nll, -negative_index
@@ -81,5 +89,4 @@ def choose_from(votes: list[np.ndarray], labels: np.ndarray) -> EnsembleChoice:
 
 def choose_members(models: list[Model], validation: Split) -> EnsembleChoice:
     """Which of ``models`` to average, chosen on ``validation`` (see the module's rule)."""
-    readings = [model.raw_reading(validation.images) for model in models]
-    return choose_from(member_probabilities(models, readings), validation.labels)
+    return choose_from([Vote.of(model, validation.images) for model in models], validation.labels)

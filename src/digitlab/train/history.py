@@ -28,10 +28,12 @@ class EpochRecord:
 
     When the run keeps a moving average of the weights, the accuracies above are the
     average's, and ``raw_validation_accuracy`` and ``raw_test_accuracy`` are those of the
-    weights the optimiser moves.  The average never feeds back into training, so these
-    are exactly what the same run without an average would have measured: the average's
-    effect, seen without any seed-to-seed noise.  None when there is no average (or the
-    test set is not measured), and in histories written before they were recorded."""
+    weights the optimiser moves.  The average does not feed back into training (unless a
+    plateau schedule or early stopping reads its accuracies; the trainer then records no
+    raw accuracies), so these are exactly what the same run without an average would
+    have measured: the average's effect, seen without any seed-to-seed noise.  Both are
+    None when there is no average, and in histories written before they were recorded;
+    ``raw_test_accuracy`` also when the test set is not measured."""
 
     epoch: int
     eta: float
@@ -62,25 +64,28 @@ class EpochRecord:
 @dataclass(frozen=True)
 class AveragingEffect:
     """What a run's moving average of the weights bought.  ``averaged`` is the epoch the
-    run kept (best validation accuracy of the average), ``raw`` the epoch the same run
-    without the average would have kept (best validation accuracy of the raw weights);
-    each side is measured at its own best epoch, as each would have been reported."""
+    run kept (best validation accuracy of the average); ``raw_epoch`` the epoch the same
+    run without the average would have kept (best validation accuracy of the raw weights),
+    with the raw weights' accuracies there.  Each side is measured at its own best epoch,
+    as each would have been reported."""
 
     averaged: EpochRecord
-    raw: EpochRecord
+    raw_epoch: int
+    raw_validation_accuracy: float
+    raw_test_accuracy: float | None
 
     @property
     def validation_gain(self) -> float:
         """The average's best validation accuracy minus the raw weights' best."""
-        return self.averaged.validation_accuracy - self.raw.raw_validation_accuracy
+        return self.averaged.validation_accuracy - self.raw_validation_accuracy
 
     @property
     def test_gain(self) -> float | None:
         """Test accuracy at the average's best epoch minus the raw weights' at theirs
         (None when the run did not measure the test set)."""
-        if self.averaged.test_accuracy is None or self.raw.raw_test_accuracy is None:
+        if self.averaged.test_accuracy is None or self.raw_test_accuracy is None:
             return None
-        return self.averaged.test_accuracy - self.raw.raw_test_accuracy
+        return self.averaged.test_accuracy - self.raw_test_accuracy
 
 
 #: Keras' names for the per-epoch series (:attr:`History.history`) and our fields they
@@ -112,19 +117,18 @@ class History(list[EpochRecord]):
         """The epoch with the highest validation accuracy (the earliest, on ties)."""
         return max(self, key=lambda r: r.validation_accuracy, default=None)
 
-    @property
-    def best_raw(self) -> EpochRecord | None:
-        """In a run with a moving average of the weights: the epoch whose raw weights had
-        the highest validation accuracy (the earliest, on ties), which is the epoch the
-        same run without the average would have kept.  None if no epoch measured them."""
-        measured = [record for record in self if record.raw_validation_accuracy is not None]
-        return max(measured, key=lambda r: r.raw_validation_accuracy, default=None)
-
     def averaging_effect(self) -> AveragingEffect | None:
-        """The moving average's effect on this run (see :class:`AveragingEffect`); None
-        for a run without an average, or one recorded before raw accuracies were."""
-        raw = self.best_raw
-        return None if raw is None else AveragingEffect(self.best, raw)
+        """The moving average's effect on this run (see :class:`AveragingEffect`).  None
+        unless every epoch recorded its raw weights' accuracies: a run without an average,
+        one whose schedule or stopping read the average's accuracies, or one resumed from
+        before they were recorded (its best raw epoch would be chosen from fewer epochs
+        than the average's)."""
+        if not self or any(record.raw_validation_accuracy is None for record in self):
+            return None
+        raw = max(self, key=lambda r: r.raw_validation_accuracy)  # the earliest, on ties
+        return AveragingEffect(
+            self.best, raw.epoch, raw.raw_validation_accuracy, raw.raw_test_accuracy
+        )
 
     def epochs_since_best(self) -> int:
         best = self.best

@@ -11,9 +11,11 @@ exactly as if it had never stopped.
 With a moving average of the weights (``spec.ema``), the averaged network is the run's
 result: each epoch's costs and accuracies are measured on it, the best epoch's weights
 kept are its, and so is the saved model.  The trained network's own accuracies are
-recorded beside them (``raw_validation_accuracy``, ``raw_test_accuracy``), so every such
-run also shows what the average bought.  The diagnostics still describe the network the
-optimiser moves, whose gradients they explain.
+recorded beside them (``raw_validation_accuracy``, ``raw_test_accuracy``, a second pass
+over the validation and test sets each epoch), so the run also shows what the average
+bought -- unless a plateau schedule or early stopping reads the average's accuracies,
+for then the raw weights are no longer those of the same run without the average.  The
+diagnostics still describe the network the optimiser moves, whose gradients they explain.
 """
 
 from __future__ import annotations
@@ -130,6 +132,11 @@ class Trainer:
             WeightAverage(self.network, build_network(spec, np.random.default_rng(0)), spec.ema)
             if spec.ema
             else None
+        )
+        # The raw weights are the same run without the average only when nothing in the
+        # run reads the average's accuracies: a plateau schedule or early stopping would.
+        self.measures_raw = (
+            self.average is not None and spec.schedule != "plateau" and not spec.early_stop
         )
         self.history = History()
         self.best_arrays = [a.copy() for a in self.network.arrays()]
@@ -319,7 +326,7 @@ class Trainer:
         if self.test is not None:
             test_accuracy = net.evaluate(self.test.images, self.test_targets)[1]
         raw_validation_accuracy = raw_test_accuracy = None
-        if self.average is not None:
+        if self.measures_raw:
             raw_validation_accuracy = self.network.evaluate(
                 self.validation.images, self.validation_targets
             )[1]
