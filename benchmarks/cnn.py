@@ -47,7 +47,7 @@ from digitlab.evaluation.scoring import evaluate
 from digitlab.evaluation.tta import shift_averaged
 from digitlab.experiments.effects import difference, interval
 from digitlab.experiments.statistics import compare_paired, estimate
-from digitlab.nn.model_file import load_model
+from digitlab.nn.model_file import Model, load_model
 from digitlab.presets import ENSEMBLES, PRESETS, Ensemble, Preset, seeded_name
 from digitlab.train.callbacks import EpochLog
 from digitlab.train.history import History
@@ -261,18 +261,19 @@ def averaging_section(name: str, runs: dict[int, Path]) -> str:
 def tta_section(name: str, runs: dict[int, Path], data: Dataset) -> str:
     """Each finished run of preset ``name`` measured with and without test-time
     augmentation (its image and 1-pixel shifts, averaged), and over the seeds."""
+
+    def measured(model: Model, answering: Model) -> Measured:
+        return Measured(
+            model.metrics.best_epoch,
+            evaluate([answering], data.validation).accuracy,
+            evaluate([answering], data.test).accuracy,
+        )
+
     pairs = {}
     for seed, path in runs.items():
         model = load_model(path)
-        metrics, shifted = model.metrics, [shift_averaged(model)]
-        pairs[seed] = (
-            Measured(
-                metrics.best_epoch,
-                evaluate(shifted, data.validation).accuracy,
-                evaluate(shifted, data.test).accuracy,
-            ),
-            Measured(metrics.best_epoch, metrics.validation_accuracy, metrics.test_accuracy),
-        )
+        # both sides measured here, in one process, not one from training's own record
+        pairs[seed] = (measured(model, shift_averaged(model)), measured(model, model))
     return paired_section(
         f"`{name}`: what test-time augmentation buys",
         "The kept weights of each run answer for the image and its four 1-pixel shifts, "

@@ -72,8 +72,12 @@ def test_the_tta_section_puts_each_run_beside_itself_with_shifts(mnist, tmp_path
     section = cnn.tta_section("tiny", runs, mnist)
     for seed, path in runs.items():
         model = load_model(path)
-        shifted = evaluate([shift_averaged(model)], mnist.validation).accuracy
-        alone = model.metrics.validation_accuracy
-        row = f"| seed {seed} | 1 | {100 * shifted:.2f} |"
-        assert row in section and f"| 1 | {100 * alone:.2f} |" in section
+        shifted = [shift_averaged(model)]
+        cells = [
+            f"{100 * evaluate(models, split).accuracy:.2f}"
+            for models in (shifted, [model])
+            for split in (mnist.validation, mnist.test)
+        ]
+        row = f"| seed {seed} | 1 | {cells[0]} | {cells[1]} | 1 | {cells[2]} | {cells[3]} | "
+        assert row in section
     assert "Over seeds 0, 1, paired run by run: validation " in section and "; test " in section

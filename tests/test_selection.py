@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from digitlab.evaluation.scoring import Vote, evaluate
-from digitlab.evaluation.selection import choose_from, choose_members
+from digitlab.evaluation.selection import choose_from, choose_members, scores
+from digitlab.nn.model_file import Answers
 from digitlab.spec import make_spec
 from digitlab.train import Trainer
 
@@ -70,10 +71,23 @@ def test_an_addition_that_raises_accuracy_is_taken_though_it_worsens_the_nll() -
 
 
 def test_a_diverged_candidate_is_never_taken() -> None:
-    diverged = Vote(np.full((len(LABELS), 10), np.nan), None)
-    network = answers(0.8, 0, 5, 1, 0.1)
-    assert choose_from([diverged, network], LABELS).members == [1]
-    assert choose_from([network, diverged], LABELS).members == [0]
+    network = answers(0.8, 5, 10, 1, 0.1)  # right on every image of a 0
+    diverged = network.raw.copy()
+    diverged[LABELS == 0] = np.nan  # NaN answers 0 there: as accurate, but a NaN NLL
+    choice = choose_from([Vote(diverged, None), network], LABELS)
+    assert choice.alone == [0.95, 0.95]
+    assert choice.members == [1]
+
+
+def test_taking_an_uncalibrated_member_switches_to_the_networks_own_probabilities() -> None:
+    first, second = answers(0.9, 90, 100, 1, 0.3), answers(0.9, 0, 10, 2, 0.3)
+    tempered = first.raw**2 / (first.raw**2).sum(axis=1, keepdims=True)  # a sharper copy
+    calibrated = Vote(first.raw, Answers(tempered, None, None, None))
+    choice = choose_from([calibrated, second], LABELS)
+    assert choice.members == [0, 1]
+    assert [step.calibrated for step in choice.steps] == [True, False]
+    assert choice.steps[0].nll == scores(tempered, LABELS)[1]
+    assert choice.steps[1].nll == scores(np.mean([first.raw, second.raw], axis=0), LABELS)[1]
 
 
 def test_no_candidates_is_an_error() -> None:

@@ -366,7 +366,9 @@ def train_ensemble(
 
 def without_average_json(result: TrainResult) -> dict[str, Any] | None:
     """The raw weights' best epoch in a run with a moving average (see
-    :class:`~digitlab.train.history.AveragingEffect`); None without one."""
+    :class:`~digitlab.train.history.AveragingEffect`); None when the history cannot say:
+    no average, a plateau schedule or early stopping (they read the average's
+    accuracies), or a run resumed from before raw accuracies were recorded."""
     effect = result.history.averaging_effect()
     if effect is None:
         return None
@@ -413,6 +415,12 @@ def report_training(
         + (f", test {test:.2%}" if test is not None else "")
     )
     effect = result.history.averaging_effect()
+    if effect is None and result.model.spec.ema:
+        say(
+            "note: no raw-weight accuracies to set beside the moving average's (a plateau "
+            "schedule or early stopping reads the average's, or the run began before they "
+            "were recorded)"
+        )
     if effect is not None:
         raw_test = effect.raw_test_accuracy
         print(
@@ -479,7 +487,7 @@ def evaluate(
             say(f"skipped {skipped.path}: {skipped.reason}")
         measured, where = folder.split, str(images)
     elif split == "test":
-        measured, where = load_test_split(data_dir), "test"
+        measured, where = data.test if data else load_test_split(data_dir), "test"
     else:
         measured, where = data.validation, "validation"
     chosen_json = None if choice is None else choice_json(choice, model_paths)
@@ -499,6 +507,7 @@ def choice_json(choice: EnsembleChoice, model_paths: list[Path]) -> dict[str, An
                 "model": str(model_paths[step.member]),
                 "ensemble_validation_accuracy": step.accuracy,
                 "ensemble_validation_nll": step.nll,
+                "calibrated": step.calibrated,
             }
             for step in choice.steps
         ],
@@ -510,9 +519,10 @@ def show_choice(choice: EnsembleChoice, model_paths: list[Path]) -> None:
     print("chosen on the validation set, one at a time:")
     for number, step in enumerate(choice.steps, 1):
         alone = choice.alone[step.member]
+        kind = "calibrated" if step.calibrated else "the networks' own probabilities"
         print(
             f"  {number}. {model_paths[step.member]} (alone {alone:.2%}): ensemble "
-            f"{step.accuracy:.2%}, NLL {step.nll:.4f}"
+            f"{step.accuracy:.2%}, NLL {step.nll:.4f} ({kind})"
         )
     left = [path for i, path in enumerate(model_paths) if choice.step_of(i) is None]
     if left:

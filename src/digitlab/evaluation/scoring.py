@@ -65,11 +65,7 @@ def counted(votes: list[Vote]) -> list[np.ndarray]:
 
 def evaluate(models: list[Model], split: Split) -> Evaluation:
     """Score ``models`` (several: an ensemble averaging their probabilities) on ``split``."""
-    return evaluate_votes([Vote.of(model, split.images) for model in models], split)
-
-
-def evaluate_votes(votes: list[Vote], split: Split) -> Evaluation:
-    """:func:`evaluate` for members whose votes on ``split`` are already taken."""
+    votes = [Vote.of(model, split.images) for model in models]
     calibrated_all = all(vote.answers is not None for vote in votes)
     each = counted(votes)
     probabilities = np.mean(each, axis=0)

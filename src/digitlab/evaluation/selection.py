@@ -12,6 +12,10 @@ when no addition improves it.  Accuracy over 10,000 images moves in steps of 0.0
 points, so many additions tie; the validation NLL (the mean -log probability of the
 true digit) breaks ties, and an addition that keeps the accuracy and lowers the NLL is
 taken.  The steps are kept, so a reader sees what each member added.
+
+Every trial ensemble is scored as ``digitlab evaluate`` would score it: with calibrated
+probabilities only while every member in it is calibrated.  So taking an uncalibrated
+model switches the NLL to the networks' own probabilities, and the steps say which.
 """
 
 from __future__ import annotations
@@ -30,11 +34,14 @@ from digitlab.nn.model_file import Model
 @dataclass(frozen=True)
 class SelectionStep:
     """One member taken: its index among the candidates, and the validation accuracy
-    and NLL of the ensemble with it (every member taken so far, averaged)."""
+    and NLL of the ensemble with it (every member taken so far, averaged), with whether
+    those were the members' calibrated probabilities (see
+    :func:`~digitlab.evaluation.scoring.counted`)."""
 
     member: int
     accuracy: float
     nll: float
+    calibrated: bool
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,9 @@ def choose_from(votes: list[Vote], labels: np.ndarray) -> EnsembleChoice:
         nll, index = -negative_nll, -negative_index
         if steps and (accuracy, -nll) <= (steps[-1].accuracy, -steps[-1].nll):
             break  # no addition improves the accuracy, or at the same accuracy the NLL
-        steps.append(SelectionStep(index, accuracy, nll))
+        taken = [votes[step.member] for step in steps] + [votes[index]]
+        calibrated = all(vote.answers is not None for vote in taken)
+        steps.append(SelectionStep(index, accuracy, nll, calibrated))
         remaining.remove(index)
     return EnsembleChoice(steps, alone)
 
