@@ -221,13 +221,14 @@ def paired_section(
     summary = ""
     if len(pairs) > 1:
         measured = [pairs[seed] for seed in sorted(pairs)]
-        gains = [
-            f"{split} "
-            + difference(compare_paired([getattr(a, split) for a, _ in measured],
-                                        [getattr(b, split) for _, b in measured]))
-            for split in ("validation", "test")
-            if all(None not in (getattr(a, split), getattr(b, split)) for a, b in measured)
-        ]  # fmt: skip
+        gains = []
+        for split in ("validation", "test"):
+            if any(None in (getattr(a, split), getattr(b, split)) for a, b in measured):
+                continue
+            test = compare_paired([getattr(a, split) for a, _ in measured],
+                                  [getattr(b, split) for _, b in measured])  # fmt: skip
+            alike = "" if test.paired else " by Welch's test, as every run gained alike"
+            gains.append(f"{split} {difference(test)}{alike}")
         summary = f"\n\nOver seeds {seed_list(sorted(pairs))}, paired run by run: "
         summary += "; ".join(gains) + "."
     return f"\n\n## {title}\n\n{intro}\n\n{table(header, rows)}{summary}\n"

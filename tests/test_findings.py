@@ -619,6 +619,14 @@ def test_pairs_by_seed_show_an_effect_smaller_than_the_seed_noise() -> None:
     assert paired.real and paired.paired and paired.difference == pytest.approx(0.0005)
     assert paired.low < 0.0005 < paired.high
     assert compare_paired([0.99], [0.98]).p_value is None
+    # two seeds one image apart each (0.9970 - 0.9969 and 0.9968 - 0.9967, as in the
+    # moving average's table): the pairs have no spread, so Welch's test on the sides'
+    # own spread judges it -- not shown to differ, where zero spread once read as certain
+    agreeing = compare_paired([0.9970, 0.9968], [0.9969, 0.9967])
+    assert agreeing == compare([0.9970, 0.9968], [0.9969, 0.9967]) and not agreeing.real
+    assert agreeing.difference == pytest.approx(0.0001) and agreeing.low < 0 < agreeing.high
+    alike = compare_paired([0.9970, 0.9968], [0.9970, 0.9968])
+    assert alike.p_value == 1.0 and not alike.real
     with pytest.raises(ValueError, match="pairs"):
         compare_paired([0.99, 0.98], [0.98])
 

@@ -111,6 +111,11 @@ def compare(a: Sequence[float], b: Sequence[float]) -> Comparison:
     return Comparison(difference, float(result.pvalue), float(interval.low), float(interval.high))
 
 
+#: Differences of accuracies closer than this are the same difference: accuracies are
+#: counts over thousands of images, and subtracting them leaves only float rounding below.
+SAME = 1e-12
+
+
 def compare_paired(a: Sequence[float], b: Sequence[float]) -> Comparison:
     """The paired t-test of ``a`` against ``b``, the i-th of each from one seed.
 
@@ -119,6 +124,8 @@ def compare_paired(a: Sequence[float], b: Sequence[float]) -> Comparison:
     same order with the same dropout, so much of what one seed adds to or takes from the
     accuracy it does to both.  Testing the differences seed by seed takes that shared
     part out of the noise: an effect far smaller than the seed-to-seed spread can show.
+    When every pair differs by the same amount there is no spread to test against, and
+    Welch's test (:func:`compare`) judges the difference instead.
     """
     if len(a) != len(b):
         raise ValueError("paired runs come in pairs")
@@ -126,9 +133,14 @@ def compare_paired(a: Sequence[float], b: Sequence[float]) -> Comparison:
     difference = statistics.fmean(differences)
     if len(differences) < 2:
         return Comparison(difference, None, paired=True)
-    if statistics.pvariance(differences) == 0:
-        p_value = 0.0 if difference else 1.0
-        return Comparison(difference, p_value, difference, difference, paired=True)
+    if max(differences) - min(differences) <= SAME:
+        # Every seed moved by the same amount, to float rounding.  By nothing: the variants
+        # ran alike, and nothing tells them apart.  By something: the pairs leave no spread
+        # to judge the noise by -- two seeds can agree to the image by chance -- so the
+        # sides' own seed-to-seed spread judges it instead (Welch's test), never certainty.
+        if abs(difference) <= SAME:
+            return Comparison(difference, 1.0, difference, difference, paired=True)
+        return compare(a, b)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
         result = stats.ttest_rel(a, b)
