@@ -62,12 +62,17 @@ class CalibrationScores:
     @classmethod
     def of(cls, probabilities: np.ndarray, labels: np.ndarray) -> CalibrationScores:
         """NLL, ECE and the reliability table of these probabilities for ``labels``."""
-        true = log_probabilities(probabilities)[np.arange(len(labels)), labels]
         return cls(
-            float(-true.mean()),
+            probabilities_nll(probabilities, labels),
             expected_calibration_error(probabilities, labels),
             reliability(probabilities, labels),
         )
+
+
+def probabilities_nll(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Mean -log p(true digit) of probabilities (the NLL of :class:`CalibrationScores`)."""
+    true = log_probabilities(probabilities)[np.arange(len(labels)), labels]
+    return float(-true.mean())
 
 
 def tempered(logits: np.ndarray, temperature: float) -> np.ndarray:

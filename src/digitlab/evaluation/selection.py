@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from digitlab.data.mnist import Split
-from digitlab.evaluation.calibration import log_probabilities
+from digitlab.evaluation.calibration import probabilities_nll
 from digitlab.evaluation.scoring import Vote, counted
 from digitlab.nn.model_file import Model
 
@@ -65,7 +65,7 @@ def scores(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]
     """Accuracy and NLL of (averaged) probabilities; a NaN NLL (a diverged member)
     counts as infinitely bad, so it can never look like an improvement."""
     accuracy = float((probabilities.argmax(axis=1) == labels).mean())
-    nll = float(-log_probabilities(probabilities)[np.arange(len(labels)), labels].mean())
+    nll = probabilities_nll(probabilities, labels)
     return accuracy, math.inf if math.isnan(nll) else nll
 
 
