@@ -106,6 +106,13 @@ def test_evaluate_a_folder_of_own_images_with_plots(trained, run_cli, mnist, tmp
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["images"] == 30 and report["accuracy"] > 0.8
+    # a digit with no image has no accuracy, not 0 %
+    absent = {str(d) for d in set(range(10)) - set(mnist.test.labels[:30].tolist())}
+    assert absent  # the first 30 test images have no 8
+    per_digit = report["per_digit_accuracy"]
+    assert {d for d, accuracy in per_digit.items() if accuracy is None} == absent
+    text = run_cli("evaluate", folder / "m.npz", "--images", images).stdout
+    assert text.count("n/a") == len(absent)
     assert "notes.txt" in result.stderr and "letters" in result.stderr
     assert report["calibrated"]["ece"] >= 0 and report["uncalibrated"]["nll"] > 0
     for name in ("confusion.png", "misclassified.png", "reliability.png"):
@@ -302,6 +309,9 @@ def test_every_command_has_help(run_cli, command) -> None:
         (["train", "--layers", "conv:20:5,pool:5,dense:10"], ["pool:5 cannot divide 24x24"]),
         (["train", "--layers", "500,30,10", "--epochs", "1"], ["500", "784"]),
         (["train", "--eta", "-1"], ["--eta"]),
+        (["train", "--eta", "inf"], ["--eta", "finite"]),
+        (["train", "--layers", ""], ["--layers", "''"]),
+        (["train", "--train-size", "50001", "--epochs", "1"], ["train_size", "50,000"]),
         (["train", "--epochs", "0"], ["--epochs"]),
         (["train", "--batch-size", "0"], ["--batch-size"]),
         (
@@ -321,6 +331,10 @@ def test_bad_input_is_one_line(run_cli, args, fragments) -> None:
     [
         ("eta = 0.5\nspeed = 3\n", ["speed", "unknown key"]),
         ('eta = "fast"\n', ["eta"]),
+        ('eta = "0.5"\n', ["eta", "valid number, not '0.5'"]),
+        ("eta = true\n", ["eta", "valid number, not true"]),
+        ('expand = "yes"\n', ["expand", "valid boolean"]),
+        ('layers = "784,x,10"\n', ["layers", "784,x,10"]),
         ("eta = \n", ["TOML"]),
     ],
 )
@@ -334,6 +348,21 @@ def test_spec_file_with_preset_base(run_cli, tmp_path: Path) -> None:
     result = run_cli("train", "--spec", tmp_path / "my.toml", "--json")
     spec = json.loads(result.stdout.strip().splitlines()[-1])["spec"]
     assert spec["cost"] == "quadratic" and spec["eta"] == 3.0 and spec["epochs"] == 1
+    # without --out nothing is saved, and train says so before it starts, not after
+    assert result.stderr.splitlines()[0] == (
+        "note: no --out given, so the trained model will not be saved"
+    )
+
+
+def test_spec_file_layers_as_text_and_whole_numbers_as_floats(run_cli, tmp_path: Path) -> None:
+    """Layers written as the --layers flag and study files write them; eta = 1 is a number."""
+    (tmp_path / "my.toml").write_text(
+        'layers = "784,20,10"\neta = 1\nepochs = 1\ntrain_size = 500\n'
+    )
+    result = run_cli("train", "--spec", tmp_path / "my.toml", "--json")
+    assert result.returncode == 0, result.stderr
+    spec = json.loads(result.stdout.strip().splitlines()[-1])["spec"]
+    assert spec["layers"] == [784, 20, 10] and spec["eta"] == 1.0
 
 
 def test_bad_images_and_models(trained, run_cli, tmp_path: Path) -> None:
@@ -384,7 +413,10 @@ def test_truncated_idx_names_the_file_and_says_refetch(run_cli, mnist_dir, tmp_p
     labels.write_bytes(labels.read_bytes()[:5000])
     result = run_cli("train", "--epochs", "1", "--train-size", "100", "--data-dir", folder)
     assert_one_line_error(
-        result, "t10k-labels-idx1-ubyte", "truncated", "digitlab data fetch --force"
+        result,
+        "t10k-labels-idx1-ubyte",
+        "truncated",
+        f"digitlab data fetch --force --data-dir {folder}",
     )
 
 

@@ -74,6 +74,10 @@ def test_evaluate_and_predict_take_tta(run_cli, model: Model, mnist, tmp_path: P
     assert averaged["images"] == plain["images"] == 10_000
     assert averaged["test_accuracy"] == evaluate([shift_averaged(model)], mnist.test).accuracy
     assert averaged["uncalibrated"] != plain["uncalibrated"]
+    # the temperature fitted on single images is used as it is, and evaluate says so
+    assert model.calibration is not None
+    assert "note: with --tta the calibration" in result.stderr
+    assert "note: with --tta" not in run_cli("evaluate", path).stderr
 
     result = run_cli("predict", path, image, "--tta", "--json")
     assert result.returncode == 0, result.stderr

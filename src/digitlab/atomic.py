@@ -8,6 +8,7 @@ a kill, a full disk) therefore never leaves a truncated model, checkpoint or dat
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -21,12 +22,17 @@ def _umask() -> int:
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Create or replace ``path`` with what ``write`` writes to the handle it is given."""
+    """Create or replace ``path`` with what ``write`` writes to the handle it is given.
+    A replaced file keeps its permissions; a new one gets the usual ones."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; use the usual mode
+        os.chmod(tmp, mode)  # mkstemp makes files private
         with os.fdopen(fd, "wb") as handle:
             write(handle)
         os.replace(tmp, path)

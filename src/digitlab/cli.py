@@ -8,6 +8,7 @@ stderr with exit status 1; ``--json`` puts one JSON object on the last line of s
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import sys
@@ -85,8 +86,16 @@ def load_data(data_dir: Path | None) -> Dataset:
 
 
 def with_tta(models: list[Model], tta: bool) -> list[Model]:
-    """The models, each answering with test-time augmentation if ``tta`` (see --tta)."""
-    return [shift_averaged(model) for model in models] if tta else models
+    """The models, each answering with test-time augmentation if ``tta`` (see --tta).
+    A calibration is then applied to answers other than those it was fitted on: say so."""
+    if not tta:
+        return models
+    if any(model.calibration is not None for model in models):
+        say(
+            "note: with --tta the calibration (temperature and 'unsure' threshold), fitted "
+            "on single images, is applied to the averaged answers without being refitted"
+        )
+    return [shift_averaged(model) for model in models]
 
 
 @data_app.command("fetch")
@@ -247,7 +256,7 @@ def train(
     overrides = {
         key: value
         for key, value in {
-            "layers": parse_layers(layers, "--layers") if layers else None,
+            "layers": parse_layers(layers, "--layers") if layers is not None else None,
             "activation": activation,
             "output_activation": output_activation,
             "cost": cost,
@@ -308,6 +317,8 @@ def train(
         run_spec = preset_registry.resolve_spec(preset, spec, overrides)
         if checkpoint is None and out is not None:
             checkpoint = checkpoint_path_for(out)
+        if out is None and checkpoint is None:
+            say("note: no --out given, so the trained model will not be saved")
         trainer = Trainer(run_spec, load_data(data_dir), callbacks, checkpoint)
     if resume:
         check_writable(out, "--out")  # next to the checkpoint unless --out said otherwise
@@ -429,7 +440,13 @@ def report_training(
             + (f", test {raw_test:.2%}" if raw_test is not None else "")
             + f"; the average's gain on validation {100 * effect.validation_gain:+.2f} points"
         )
-    print(f"training time {metrics.train_seconds:.1f}s over {metrics.epochs_run} epochs")
+    epochs = f"{metrics.epochs_run} epoch{'s' if metrics.epochs_run != 1 else ''}"
+    print(f"training time {metrics.train_seconds:.2f}s over {epochs}")
+    if result.model.calibration is not None:
+        print(
+            "calibrated on the validation set: a temperature for honest probabilities and "
+            "an 'unsure' threshold (`digitlab calibrate` refits them)"
+        )
     if out:
         print(f"model saved to {out}")
 
@@ -551,7 +568,10 @@ def show_evaluation(
         print(f"ensemble of {len(models)}: ", end="")
     print(f"{where} accuracy {result.accuracy:.2%} on {result.images} images")
     print("digit  " + "  ".join(f"{d:>5}" for d in range(10)))
-    print("acc %  " + "  ".join(f"{100 * a:5.1f}" for a in result.per_digit))
+    print(
+        "acc %  "
+        + "  ".join("  n/a" if math.isnan(a) else f"{100 * a:5.1f}" for a in result.per_digit)
+    )
     print("confusion matrix (rows: true digit, columns: predicted)")
     for digit, row in enumerate(result.confusion):
         print(f"{digit}  " + " ".join(f"{count:5d}" for count in row))
@@ -597,7 +617,9 @@ def evaluation_json(
         ]
         if result.members
         else None,
-        "per_digit_accuracy": {str(d): float(a) for d, a in enumerate(result.per_digit)},
+        "per_digit_accuracy": {  # null: no image of that digit
+            str(d): None if math.isnan(a) else float(a) for d, a in enumerate(result.per_digit)
+        },
         "confusion_matrix": result.confusion.tolist(),
         "uncalibrated": confidence(result.uncalibrated),
         "calibrated": confidence(result.calibrated),
@@ -753,7 +775,8 @@ def serve(
             pass
     except OSError as exc:
         raise DigitlabError(
-            f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port"
+            f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port, "
+            "or check --host"
         ) from None
     web = create_app(model, processes=workers)  # a bad model file fails here, with one line
     say(

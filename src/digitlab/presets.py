@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from digitlab.errors import SpecError
-from digitlab.spec import Spec, make_spec, read_spec_file
+from digitlab.spec import Spec, make_spec, parse_layers, read_spec_file
 
 
 @dataclass(frozen=True)
@@ -254,8 +254,8 @@ PRESETS: dict[str, Preset] = {
                 },
                 source="preset mlp-web",
             ),
-            "[784,100,10] sigmoid, softmax + log-likelihood, L2 lambda 5.0, eta 0.1 "
-            "(the model bundled with `digitlab serve`)",
+            "[784,100,10] sigmoid, softmax + log-likelihood, L2 lambda 5.0, eta 0.1: small "
+            "and quick to train, for trying the web page with a model of your own",
         ),
         _ours(
             "cnn-5x5",
@@ -507,6 +507,9 @@ def resolve_spec(
             if not isinstance(base, str):
                 raise SpecError(f"{spec_file}: preset: must be a preset name")
             fields = get(base).spec.model_dump()
-        make_spec({**fields, **from_file}, source=str(spec_file))  # name the file in errors
+        if isinstance(from_file.get("layers"), str):  # "784,30,10", as flags and studies
+            from_file["layers"] = parse_layers(from_file["layers"], f"{spec_file}: layers")
+        # name the file in errors, and take its values only as their own types
+        make_spec({**fields, **from_file}, source=str(spec_file), strict=True)
         fields.update(from_file)
     return make_spec({**fields, **(overrides or {})}, source="", as_flags=True)

@@ -139,7 +139,7 @@ class Spec(BaseModel):
     hashable (``layers`` is a list).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     layers: Annotated[list[PositiveInt], Field(min_length=2)] | LayerTexts = Field(
         default=[784, 30, 10],
@@ -341,13 +341,18 @@ def spec_to_argv(spec: Spec) -> list[str]:
     return argv
 
 
-def make_spec(fields: dict[str, Any], source: str = "spec", as_flags: bool = False) -> Spec:
+def make_spec(
+    fields: dict[str, Any], source: str = "spec", as_flags: bool = False, strict: bool = False
+) -> Spec:
     """Validate ``fields`` into a :class:`Spec`, or raise a one-line :class:`SpecError`.
 
     The error names ``source`` and the offending key (as a ``--flag`` if ``as_flags``).
+    ``strict`` takes each value only as its own type, as a typed file (TOML) should give
+    it: ``eta = true`` or ``eta = "0.5"`` is refused rather than read as 1.0 or 0.5 (a
+    whole number still counts as a number).
     """
     try:
-        return Spec.model_validate(fields)
+        return Spec.model_validate(fields, strict=strict)
     except ValidationError as exc:
         reason = describe_validation_error(exc, as_flags)
         raise SpecError(f"{source}: {reason}" if source else reason) from None
@@ -363,6 +368,10 @@ def describe_validation_error(exc: ValidationError, as_flags: bool = False) -> s
         key = str(first["loc"][0]) if first["loc"] else ""
         message = "unknown key" if first["type"] == "extra_forbidden" else message
         message = message[0].lower() + message[1:]
+        if first["type"].endswith("_type"):  # a value of the wrong type: show which
+            value = first["input"]
+            shown = str(value).lower() if isinstance(value, bool) else repr(value)
+            message += f", not {shown}"
     if as_flags and key:
         key = "--" + key.replace("_", "-")
     return f"{key}: {message}" if key else message

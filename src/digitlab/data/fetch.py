@@ -26,6 +26,7 @@ from pathlib import Path
 import platformdirs
 
 from digitlab.atomic import atomic_write
+from digitlab.data.idx import refetch_hint
 from digitlab.errors import DataError
 from digitlab.reporting import Report, silent
 
@@ -96,10 +97,7 @@ def fetch_mnist(data_dir: Path | None = None, force: bool = False, report: Repor
         elif force:
             missing.append(name)
         else:
-            raise DataError(
-                f"{path} does not match MNIST's checksum; re-fetch it with "
-                "`digitlab data fetch --force` (or keep it and load it with --data-dir)"
-            )
+            raise DataError(f"{path} does not match MNIST's checksum; {refetch_hint(path)}")
     if missing:
         _download(missing, data_dir, report)
     return data_dir

@@ -10,6 +10,7 @@ corrupt download is reported instead of silently read as garbage.  Gzipped files
 from __future__ import annotations
 
 import math
+import shlex
 import struct
 import zlib
 from pathlib import Path
@@ -28,7 +29,6 @@ IDX_TYPES: dict[int, np.dtype] = {
     0x0E: np.dtype(">f8"),
 }
 GZIP_MAGIC = b"\x1f\x8b"
-REFETCH_HINT = "re-fetch it with `digitlab data fetch --force`"
 #: The largest IDX file read, compressed or not (MNIST's training images are 47 MB).
 MAX_IDX_BYTES = 200_000_000
 
@@ -46,7 +46,17 @@ def read_idx(path: Path) -> np.ndarray:
         raise DataError(f"cannot read {path}: {exc.strerror}") from None
     if raw.startswith(GZIP_MAGIC):
         raw = _gunzip(raw, path)
-    return parse_idx(raw, name=str(path))
+    try:
+        return parse_idx(raw, name=str(path))
+    except DataError as error:
+        raise DataError(f"{error}; {refetch_hint(path)}") from None
+
+
+def refetch_hint(path: Path) -> str:
+    """How to replace the damaged MNIST file ``path`` with a verified download."""
+    return (
+        f"re-fetch it with `digitlab data fetch --force --data-dir {shlex.quote(str(path.parent))}`"
+    )
 
 
 def _gunzip(raw: bytes, path: Path) -> bytes:
@@ -56,33 +66,33 @@ def _gunzip(raw: bytes, path: Path) -> bytes:
     try:
         data = inflate.decompress(raw, MAX_IDX_BYTES + 1)
     except zlib.error:
-        raise DataError(f"{path} is a corrupt gzip file; {REFETCH_HINT}") from None
+        raise DataError(f"{path} is a corrupt gzip file; {refetch_hint(path)}") from None
     if len(data) > MAX_IDX_BYTES:
         raise DataError(f"{path} decompresses to over {MAX_IDX_BYTES:,} bytes; not MNIST")
     if not inflate.eof:
-        raise DataError(f"{path} is a truncated gzip file; {REFETCH_HINT}")
+        raise DataError(f"{path} is a truncated gzip file; {refetch_hint(path)}")
     if inflate.unused_data:
-        raise DataError(f"{path} has data after its gzip stream; {REFETCH_HINT}")
+        raise DataError(f"{path} has data after its gzip stream; {refetch_hint(path)}")
     return data
 
 
 def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
     """Parse the bytes of an uncompressed IDX file, checking header against length."""
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
-        raise DataError(f"{name} is not an IDX file (bad magic number); {REFETCH_HINT}")
+        raise DataError(f"{name} is not an IDX file (bad magic number)")
     dtype, ndim = IDX_TYPES[raw[2]], raw[3]
     header_size = 4 + 4 * ndim
     if ndim == 0 or len(raw) < header_size:
-        raise DataError(f"{name} has a truncated IDX header; {REFETCH_HINT}")
+        raise DataError(f"{name} has a truncated IDX header")
     shape = struct.unpack(f">{ndim}I", raw[4:header_size])
     if 0 in shape:
-        raise DataError(f"{name} declares an empty dimension ({shape}); {REFETCH_HINT}")
+        raise DataError(f"{name} declares an empty dimension ({shape})")
     expected = header_size + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if len(raw) != expected:
         state = "truncated" if len(raw) < expected else "longer than its header says"
         raise DataError(
             f"{name} is {state} ({len(raw)} bytes, expected {expected} for shape "
-            f"{'x'.join(map(str, shape))}); {REFETCH_HINT}"
+            f"{'x'.join(map(str, shape))})"
         )
     data = np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(shape)
     return data.astype(dtype.newbyteorder("="), copy=False)

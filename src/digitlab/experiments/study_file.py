@@ -248,7 +248,7 @@ def base_spec(study: StudyFile, source: str = "base") -> Spec:
     fields = dict(study.base)
     preset = fields.pop("preset", None)
     start = get_preset(preset).spec.model_dump() if preset else {}
-    return make_spec({**start, **fields}, source=f"{source}: base")
+    return make_spec({**start, **fields}, source=f"{source}: base", strict=True)
 
 
 def apply_params(

@@ -15,6 +15,7 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 
 def per_class_accuracy(matrix: np.ndarray) -> np.ndarray:
-    """For each true digit, the fraction of its images classified correctly."""
+    """For each true digit, the fraction of its images classified correctly; NaN for a
+    digit with no images, whose accuracy is not 0 but unknown."""
     totals = matrix.sum(axis=1)
-    return np.divide(np.diag(matrix), totals, out=np.zeros(len(matrix)), where=totals > 0)
+    return np.divide(np.diag(matrix), totals, out=np.full(len(matrix), np.nan), where=totals > 0)

@@ -1,0 +1,47 @@
+"""Files written atomically: all of the new content or none of it, and a replaced file
+keeps the permissions its owner gave it."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from digitlab.atomic import atomic_write
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"old")
+    os.chmod(path, 0o640)
+    atomic_write(path, lambda handle: handle.write(b"new"))
+    assert path.read_bytes() == b"new" and mode_of(path) == 0o640
+
+
+def test_a_new_file_gets_the_usual_permissions(tmp_path: Path) -> None:
+    mask = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "new.npz", lambda handle: handle.write(b"x"))
+    finally:
+        os.umask(mask)
+    assert mode_of(tmp_path / "new.npz") == 0o644
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"old")
+
+    def fail(handle) -> None:
+        handle.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(path, fail)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
