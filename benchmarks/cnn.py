@@ -285,6 +285,35 @@ def tta_section(name: str, runs: dict[int, Path], data: Dataset) -> str:
     )
 
 
+def variant_section(preset: Preset, runs: dict[int, Path], data: Dataset) -> str:
+    """Each finished run of ``preset`` beside the run of the preset it varies at the same
+    seed, and the mean difference over the seeds; "" for a preset that varies none."""
+    if preset.varies is None:
+        return ""
+    base = PRESETS[preset.varies]
+    pairs = {}
+    for seed, path in runs.items():
+        base_path = ensure_trained(base, seed, data, False)
+        if base_path is not None:
+            pairs[seed] = (measured_as_kept(path), measured_as_kept(base_path))
+    return paired_section(
+        f"`{preset.name}` against `{base.name}`",
+        f"`{preset.name}` is {preset.summary}.  Each run is set beside the other "
+        "preset's run at the same seed, which starts from the same weights; their paths "
+        "then part, so unlike the sections above each difference carries the seed-to-seed "
+        "noise of training, and only the interval over the seeds says whether the "
+        "ingredient did anything.",
+        (f"`{preset.name}`", f"`{base.name}`"),
+        pairs,
+    )
+
+
+def measured_as_kept(path: Path) -> Measured:
+    """A finished run as it was kept: its best validation epoch and that epoch's figures."""
+    metrics = load_model(path).metrics
+    return Measured(metrics.best_epoch, metrics.validation_accuracy, metrics.test_accuracy)
+
+
 def ensemble_row(ensemble: Ensemble, paths: list[Path], data: Dataset) -> list[object]:
     models = [load_model(path) for path in paths]
 
@@ -378,6 +407,7 @@ def main() -> None:
             if len(trained) < args.seeds:
                 missing.append(f"{name} at seeds {seed_list(sorted(set(found) - set(trained)))}")
         sections.append(averaging_section(name, finished))
+        sections.append(variant_section(PRESETS[name], finished, data))
         if args.tta:
             sections.append(tta_section(name, finished, data))
     for name in args.ensembles:

@@ -13,6 +13,7 @@ import cnn
 from digitlab.evaluation.scoring import evaluate
 from digitlab.evaluation.tta import shift_averaged
 from digitlab.nn.model_file import load_model
+from digitlab.presets import Preset
 from digitlab.spec import make_spec
 from digitlab.train.history import EpochRecord, History
 from digitlab.train.to_file import history_path_for, train_to_file
@@ -81,3 +82,37 @@ def test_the_tta_section_puts_each_run_beside_itself_with_shifts(mnist, tmp_path
         row = f"| seed {seed} | 1 | {cells[0]} | {cells[1]} | 1 | {cells[2]} | {cells[3]} | "
         assert row in section
     assert "Over seeds 0, 1, paired run by run: validation " in section and "; test " in section
+
+
+def test_a_variant_is_set_beside_its_base_preset_seed_by_seed(
+    mnist, tmp_path: Path, monkeypatch
+) -> None:
+    spec = make_spec({"layers": ["conv:4:5", "pool:2", "dense:10"], "cost": "log-likelihood",
+                      "epochs": 1, "train_size": 500, "eta": 0.1})  # fmt: skip
+    base = Preset("tiny", spec, "a tiny network")
+    variant = Preset("tiny-fast", spec.with_overrides(eta=0.3), "a tiny network at eta 0.3",
+                     varies="tiny")  # fmt: skip
+    monkeypatch.setattr(cnn, "PRESETS", {"tiny": base, "tiny-fast": variant})
+    monkeypatch.setattr(cnn, "WORK", tmp_path)
+    runs = {}
+    for seed in (0, 1, 2):
+        runs[seed] = cnn.model_path(variant, seed)
+        train_to_file(variant.spec.with_overrides(seed=seed), mnist, runs[seed])
+    for seed in (0, 1):  # the base preset has no run at seed 2
+        train_to_file(base.spec.with_overrides(seed=seed), mnist, cnn.model_path(base, seed))
+    section = cnn.variant_section(variant, runs, mnist)
+    assert "## `tiny-fast` against `tiny`" in section
+    assert "`tiny-fast` is a tiny network at eta 0.3." in section
+    for seed in (0, 1):
+        cells = []
+        for preset in (variant, base):
+            metrics = load_model(cnn.model_path(preset, seed)).metrics
+            cells += [str(metrics.best_epoch), f"{100 * metrics.validation_accuracy:.2f}",
+                      f"{100 * metrics.test_accuracy:.2f}"]  # fmt: skip
+        assert f"| seed {seed} | {' | '.join(cells)} | " in section
+    assert "| seed 2 |" not in section
+    assert "Over seeds 0, 1, paired run by run: validation " in section
+
+
+def test_a_preset_that_varies_none_has_no_variant_section(mnist) -> None:
+    assert cnn.variant_section(cnn.PRESETS["cnn-best"], {}, mnist) == ""

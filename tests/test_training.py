@@ -315,11 +315,22 @@ def test_label_smoothing_changes_training_but_not_what_is_measured(mnist) -> Non
     assert record.validation_cost == net.evaluate(validation.images, one_hot(validation.labels))[0]
 
 
-@pytest.mark.parametrize(("name", "bar"), [("cnn-record", 0.8), ("mlp-elastic", 0.7)])
+@pytest.mark.parametrize(
+    ("name", "bar"), [("cnn-record", 0.8), ("cnn-record-affine", 0.8), ("mlp-elastic", 0.7)]
+)
 def test_the_record_presets_build_and_learn(mnist, name: str, bar: float) -> None:
     """One epoch on 2,000 images, measured on 2,000 validation images over seeds 0-2:
-    cnn-record 89-92 %, mlp-elastic 81-83 %."""
+    cnn-record 89-92 %, cnn-record-affine 91-93 %, mlp-elastic 81-83 %."""
     data = replace(mnist, validation=mnist.validation.head(2000))
     spec = PRESETS[name].spec.with_overrides(train_size=2000, epochs=1)
     result = Trainer(spec, data, use_test=False, diagnostics=False).run()
     assert result.history[0].validation_accuracy > bar
+
+
+def test_a_preset_that_varies_another_differs_from_it_in_how_it_trains_only() -> None:
+    variants = [preset for preset in PRESETS.values() if preset.varies is not None]
+    assert variants  # cnn-record-affine at least
+    for preset in variants:
+        base = PRESETS[preset.varies]
+        assert preset.spec != base.spec
+        assert preset.spec.layers == base.spec.layers

@@ -17,12 +17,17 @@ from digitlab.spec import Spec, make_spec, parse_layers, read_spec_file
 
 @dataclass(frozen=True)
 class Preset:
+    """A named spec.  ``varies`` names the preset this one differs from in a single
+    ingredient, so that ``benchmarks/cnn.py`` can set their runs side by side, seed by
+    seed, and measure what that ingredient does."""
+
     name: str
     spec: Spec
     summary: str
     book_accuracy: float | None = None
     book_split: Literal["test", "validation"] = "test"
     book_source: str = ""
+    varies: str | None = None
 
 
 def _book(
@@ -93,12 +98,18 @@ _RECORD = {
 }
 
 
-def _ours(name: str, convolutions: list[str], summary: str, **changes: Any) -> Preset:
+def _ours(
+    name: str,
+    convolutions: list[str],
+    summary: str,
+    varies: str | None = None,
+    **changes: Any,
+) -> Preset:
     """One of our networks: ``convolutions``, then dense 512 with dropout, and softmax;
     ``changes`` to how it trains, if any."""
     layers = [*convolutions, "dense:512", "dropout:0.5", "dense:10"]
     fields = {**_OURS, "layers": layers, **changes}
-    return Preset(name, make_spec(fields, source=f"preset {name}"), summary)
+    return Preset(name, make_spec(fields, source=f"preset {name}"), summary, varies=varies)
 
 
 PRESETS: dict[str, Preset] = {
@@ -276,6 +287,15 @@ PRESETS: dict[str, Preset] = {
             "rotations up to 20 degrees and shifts up to 3 pixels, a moving average of the "
             "weights (0.999), label smoothing 0.1, 2 warm-up epochs then cosine",
             **_RECORD,
+        ),
+        _ours(
+            "cnn-record-affine",
+            _BEST_CONVOLUTIONS,
+            "cnn-record trained with cnn-best's random affine warps (turns up to 12 "
+            "degrees, zoom up to 10 %, shifts up to 2 pixels) instead of its rotations up "
+            "to 20 degrees and shifts up to 3 pixels",
+            "cnn-record",
+            **{**_RECORD, "augment": "affine", "rotation": 0.0, "translation": 0.0},
         ),
         Preset(
             "mlp-elastic",
