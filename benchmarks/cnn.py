@@ -19,7 +19,10 @@ leaves the second core idle for much of each step.
 A preset trained with a moving average of the weights gets a section of its own: each
 run's kept weights against its raw ones, which the run measures beside them.  With
 ``--tta`` every preset also gets one for test-time augmentation.  Both compare one run
-measured two ways, so their differences carry no seed-to-seed noise.
+measured two ways, so their differences carry no seed-to-seed noise.  A preset that
+varies another in one ingredient (``Preset.varies``) gets a section setting each of its
+runs beside the other preset's run at the same seed: two runs, so that difference does
+carry the noise, and the interval over the seeds is what to read.
 
 Next to the table goes its reproduction check (cnn.checks.json beside cnn.md): the exact
 figures of its cheapest row, book-ch6-fc at seed 0 (under a minute to train), which the
@@ -300,9 +303,10 @@ def variant_section(preset: Preset, runs: dict[int, Path], data: Dataset) -> str
         f"`{preset.name}` against `{base.name}`",
         f"`{preset.name}` is {preset.summary}.  Each run is set beside the other "
         "preset's run at the same seed, which starts from the same weights; their paths "
-        "then part, so unlike the sections above each difference carries the seed-to-seed "
-        "noise of training, and only the interval over the seeds says whether the "
-        "ingredient did anything.",
+        "then part, so unlike the sections that measure one run two ways, each difference "
+        "carries the seed-to-seed noise of training, and only the interval over the seeds "
+        "says whether the ingredient did anything.  Seeds without a run of both are left "
+        "out.",
         (f"`{preset.name}`", f"`{base.name}`"),
         pairs,
     )

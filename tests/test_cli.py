@@ -311,7 +311,7 @@ def test_every_command_has_help(run_cli, command) -> None:
         (["train", "--eta", "-1"], ["--eta"]),
         (["train", "--eta", "inf"], ["--eta", "finite"]),
         (["train", "--layers", ""], ["--layers", "''"]),
-        (["train", "--train-size", "50001", "--epochs", "1"], ["train_size", "50,000"]),
+        (["train", "--train-size", "50001", "--epochs", "1"], ["--train-size", "50,000"]),
         (["train", "--epochs", "0"], ["--epochs"]),
         (["train", "--batch-size", "0"], ["--batch-size"]),
         (
@@ -416,7 +416,7 @@ def test_truncated_idx_names_the_file_and_says_refetch(run_cli, mnist_dir, tmp_p
         result,
         "t10k-labels-idx1-ubyte",
         "truncated",
-        f"digitlab data fetch --force --data-dir {folder}",
+        f"if it is MNIST's, `digitlab data fetch --force --data-dir {folder}`",
     )
 
 
@@ -427,7 +427,9 @@ def test_checksum_mismatch_is_reported_and_file_left_alone(
     images = folder / "t10k-images-idx3-ubyte"
     write_idx(images, np.zeros((10_000, 28, 28), dtype=np.uint8))  # valid IDX, not MNIST's
     result = run_cli("data", "fetch", "--data-dir", folder)
-    assert_one_line_error(result, "t10k-images-idx3-ubyte", "checksum", "--force")
+    assert_one_line_error(
+        result, "t10k-images-idx3-ubyte", "checksum", "--force", "another data set"
+    )
     assert images.stat().st_size == 7_840_016
 
 

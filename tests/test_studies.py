@@ -70,6 +70,9 @@ def test_shipped_study_files_are_valid(path: Path) -> None:
         ('name = "x"\n[variants]\nonly = {}\n', "variants: name a reference and at least one"),
         ('name = "x"\n[variants]\na = {}\nb = { wings = 2 }\n', "variants.b.wings: unknown"),
         ('name = "x"\n[variants]\na = {}\nb = { eta = -1 }\n', "variant b: eta"),
+        ('name = "x"\n[variants]\na = {}\nb = { eta = "0.5" }\n', "variant b: eta: input should"),
+        ('name = "x"\n[variants]\na = {}\nb = { expand = "yes" }\n', "variant b: expand"),
+        ('name = "x"\n[base]\neta = true\n[space]\nepochs = [1]\n', "base: eta: input should"),
         ('name = "x"\n[space]\nvariant = ["a"]\n', "space.variant: unknown hyperparameter"),
         (
             'name = "x"\n[space]\nvariant = ["z"]\n[variants]\na = {}\nb = { eta = 1 }\n',

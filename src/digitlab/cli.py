@@ -319,7 +319,15 @@ def train(
             checkpoint = checkpoint_path_for(out)
         if out is None and checkpoint is None:
             say("note: no --out given, so the trained model will not be saved")
-        trainer = Trainer(run_spec, load_data(data_dir), callbacks, checkpoint)
+        data = load_data(data_dir)
+        if run_spec.train_size and run_spec.train_size > len(data.train):
+            # the library takes all the images there are (as scikit-learn's folds need);
+            # a number typed on the command line that is larger is a mistake
+            raise SpecError(
+                f"--train-size: {run_spec.train_size:,} is more than the "
+                f"{len(data.train):,} training images"
+            )
+        trainer = Trainer(run_spec, data, callbacks, checkpoint)
     if resume:
         check_writable(out, "--out")  # next to the checkpoint unless --out said otherwise
     try:

@@ -348,8 +348,9 @@ def make_spec(
 
     The error names ``source`` and the offending key (as a ``--flag`` if ``as_flags``).
     ``strict`` takes each value only as its own type, as a typed file (TOML) should give
-    it: ``eta = true`` or ``eta = "0.5"`` is refused rather than read as 1.0 or 0.5 (a
-    whole number still counts as a number).
+    it: ``eta = true`` or ``eta = "0.5"`` is refused rather than read as 1.0 or 0.5, and
+    so is ``epochs = 30.0`` where a whole number is wanted (a whole number still counts
+    where any number is).
     """
     try:
         return Spec.model_validate(fields, strict=strict)

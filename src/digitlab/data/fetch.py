@@ -97,7 +97,10 @@ def fetch_mnist(data_dir: Path | None = None, force: bool = False, report: Repor
         elif force:
             missing.append(name)
         else:
-            raise DataError(f"{path} does not match MNIST's checksum; {refetch_hint(path)}")
+            raise DataError(
+                f"{path} does not match MNIST's checksum; {refetch_hint(path)} (another data "
+                "set in MNIST's format loads with --data-dir, without fetching)"
+            )
     if missing:
         _download(missing, data_dir, report)
     return data_dir

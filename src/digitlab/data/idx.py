@@ -53,9 +53,12 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def refetch_hint(path: Path) -> str:
-    """How to replace the damaged MNIST file ``path`` with a verified download."""
+    """How to replace the damaged file ``path`` with a verified download of MNIST's --
+    only if it is MNIST: a folder may hold another data set in MNIST's format."""
+    folder = shlex.quote(str(path.parent))
     return (
-        f"re-fetch it with `digitlab data fetch --force --data-dir {shlex.quote(str(path.parent))}`"
+        f"if it is MNIST's, `digitlab data fetch --force --data-dir {folder}` replaces it "
+        "with a verified download"
     )
 
 

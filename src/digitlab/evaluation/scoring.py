@@ -24,7 +24,7 @@ class Evaluation:
 
     images: int
     accuracy: float
-    per_digit: np.ndarray
+    per_digit: np.ndarray  # accuracy on each digit's images; NaN for a digit with none
     confusion: np.ndarray
     members: list[float]  # each member's accuracy, for an ensemble (else empty)
     uncalibrated: CalibrationScores

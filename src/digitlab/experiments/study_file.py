@@ -240,7 +240,9 @@ def load_study_file(path: Path) -> StudyFile:
         raise SpecError(f"{path}: {reason}") from None
     base = base_spec(study, source=str(path))  # the base must be a valid spec on its own
     for name in study.variants:
-        apply_params(base, {VARIANT: name}, {}, study.variants, source=f"{path}: variant {name}")
+        apply_params(
+            base, {VARIANT: name}, {}, study.variants, f"{path}: variant {name}", strict=True
+        )
     return study
 
 
@@ -257,9 +259,11 @@ def apply_params(
     overrides: dict[str, Any],
     variants: dict[str, dict[str, Any]] | None = None,
     source: str = "trial",
+    strict: bool = False,
 ) -> Spec:
     """The spec for one trial: the base, the sampled hyperparameters (a ``variant`` stands
-    for its fields in ``variants``), then ``overrides``."""
+    for its fields in ``variants``), then ``overrides``; ``strict`` as for a spec file,
+    which is how a study file's variants are checked when it is read."""
     fields = base.model_dump()
     if VARIANT in params:
         params = {**(variants or {})[params[VARIANT]], **params}
@@ -268,7 +272,7 @@ def apply_params(
         fields.update(derived_fields(fields["layers"], params))
     except SpecError as error:
         raise SpecError(f"{source}: {error}") from None
-    return make_spec({**fields, **overrides}, source=source)
+    return make_spec({**fields, **overrides}, source=source, strict=strict)
 
 
 def derived_fields(layers: list[Any], params: dict[str, Any]) -> dict[str, Any]:

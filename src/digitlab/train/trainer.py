@@ -101,11 +101,6 @@ class Trainer:
                 f"{inputs} pixels"
             )
         check_digit_network(spec)
-        if spec.train_size and spec.train_size > len(data.train):
-            raise SpecError(
-                f"train_size: {spec.train_size:,} is more than the {len(data.train):,} "
-                "training images there are"
-            )
         self.spec = spec
         self.train = data.train.head(spec.train_size) if spec.train_size else data.train
         if spec.expand:
