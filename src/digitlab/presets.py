@@ -471,6 +471,15 @@ TRAINING_TIMES: dict[str, TrainingTime] = {
     "cnn-record": TrainingTime(
         46 * 60, "docs/results/record-quiet.md: wall time of seed 0, the machine to itself"
     ),
+    # docs/results/record-affine.md, trained by `python benchmarks/cnn.py --presets
+    # cnn-record-affine --seeds 2 --ensembles --lanes 2`: wall time of seed 0, two runs
+    # sharing the 2 cores with tests beside them (an upper bound; the same work per epoch
+    # as cnn-record's, whose 46 minutes were measured with the machine to itself).
+    "cnn-record-affine": TrainingTime(
+        87 * 60,
+        "docs/results/record-affine.md: wall time of seed 0, two runs sharing the 2 cores "
+        "with other work",
+    ),
     # docs/results/record.md, trained by `python benchmarks/cnn.py --presets cnn-record
     # mlp-elastic --seeds 4 --ensembles cnn-record-ensemble --lanes 2`: wall time of seed 0, on a
     # machine busy with other runs and tests for much of it (an upper bound).
