@@ -138,6 +138,16 @@ def test_evaluate_needs_only_the_test_files(trained, run_cli, mnist_dir, tmp_pat
     assert_one_line_error(
         run_cli("evaluate", folder / "m.npz", "--data-dir", tmp_path / "missing"), "not exist"
     )
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(
+        run_cli("evaluate", folder / "m.npz", "--data-dir", tmp_path / "empty"),
+        "none of MNIST's files",
+        "digitlab data fetch --data-dir",
+    )
+    assert_one_line_error(
+        run_cli("evaluate", folder / "m.npz", "--split", "train"),
+        "--split: input should be 'test' or 'validation', not 'train'",
+    )
 
 
 def test_calibrate_stores_a_temperature_that_changes_no_answer(trained, run_cli, tmp_path) -> None:
@@ -154,6 +164,19 @@ def test_calibrate_stores_a_temperature_that_changes_no_answer(trained, run_cli,
     after = json.loads(run_cli("evaluate", model, "--json").stdout.splitlines()[-1])
     assert after["test_accuracy"] == before["test_accuracy"]
     assert after["calibrated"] is not None
+    said = run_cli("calibrate", model)  # in words: a note when the ECE rose, none otherwise
+    assert said.returncode == 0, said.stderr
+    rose = found["validation_ece"][1] > found["validation_ece"][0]
+    assert ("note: the ECE went up" in said.stderr) == rose
+
+
+def test_version() -> None:
+    from typer.testing import CliRunner
+
+    from digitlab import __version__, cli
+
+    result = CliRunner().invoke(cli.app, ["--version"])
+    assert result.exit_code == 0 and result.stdout == f"digitlab {__version__}\n"
 
 
 def test_predict_own_images(trained, run_cli, mnist, tmp_path: Path) -> None:
@@ -369,9 +392,9 @@ def test_bad_images_and_models(trained, run_cli, tmp_path: Path) -> None:
     folder, _ = trained
     (tmp_path / "bad.png").write_bytes(b"not an image")
     Image.new("L", (30, 30), 255).save(tmp_path / "blank.png")
-    assert_one_line_error(
-        run_cli("predict", folder / "m.npz", tmp_path / "bad.png"), "bad.png", "not a readable"
-    )
+    alone = run_cli("predict", folder / "m.npz", tmp_path / "bad.png")
+    assert_one_line_error(alone, "bad.png", "not a readable")
+    assert alone.stdout == ""  # one image: its error says it all, once
     assert_one_line_error(
         run_cli("predict", folder / "m.npz", tmp_path / "gone.png"), "gone.png", "does not exist"
     )

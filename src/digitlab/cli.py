@@ -14,10 +14,11 @@ import shlex
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import typer
 
+from digitlab import __version__
 from digitlab import presets as preset_registry
 from digitlab.data import fetch_mnist, load_mnist
 from digitlab.data.fetch import default_data_dir
@@ -57,6 +58,27 @@ study_app = typer.Typer(
     help="Hyperparameter studies: run (or continue), list and report them.", no_args_is_help=True
 )
 app.add_typer(study_app, name="study")
+
+
+def print_version(asked: bool) -> None:
+    """``--version``: print the installed digitlab's version and stop."""
+    if asked:
+        print(f"digitlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def top_level(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=print_version,
+        is_eager=True,
+        help="Print digitlab's version and exit.",
+    ),
+) -> None:
+    """Recognise handwritten digits with neural networks written from scratch in NumPy."""
+
 
 DATA_DIR = typer.Option(
     None,
@@ -464,7 +486,7 @@ def evaluate(
     model_paths: list[Path] = typer.Argument(
         ..., metavar="MODEL...", help="Model files from `digitlab train`; several form an ensemble."
     ),
-    split: Literal["test", "validation"] = typer.Option(
+    split: str = typer.Option(
         "test",
         "--split",
         help="Images to measure on: test, or validation (the last 10,000 training images), "
@@ -493,6 +515,8 @@ def evaluate(
     """Accuracy, accuracy per digit, confusion matrix and calibration (NLL, ECE) of a model
     or an ensemble (several models: their probabilities are averaged; each member's
     accuracy is shown too), on the test set, the validation set, or your own images."""
+    if split not in ("test", "validation"):
+        raise SpecError(f"--split: input should be 'test' or 'validation', not {split!r}")
     if choose and len(model_paths) < 2:
         raise SpecError("--choose picks an ensemble's members: give at least two models")
     models = with_tta([load_model(path) for path in model_paths], tta)
@@ -665,6 +689,12 @@ def calibrate(
             "features"
         )
     )
+    if found.validation_ece[1] > found.validation_ece[0]:
+        say(
+            "note: the ECE went up: the temperature is the one that minimises the NLL, and "
+            "the ECE, counted in bins, can move the other way for a model that was already "
+            "close to calibrated"
+        )
 
 
 @app.command("info")
@@ -711,7 +741,7 @@ def predict(
                 ],
             }
         )
-    else:
+    elif not (len(images) == 1 and isinstance(answers[0], Unreadable)):  # else: its error alone
         for path, answer in zip(images, answers, strict=True):
             print(f"{path}: {describe_answer(answer)}")
         if unsure_below(models) is None:

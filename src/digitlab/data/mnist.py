@@ -100,6 +100,11 @@ def load_test_split(data_dir: Path | None = None) -> Split:
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DataError(f"data folder {data_dir} does not exist")
+    if all(existing_file(data_dir, name) is None for name in MNIST_FILES):
+        raise DataError(
+            f"{data_dir} holds none of MNIST's files; `digitlab data fetch --data-dir "
+            f"{data_dir}` downloads them there"
+        )
     return Split(*read_pair(data_dir, "t10k"))
 
 
