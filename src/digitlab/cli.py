@@ -77,7 +77,7 @@ def top_level(
         help="Print digitlab's version and exit.",
     ),
 ) -> None:
-    """Recognise handwritten digits with neural networks written from scratch in NumPy."""
+    """Options given before the command: ``--version``."""
 
 
 DATA_DIR = typer.Option(
@@ -402,7 +402,7 @@ def train_ensemble(
         say(f"interrupted; run the same command again to continue in {folder}")
         raise typer.Exit(130) from None
     models = [load_model(path) for path in paths]
-    show_evaluation(paths, models, load_test_split(data_dir), "test", None, as_json)
+    show_evaluation(paths, models, load_test_split(data_dir, say), "test", None, as_json)
 
 
 def without_average_json(result: TrainResult) -> dict[str, Any] | None:
@@ -489,6 +489,10 @@ def evaluate(
     split: str = typer.Option(
         "test",
         "--split",
+        metavar="<test|validation>",
+        autocompletion=lambda incomplete: [
+            name for name in ("test", "validation") if name.startswith(incomplete)
+        ],
         help="Images to measure on: test, or validation (the last 10,000 training images), "
         "to choose between models without looking at the test set.",
     ),
@@ -536,7 +540,7 @@ def evaluate(
             say(f"skipped {skipped.path}: {skipped.reason}")
         measured, where = folder.split, str(images)
     elif split == "test":
-        measured, where = data.test if data else load_test_split(data_dir), "test"
+        measured, where = data.test if data else load_test_split(data_dir, say), "test"
     else:
         measured, where = data.validation, "validation"
     chosen_json = None if choice is None else choice_json(choice, model_paths)
@@ -689,12 +693,22 @@ def calibrate(
             "features"
         )
     )
-    if found.validation_ece[1] > found.validation_ece[0]:
-        say(
-            "note: the ECE went up: the temperature is the one that minimises the NLL, and "
-            "the ECE, counted in bins, can move the other way for a model that was already "
-            "close to calibrated"
-        )
+    note = ece_note(found.validation_ece)
+    if note:
+        say(note)
+
+
+def ece_note(ece: tuple[float, float]) -> str | None:
+    """What to say when calibrating raised the validation ECE (``(before, after)``) by
+    enough to show in the two decimals printed, lest it look like a mistake."""
+    before, after = (round(value * 100, 2) for value in ece)
+    if after <= before:
+        return None
+    return (
+        "note: the ECE went up: the temperature is the one that minimises the NLL, and the "
+        "ECE, counted in bins, can move the other way for a model that was already close to "
+        "calibrated"
+    )
 
 
 @app.command("info")

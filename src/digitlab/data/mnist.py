@@ -91,21 +91,18 @@ def load_mnist(data_dir: Path | None = None, report: Report = silent) -> Dataset
     )
 
 
-def load_test_split(data_dir: Path | None = None) -> Split:
+def load_test_split(data_dir: Path | None = None, report: Report = silent) -> Split:
     """Only MNIST's test set: all that scoring a model needs.  ``data_dir`` may hold just
-    the two ``t10k-*`` files (raw or gzipped); without ``data_dir``, the default data folder
-    is used and MNIST fetched into it if it is not there yet."""
-    if data_dir is None:
-        return load_mnist().test
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise DataError(f"data folder {data_dir} does not exist")
-    if all(existing_file(data_dir, name) is None for name in MNIST_FILES):
-        raise DataError(
-            f"{data_dir} holds none of MNIST's files; `digitlab data fetch --data-dir "
-            f"{data_dir}` downloads them there"
-        )
-    return Split(*read_pair(data_dir, "t10k"))
+    the two ``t10k-*`` files (raw or gzipped).  A folder holding none of MNIST's files --
+    the default one, or one the caller names -- is fetched into first, as for training."""
+    if data_dir is None or not Path(data_dir).is_dir() or holds_no_mnist(Path(data_dir)):
+        return load_mnist(data_dir, report).test
+    return Split(*read_pair(Path(data_dir), "t10k"))
+
+
+def holds_no_mnist(data_dir: Path) -> bool:
+    """Whether none of MNIST's four files (raw or gzipped) is in ``data_dir``."""
+    return all(existing_file(data_dir, name) is None for name in MNIST_FILES)
 
 
 def read_pair(data_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
