@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,19 @@ def test_calibrated_models_give_our_calibrated_probabilities(cost, temperature, 
     ours = assert_same_probabilities(calibrated, images)
     uncalibrated = untrained(spec).probabilities(images)
     assert np.abs(ours - uncalibrated).max() > 0.01  # the temperature matters here
+
+
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+def test_tiny_sigmoid_outputs_tempered_into_view_agree(cost, images) -> None:
+    """Sigmoid outputs down at z = -20 (1e-9) are raised to 1e-5 and more by a
+    temperature of 2 or 3: both sides must compute them to their relative precision (a
+    sigmoid exact only to float32's absolute rounding gives 0 there)."""
+    for temperature in (2.0, 3.0):
+        model = untrained(make_spec({"layers": [784, 30, 10], "cost": cost}))
+        model = replace(model, calibration=calibration_at(temperature))
+        model.network.layers[-1].biases.value[...] = np.linspace(-20, 0, 10)
+        ours = assert_same_probabilities(model, images)
+        assert ours.min() > 1e-5  # the tiny outputs, raised into view
 
 
 def test_rows_without_a_positive_output_get_uniform_probabilities_as_ours_do(images) -> None:

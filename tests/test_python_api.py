@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from scipy.sparse import csr_matrix
 
-from digitlab.errors import ArrayError, DigitlabError
+from digitlab.data.mnist import Dataset, Split
+from digitlab.errors import ArrayError, DataError, DigitlabError
 from digitlab.evaluation.calibration import calibrated
 from digitlab.inputs import digit_labels, pixel_rows
 from digitlab.nn.build import build_network
@@ -69,12 +70,31 @@ def test_every_accepted_form_gives_the_same_rows() -> None:
 
 
 def test_scale_is_decided_for_the_whole_array() -> None:
-    """One image above 1 makes the array 0-255 data; an integer array always is."""
-    images = np.zeros((2, 784))
-    images[0, 0], images[1, 0] = 0.5, 200.0
-    np.testing.assert_allclose(pixel_rows(images)[:, 0], [0.5 / 255, 200 / 255], rtol=1e-6)
+    """Floats above 1 make the array 0-255 data, a blank image among them too; an integer
+    array always is 0-255 data."""
+    images = np.zeros((3, 784))
+    images[0, 0], images[1, 0] = 3.0, 200.0  # and image 2 is blank
+    np.testing.assert_allclose(pixel_rows(images)[:, 0], [3 / 255, 200 / 255, 0], rtol=1e-6)
     assert pixel_rows(np.full(784, 2, dtype=np.uint8)).max() == pytest.approx(2 / 255)
     assert pixel_rows(np.ones(784)).max() == 1.0
+
+
+@pytest.mark.parametrize(
+    ("peaks", "fragment"),
+    [
+        ([0.5, 200.0], "two scales: 1 of 2 images lie within [0, 1] while others reach 200"),
+        ([1.0, 0.9, 255.0], "two scales: 2 of 3 images"),
+        ([1.02, 0.9], "these reach 1.02, just past 1: clip them to [0, 1]"),
+        ([2.0], "these reach 2, just past 1"),
+    ],
+)
+def test_floats_on_two_scales_are_refused(peaks: list[float], fragment: str) -> None:
+    """A [0, 1] image among 0-255 ones, or a scaler's output a little past 1, would be
+    read as grey levels and so as black: the array is refused, not half misread."""
+    images = np.zeros((len(peaks), 784))
+    images[:, 0] = peaks
+    with pytest.raises(ArrayError, match=re.escape(fragment)):
+        pixel_rows(images)
 
 
 @pytest.mark.parametrize(
@@ -91,7 +111,7 @@ def test_scale_is_decided_for_the_whole_array() -> None:
         (np.zeros(0), "empty"),
         ([], "empty"),
         (np.full((2, 784), np.nan), "1568 are NaN or infinite"),
-        (np.r_[np.inf, np.zeros(783)], "1 are NaN or infinite"),
+        (np.r_[np.inf, np.zeros(783)], "1 is NaN or infinite"),
         (np.r_[-1.0, np.zeros(783)], "from -1 to 0"),
         (np.r_[256, np.zeros(783, dtype=int)], "from 0 to 256"),
         (np.zeros(784, dtype=bool), "not bool"),
@@ -131,6 +151,47 @@ def test_bad_labels_are_one_clear_error(labels, fragment: str) -> None:
 def test_labels_may_be_whole_floats() -> None:
     labels = digit_labels(np.array([0.0, 9.0, 3.0]), 3)
     assert labels.dtype == np.int64 and labels.tolist() == [0, 9, 3]
+
+
+def test_a_split_built_by_hand_is_checked_and_scaled(digits) -> None:
+    """Grey levels 0-255 as 28x28 images become rows in [0, 1]; labels that are not
+    digits, or pixels that are not numbers, are refused before any training."""
+    images, labels = digits
+    split = Split(images, labels.astype(np.float64))
+    assert split.images.dtype == np.float32 and split.images.shape == (500, 784)
+    np.testing.assert_allclose(split.images, images.reshape(500, 784) / 255, rtol=1e-6)
+    assert split.labels.dtype == np.int64 and split.labels.tolist() == labels.tolist()
+    assert len(Split(np.zeros((0, 784)), np.zeros(0))) == 0  # a test set left unmeasured
+    with pytest.raises(ArrayError, match="found 10"):
+        Split(images[:3], [1, 10, 2])
+    with pytest.raises(ArrayError, match="labels must be 2 digits"):
+        Split(images[:2], labels[:3])
+    with pytest.raises(ArrayError, match="NaN"):
+        Split(np.full((2, 784), np.nan), [1, 2])
+
+
+def test_a_trainer_handed_the_wrong_things_says_what_it_takes(mnist) -> None:
+    from digitlab import presets
+
+    small = Dataset(mnist.train.head(100), mnist.validation.head(50), mnist.test.head(0), (28, 28))
+    spec = presets.get("book-ch1").spec
+    with pytest.raises(TypeError, match=r"first argument is a Spec .* not Preset"):
+        Trainer(presets.get("book-ch1"), small)
+    with pytest.raises(TypeError, match=r"second argument is a Dataset .* not tuple"):
+        Trainer(spec, (mnist.train.images, mnist.train.labels))
+    no_validation = Dataset(small.train, small.test, small.test, (28, 28))
+    with pytest.raises(DataError, match="no validation images"):
+        Trainer(spec, no_validation)
+    with pytest.raises(DataError, match="no training images"):
+        Trainer(spec, Dataset(small.test, small.validation, small.test, (28, 28)))
+
+
+def test_save_and_export_take_a_model_and_say_so(bundled: Model, tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="takes a digitlab Model, not PosixPath: the path comes"):
+        save_model(bundled, tmp_path / "m.npz")  # the arguments the other way round
+    with pytest.raises(TypeError, match=r"save_model\(path, model\) takes a digitlab Model"):
+        save_model(tmp_path / "m.npz", {"weights": []})
+    assert not (tmp_path / "m.npz").exists()
 
 
 # -- Model.predict, predict_proba, score ---------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,9 @@ from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from digitlab.errors import ArrayError, SpecError
+from digitlab.inputs import pixel_rows
 from digitlab.interop.sklearn import VALIDATION_FRACTION, DigitClassifier
+from digitlab.nn.model_file import save_model
 from digitlab.spec import Spec
 
 #: Why scikit-learn's generic checks that fail here do.  Nearly all fit arrays a few
@@ -200,6 +203,21 @@ def test_bad_input_is_one_clear_error(fitted: DigitClassifier, digits) -> None:
         DigitClassifier(validation_fraction=1.5).fit(images, labels)
     with pytest.raises(ArrayError, match="too few"):
         DigitClassifier(**SMALL).fit(images[:1], labels[:1])
+    with pytest.raises(TypeError, match="a fitted DigitClassifier's model is its model_"):
+        save_model(Path("m.npz"), fitted)
+
+
+def test_a_scaler_that_pushes_test_pixels_past_one_is_refused_not_misread(digits) -> None:
+    """MinMaxScaler fitted on training digits maps a test pixel brighter than any seen to
+    above 1: the array is refused rather than read as grey levels, i.e. as black."""
+    from sklearn.preprocessing import MinMaxScaler
+
+    images, _, test_images, _ = digits
+    scaler = MinMaxScaler().fit(images.reshape(-1, 784))
+    scaled = scaler.transform(test_images.reshape(-1, 784))
+    assert scaled.max() > 1  # the case in point: some test pixel beyond the training range
+    with pytest.raises(ArrayError, match=r"just past 1: clip them|on two scales"):
+        pixel_rows(scaled)
 
 
 def test_in_a_grid_search(digits) -> None:

@@ -705,9 +705,9 @@ def ece_note(ece: tuple[float, float]) -> str | None:
     if after <= before:
         return None
     return (
-        "note: the ECE went up: the temperature is the one that minimises the NLL, and the "
-        "ECE, counted in bins, can move the other way for a model that was already close to "
-        "calibrated"
+        "note: the ECE went up: the temperature is the one that minimises the NLL, which "
+        "weighs confident mistakes most, and one temperature cannot make every level of "
+        "confidence honest at once"
     )
 
 

@@ -10,7 +10,11 @@ The scale is decided for the whole array, never image by image:
 
 * integer arrays hold grey levels 0-255 and are divided by 255;
 * float arrays whose largest value is at most 1 are taken as already in [0, 1];
-* float arrays with any value above 1 hold grey levels 0-255 and are divided by 255;
+* float arrays with any value above 1 hold grey levels 0-255 and are divided by 255 --
+  unless some of their images lie wholly within (0, 1] (scales mixed in one array: read
+  as grey levels, those images would be black) or the largest value is at most 2 (data
+  meant for [0, 1] that a scaler pushed a little past 1): both are refused, since either
+  reading would be wrong for part of the array;
 * integer arrays of only 0 and 1 are refused: binarised pixels, which divided by 255
   would be all but black.
   Fed unscaled, such pixels would saturate the first layer and cost the network
@@ -57,7 +61,9 @@ def pixel_rows(images: object) -> np.ndarray:
     rows = _as_rows(array)
     if not np.isfinite(rows).all():
         bad = int(np.count_nonzero(~np.isfinite(rows)))
-        raise ArrayError(f"pixels must be finite numbers; {bad} are NaN or infinite")
+        raise ArrayError(
+            f"pixels must be finite numbers; {bad} {'is' if bad == 1 else 'are'} NaN or infinite"
+        )
     smallest, largest = rows.min(), rows.max()
     if smallest < 0 or largest > MAX_GREY:
         raise ArrayError(
@@ -69,9 +75,36 @@ def pixel_rows(images: object) -> np.ndarray:
             "integer pixels of 0 and 1 look binarised: pass them as floats in [0, 1], "
             "or as grey levels 0-255"
         )
-    if array.dtype.kind in "ui" or largest > 1:
+    if array.dtype.kind in "ui":
+        return np.multiply(rows, 1 / MAX_GREY, dtype=np.float32)
+    if largest > 1:
+        check_one_grey_scale(rows, largest)
         return np.multiply(rows, 1 / MAX_GREY, dtype=np.float32)
     return np.ascontiguousarray(rows, dtype=np.float32)
+
+
+#: Float pixels that reach above 1 but no further than this are not grey levels 0-255
+#: (a digit's ink is far brighter) but [0, 1] data pushed past 1, by a scaler say.
+MAX_STRAY_ABOVE_ONE = 2
+
+
+def check_one_grey_scale(rows: np.ndarray, largest: float) -> None:
+    """Refuse float rows about to be read as grey levels 0-255 when part of them is
+    plainly on the [0, 1] scale: the whole array a little past 1, or some images lying
+    wholly within (0, 1] beside others that reach far above it."""
+    if largest <= MAX_STRAY_ABOVE_ONE:
+        raise ArrayError(
+            f"float pixels must lie in [0, 1] or be grey levels 0-255; these reach "
+            f"{largest:g}, just past 1: clip them to [0, 1]"
+        )
+    peaks = rows.max(axis=1)
+    faint = int(np.count_nonzero((peaks > 0) & (peaks <= 1)))
+    if faint:
+        raise ArrayError(
+            f"float pixels on two scales: {faint} of {len(rows)} images lie within [0, 1] "
+            f"while others reach {largest:g}; pass them all in [0, 1], or all as grey "
+            "levels 0-255 (integers are never ambiguous)"
+        )
 
 
 def _as_rows(array: np.ndarray) -> np.ndarray:

@@ -15,19 +15,34 @@ import numpy as np
 from digitlab.data.fetch import MNIST_FILES, default_data_dir, existing_file, fetch_mnist
 from digitlab.data.idx import read_idx
 from digitlab.errors import DataError
+from digitlab.inputs import digit_labels, pixel_rows
 from digitlab.reporting import Report, silent
-from digitlab.spec import IMAGE_SHAPE
+from digitlab.spec import IMAGE_SHAPE, PIXELS
 
 VALIDATION_SIZE = 10_000
 NUM_CLASSES = 10
+EMPTY_ROWS = np.zeros((0, PIXELS), dtype=np.float32)
 
 
 @dataclass(frozen=True)
 class Split:
-    """Images as rows of float32 pixels in [0, 1] (batch-first), with integer labels."""
+    """Images as rows of float32 pixels in [0, 1] (batch-first), with integer labels.
+
+    Images built by hand arrive in every form a user holds them in, so they are checked
+    and brought to that form here, once, as a model's inputs are
+    (:func:`~digitlab.inputs.pixel_rows`: 0-255 grey levels are scaled, NaN or a wrong
+    shape refused), and the labels must be digits 0-9, one per image.  Unscaled pixels
+    or labels out of range would otherwise train without a word and learn nothing.  A
+    split may be empty: a test set that a run does not measure.
+    """
 
     images: np.ndarray
     labels: np.ndarray
+
+    def __post_init__(self) -> None:
+        images = EMPTY_ROWS if np.size(self.images) == 0 else pixel_rows(self.images)
+        object.__setattr__(self, "images", images)
+        object.__setattr__(self, "labels", digit_labels(self.labels, len(images)))
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -38,7 +38,7 @@ from digitlab.errors import DigitlabError
 from digitlab.nn.activations import LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 from digitlab.nn.conv import Conv2D, Pool2D, Reshape
 from digitlab.nn.layers import Dense, Dropout, Layer
-from digitlab.nn.model_file import LOG_FLOOR, Model
+from digitlab.nn.model_file import LOG_FLOOR, Model, require_model
 from digitlab.nn.normalization import EPSILON, BatchNorm
 from digitlab.presets import preset_of
 from digitlab.spec import DIGITS, PIXELS, check_digit_network
@@ -167,6 +167,16 @@ def _convert(graph: _Graph, layer: Layer, x: str, name: str) -> str:
     return converter(graph, layer, x, name)
 
 
+def _exact_sigmoid(graph: _Graph, x: str, name: str) -> str:
+    """1 / (1 + e^-x) from Exp and Reciprocal, accurate to float32's relative precision,
+    as the probabilities a model reports are (:meth:`~digitlab.nn.model_file.Model.
+    raw_reading`).  onnxruntime's Sigmoid gives 0 below about x = -18, where the true value
+    is still 1e-8: a temperature above 1 would raise that difference into view."""
+    exponentials = graph.op("Exp", [graph.op("Neg", [x], f"{name}.negated")], f"{name}.exp")
+    one = graph.constant(f"{name}.one", np.float32(1))
+    return graph.op("Reciprocal", [graph.op("Add", [exponentials, one], f"{name}.sum")], name)
+
+
 def _normalised(graph: _Graph, outputs: str) -> str:
     """Outputs clipped at zero and scaled to sum to one; uniform where all are zero."""
     positive = graph.op("Relu", [outputs], "clipped")
@@ -199,12 +209,17 @@ def to_onnx(model: Model) -> onnx.ModelProto:
     """The model as a checked ONNX graph from pixels to class probabilities, with its
     spec, preset name, metrics and calibration in the file's metadata."""
     _require_onnx()
+    model = require_model(model, "to_onnx(model)")
     check_digit_network(model.spec)
     graph = _Graph()
     x = INPUT_NAME
     for index, layer in enumerate(model.network.layers):
         x = _convert(graph, layer, x, f"layer{index}.{type(layer).__name__.lower()}")
-    x = _convert(graph, model.network.cost.activation, x, "output_activation")
+    output = model.network.cost.activation
+    if isinstance(output, Sigmoid):
+        x = _exact_sigmoid(graph, x, "output_activation")
+    else:
+        x = _convert(graph, output, x, "output_activation")
     if model.spec.resolved_output_activation != "softmax":
         x = _normalised(graph, x)
     if model.calibration is not None:
@@ -242,5 +257,6 @@ def to_onnx(model: Model) -> onnx.ModelProto:
 
 def export_onnx(model: Model, path: Path) -> None:
     """Write ``model`` to ``path`` as an ONNX file (see :func:`to_onnx`), atomically."""
+    model = require_model(model, "export_onnx(model, path)")
     serialized = to_onnx(model).SerializeToString()
     atomic_write(Path(path), lambda handle: handle.write(serialized))

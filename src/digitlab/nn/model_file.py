@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.special import softmax
+from scipy.special import expit, softmax
 
 from digitlab.atomic import atomic_write
 from digitlab.errors import ModelFileError, SpecError
@@ -257,11 +257,19 @@ class Model:
 
         Softmax outputs already are probabilities.  Other outputs (the book's sigmoid
         neurons) are clipped at zero and normalised to sum to one, which keeps their
-        order and makes them comparable on one scale.
+        order and makes them comparable on one scale.  Sigmoid outputs are computed here
+        with SciPy's expit, accurate to float32's relative precision, rather than the
+        training pass's faster sigmoid, whose smallest values are only absolutely
+        accurate: calibration takes their logarithms, and a temperature above 1 raises
+        them into view.  The ONNX export computes them the same way.
         """
         outputs = self.network.logits_and_features(np.asarray(rows, dtype=np.float32))
-        probabilities = self.network.cost.output(outputs.logits)
-        if self.spec.resolved_output_activation != "softmax":
+        output_activation = self.spec.resolved_output_activation
+        if output_activation == "sigmoid":
+            probabilities = expit(outputs.logits)
+        else:
+            probabilities = self.network.cost.output(outputs.logits)
+        if output_activation != "softmax":
             probabilities = normalised(np.maximum(probabilities, 0))
         return Reading(probabilities, outputs.features)
 
@@ -332,12 +340,28 @@ class Model:
 
 def save_model(path: Path, model: Model) -> None:
     """Write ``model`` to ``path`` atomically."""
+    model = require_model(model, "save_model(path, model)")
     arrays = {f"param/{i}": a for i, a in enumerate(model.network.arrays())}
     header = {"spec": model.spec.model_dump(), "metrics": model.metrics.to_dict()}
     if model.calibration is not None:
         header["calibration"] = model.calibration.to_dict()
         arrays.update(model.calibration.arrays())
     write_container(path, FORMAT, header, arrays)
+
+
+def require_model(model: object, call: str) -> Model:
+    """``model`` itself if it is a Model, else a TypeError naming what ``call`` takes --
+    the arguments the other way round, or a scikit-learn estimator whose fitted model is
+    its ``model_``, are the usual slips."""
+    if isinstance(model, Model):
+        return model
+    if isinstance(getattr(model, "model_", None), Model):
+        hint = ": a fitted DigitClassifier's model is its model_"
+    elif isinstance(model, str | Path):
+        hint = ": the path comes first"
+    else:
+        hint = ""
+    raise TypeError(f"{call} takes a digitlab Model, not {type(model).__name__}{hint}")
 
 
 def load_model(path: Path) -> Model:

@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 from digitlab.data.augment import AUGMENTATIONS, expand_by_shifts, random_warp
 from digitlab.data.mnist import Dataset, Split, one_hot
 from digitlab.data.outliers import non_digits
-from digitlab.errors import DivergenceError, SpecError
+from digitlab.errors import DataError, DivergenceError, SpecError
 from digitlab.evaluation.calibration import calibrated
 from digitlab.nn.averaging import WeightAverage
 from digitlab.nn.build import build_network
@@ -74,6 +74,29 @@ class TrainResult:
     stop_reason: str
 
 
+def check_trainer_inputs(spec: object, data: object) -> None:
+    """One clear sentence, rather than an AttributeError deep in the run, when a Trainer
+    is handed something other than a Spec and a Dataset, or a dataset without the
+    training and validation images every run needs."""
+    if not isinstance(spec, Spec):
+        raise TypeError(
+            f"Trainer's first argument is a Spec (make_spec(...), or presets.get(NAME).spec), "
+            f"not {type(spec).__name__}"
+        )
+    if not isinstance(data, Dataset):
+        raise TypeError(
+            "Trainer's second argument is a Dataset (load_mnist(), or Dataset(train=Split("
+            f"images, labels), validation=..., test=..., image_shape=(28, 28))), not "
+            f"{type(data).__name__}"
+        )
+    if len(data.train) == 0 or len(data.validation) == 0:
+        empty = "training" if len(data.train) == 0 else "validation"
+        raise DataError(
+            f"the dataset has no {empty} images; a run needs both training images and "
+            "validation images (on which each epoch is measured and the best one kept)"
+        )
+
+
 class Trainer:
     """Trains the network a spec describes on a dataset: ``Trainer(spec, data).run()``.
 
@@ -94,6 +117,7 @@ class Trainer:
         use_test: bool = True,
         diagnostics: bool = True,
     ) -> None:
+        check_trainer_inputs(spec, data)
         inputs = data.train.images.shape[1]
         if spec.input_size != inputs:
             raise SpecError(
