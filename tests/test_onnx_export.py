@@ -216,3 +216,11 @@ def test_the_export_command_refuses_bad_input_in_one_line(
     result = run_cli("export", folder / model, folder / out)
     assert_one_line_error(result, fragment)
     assert not list(folder.glob("*.onnx"))
+
+
+def test_a_path_or_an_estimator_instead_of_a_model_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"not str: load it with load_model\(path\) first"):
+        onnx_export.to_onnx("m.npz")
+    model = untrained(make_spec({"layers": [784, 30, 10]}))
+    with pytest.raises(TypeError, match="not PosixPath: the model comes first"):
+        onnx_export.export_onnx(tmp_path / "m.onnx", model)

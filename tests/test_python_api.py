@@ -168,6 +168,8 @@ def test_a_split_built_by_hand_is_checked_and_scaled(digits) -> None:
         Split(images[:2], labels[:3])
     with pytest.raises(ArrayError, match="NaN"):
         Split(np.full((2, 784), np.nan), [1, 2])
+    with pytest.raises(ArrayError, match="must be an array of shape"):
+        Split([[0] * 784, [0] * 783], [1, 2])
 
 
 def test_a_trainer_handed_the_wrong_things_says_what_it_takes(mnist) -> None:
@@ -179,6 +181,8 @@ def test_a_trainer_handed_the_wrong_things_says_what_it_takes(mnist) -> None:
         Trainer(presets.get("book-ch1"), small)
     with pytest.raises(TypeError, match=r"second argument is a Dataset .* not tuple"):
         Trainer(spec, (mnist.train.images, mnist.train.labels))
+    unmeasured = Trainer(spec.with_overrides(epochs=1, train_size=100), small).run()
+    assert unmeasured.history[-1].test_accuracy is None  # an empty test set: none
     no_validation = Dataset(small.train, small.test, small.test, (28, 28))
     with pytest.raises(DataError, match="no validation images"):
         Trainer(spec, no_validation)

@@ -21,7 +21,6 @@ from digitlab.spec import IMAGE_SHAPE, PIXELS
 
 VALIDATION_SIZE = 10_000
 NUM_CLASSES = 10
-EMPTY_ROWS = np.zeros((0, PIXELS), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -33,14 +32,15 @@ class Split:
     (:func:`~digitlab.inputs.pixel_rows`: 0-255 grey levels are scaled, NaN or a wrong
     shape refused), and the labels must be digits 0-9, one per image.  Unscaled pixels
     or labels out of range would otherwise train without a word and learn nothing.  A
-    split may be empty: a test set that a run does not measure.
+    split may be empty (images of shape (0, 784)): a test set that a run does not measure.
     """
 
     images: np.ndarray
     labels: np.ndarray
 
     def __post_init__(self) -> None:
-        images = EMPTY_ROWS if np.size(self.images) == 0 else pixel_rows(self.images)
+        empty = isinstance(self.images, np.ndarray) and self.images.shape == (0, PIXELS)
+        images = np.zeros((0, PIXELS), np.float32) if empty else pixel_rows(self.images)
         object.__setattr__(self, "images", images)
         object.__setattr__(self, "labels", digit_labels(self.labels, len(images)))
 

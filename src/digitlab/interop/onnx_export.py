@@ -209,7 +209,7 @@ def to_onnx(model: Model) -> onnx.ModelProto:
     """The model as a checked ONNX graph from pixels to class probabilities, with its
     spec, preset name, metrics and calibration in the file's metadata."""
     _require_onnx()
-    model = require_model(model, "to_onnx(model)")
+    model = require_model(model, "to_onnx(model)", "load it with load_model(path) first")
     check_digit_network(model.spec)
     graph = _Graph()
     x = INPUT_NAME
@@ -257,6 +257,6 @@ def to_onnx(model: Model) -> onnx.ModelProto:
 
 def export_onnx(model: Model, path: Path) -> None:
     """Write ``model`` to ``path`` as an ONNX file (see :func:`to_onnx`), atomically."""
-    model = require_model(model, "export_onnx(model, path)")
+    model = require_model(model, "export_onnx(model, path)", "the model comes first")
     serialized = to_onnx(model).SerializeToString()
     atomic_write(Path(path), lambda handle: handle.write(serialized))

@@ -261,12 +261,14 @@ class Model:
         with SciPy's expit, accurate to float32's relative precision, rather than the
         training pass's faster sigmoid, whose smallest values are only absolutely
         accurate: calibration takes their logarithms, and a temperature above 1 raises
-        them into view.  The ONNX export computes them the same way.
+        them into view.  The ONNX export computes them the same way.  (The training
+        history's accuracies keep the fast sigmoid; the two can name different digits
+        only where outputs saturate: two above z = 17, or all below z = -17.)
         """
         outputs = self.network.logits_and_features(np.asarray(rows, dtype=np.float32))
         output_activation = self.spec.resolved_output_activation
-        if output_activation == "sigmoid":
-            probabilities = expit(outputs.logits)
+        if output_activation == "sigmoid":  # in float64: it saturates at 1 no sooner
+            probabilities = expit(outputs.logits.astype(np.float64)).astype(np.float32)
         else:
             probabilities = self.network.cost.output(outputs.logits)
         if output_activation != "softmax":
@@ -340,7 +342,7 @@ class Model:
 
 def save_model(path: Path, model: Model) -> None:
     """Write ``model`` to ``path`` atomically."""
-    model = require_model(model, "save_model(path, model)")
+    model = require_model(model, "save_model(path, model)", "the path comes first")
     arrays = {f"param/{i}": a for i, a in enumerate(model.network.arrays())}
     header = {"spec": model.spec.model_dump(), "metrics": model.metrics.to_dict()}
     if model.calibration is not None:
@@ -349,16 +351,16 @@ def save_model(path: Path, model: Model) -> None:
     write_container(path, FORMAT, header, arrays)
 
 
-def require_model(model: object, call: str) -> Model:
-    """``model`` itself if it is a Model, else a TypeError naming what ``call`` takes --
-    the arguments the other way round, or a scikit-learn estimator whose fitted model is
-    its ``model_``, are the usual slips."""
+def require_model(model: object, call: str, given_a_path: str) -> Model:
+    """``model`` itself if it is a Model, else a TypeError naming what ``call`` takes.
+    The usual slips get a hint: a path where the model goes (``given_a_path`` says what
+    to do then), or a scikit-learn estimator, whose fitted model is its ``model_``."""
     if isinstance(model, Model):
         return model
     if isinstance(getattr(model, "model_", None), Model):
         hint = ": a fitted DigitClassifier's model is its model_"
     elif isinstance(model, str | Path):
-        hint = ": the path comes first"
+        hint = f": {given_a_path}"
     else:
         hint = ""
     raise TypeError(f"{call} takes a digitlab Model, not {type(model).__name__}{hint}")

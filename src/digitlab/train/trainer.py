@@ -130,7 +130,7 @@ class Trainer:
         if spec.expand:
             self.train = Split(*expand_by_shifts(self.train.images, self.train.labels))
         self.validation = data.validation
-        self.test = data.test if use_test else None
+        self.test = data.test if use_test and len(data.test) else None
         self.callbacks = list(callbacks)
         self.checkpoint_path = checkpoint_path
         self.rng = np.random.default_rng(spec.seed)
