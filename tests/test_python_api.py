@@ -196,6 +196,8 @@ def test_save_and_export_take_a_model_and_say_so(bundled: Model, tmp_path: Path)
     with pytest.raises(TypeError, match=r"save_model\(path, model\) takes a digitlab Model"):
         save_model(tmp_path / "m.npz", {"weights": []})
     assert not (tmp_path / "m.npz").exists()
+    bundled.save(str(tmp_path / "m.npz"))  # Keras' habit
+    assert load_model(tmp_path / "m.npz").predict(np.zeros(784)).shape == (1,)
 
 
 # -- Model.predict, predict_proba, score ---------------------------------------------
@@ -391,8 +393,9 @@ def test_history_to_pandas_without_pandas_says_how_to_get_it(monkeypatch) -> Non
 # -- the README ------------------------------------------------------------------------
 
 
-def test_the_readme_snippets_run(mnist, capsys) -> None:
+def test_the_readme_snippets_run(mnist, capsys, tmp_path, monkeypatch) -> None:
     """The README's Python section for models, histories and the estimator, run as is."""
+    monkeypatch.chdir(tmp_path)  # where it saves its model
     readme = (ROOT / "README.md").read_text()
     section = readme.split("### Models, histories and a scikit-learn estimator")[1]
     snippets = re.findall(r"```python\n(.*?)```", section.split("\n## ")[0], re.DOTALL)
@@ -402,6 +405,7 @@ def test_the_readme_snippets_run(mnist, capsys) -> None:
         exec(snippet, namespace)
     printed = capsys.readouterr().out
     assert "Trainable parameters: 263,050" in printed and "{'eta': " in printed
+    assert load_model(tmp_path / "small.npz").spec.layers == [784, 30, 10]
 
 
 def test_a_dataset_can_be_cut_for_quick_experiments(mnist) -> None:

@@ -339,6 +339,11 @@ class Model:
         """:meth:`describe` as a table to print, in the manner of Keras' ``summary()``."""
         return self.describe().text()
 
+    def save(self, path: Path | str) -> None:
+        """Write the model to ``path`` atomically, as Keras' ``model.save(path)`` does
+        (:func:`save_model`; :func:`load_model` reads it back)."""
+        save_model(Path(path), self)
+
 
 def save_model(path: Path, model: Model) -> None:
     """Write ``model`` to ``path`` atomically."""
