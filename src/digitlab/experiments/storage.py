@@ -57,6 +57,9 @@ def open_storage(url: str | None = None, heartbeat: int = DEFAULT_HEARTBEAT) -> 
     # Heartbeats are marked experimental in Optuna, yet they are what makes dead workers'
     # trials retry; the warning says nothing a user can act on.
     warnings.filterwarnings("ignore", category=ExperimentalWarning)
+    # Our workers ask for trials and send the heartbeats themselves (runner.Heartbeat)
+    # rather than through Study.optimize, which Optuna warns of, to no purpose here.
+    warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used", UserWarning)
     try:
         return _connect(url, engine_kwargs, heartbeat)
     except ImportError:  # Optuna's wrapping of a missing database driver
