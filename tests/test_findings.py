@@ -25,6 +25,7 @@ from digitlab.experiments.effects import (
     verdict,
 )
 from digitlab.experiments.findings import answer, findings
+from digitlab.experiments.report import headline
 from digitlab.experiments.results import RunSummary, TrialRow
 from digitlab.experiments.statistics import compare, compare_paired, decide, estimate
 from digitlab.experiments.study_file import StudyFile
@@ -194,6 +195,12 @@ def test_planted_gap_names_the_winner_even_though_it_costs_more() -> None:
     assert "Not shown to differ" not in text and "**Use" not in text
 
 
+def test_a_table_cell_says_untested_rather_than_within_noise_for_one_seed() -> None:
+    assert compare([0.97], [0.95]).verdict() == "untested: one seed"
+    assert compare([0.97, 0.9702], [0.95, 0.9504]).verdict().startswith("p ")
+    assert compare([0.97, 0.95], [0.96, 0.955]).verdict() == "within noise"
+
+
 def test_one_seed_per_configuration_tells_nothing_apart() -> None:
     rows = hidden_rows([0.97], [0.98])
     v = verdict(rows)
@@ -209,7 +216,13 @@ def test_one_seed_per_configuration_tells_nothing_apart() -> None:
 
     cells = answer(hidden_study(), rows)
     assert cells.noise == "not measured (one seed)"
-    assert cells.use == "hidden_units=100"
+    assert cells.use == (
+        "none: one seed each, so no difference was tested (highest: hidden_units=100, 98.00 %)"
+    )
+    assert headline(verdict(rows), quick=True) == (
+        "quick look, one seed each, no difference tested; highest: hidden_units=100 — "
+        "validation 98.00 %, test 98.00 %"
+    )
 
 
 def test_effect_table_has_a_row_per_value_with_its_interval() -> None:
@@ -539,7 +552,7 @@ def regularization_rows() -> list[TrialRow]:
 def test_regularization_states_the_weight_norms_of_the_last_epoch() -> None:
     cause = regularization(regularization_rows(), "regularization")
     assert "| none | 96.50 % |  | 40.0 |" in cause.text
-    assert "| l2 5 | 98.00 % | +1.50 points (p = " in cause.text
+    assert "| l2 5 | 98.00 % | +1.50 points (p < 0.001) |" in cause.text
     assert "| 12.5 |" in cause.text
     assert cause.short.startswith("l2 5: weight norm 40.0 → 12.5")
 
@@ -572,14 +585,32 @@ def test_answer_recommends_the_cheaper_of_a_tie() -> None:
     cells = answer(hidden_study(), rows)
     assert cells.changes == "hidden_units 30 / 100"
     assert cells.effect == "98.00 % (hidden_units=30) to 98.04 % (hidden_units=100)"
-    assert cells.noise.startswith("±") and cells.noise.endswith(" points (95 % interval of a mean)")
-    assert cells.use.startswith("hidden_units=30 (98.00 %; not shown to differ from the best")
-    assert "the cheapest of 2 such" in cells.use
+    # the noise a difference is read against: the interval of that difference, not of a mean
+    width = (lambda t: (t.high - t.low) / 2)(compare(*TIE))
+    assert cells.noise == (
+        f"±{100 * width:.2f} points (95 % interval of a difference against the best mean; "
+        "median over the configurations)"
+    )
+    assert cells.use == (
+        "hidden_units=30 (98.00 %): the cheapest of 2 not shown to differ from the best mean"
+    )
+    assert headline(verdict(rows), quick=False) == (
+        "use: hidden_units=30 — validation 98.00 %, test 98.00 % (1 other not shown to differ)"
+    )
+
+
+def test_answer_when_the_best_is_also_the_cheapest_of_a_tie() -> None:
+    small, large = TIE
+    cells = answer(hidden_study(), hidden_rows(large, small))  # the small network leads now
+    assert cells.use == (
+        "any of 2 not shown to differ; hidden_units=30 has the best mean (98.04 %) and none "
+        "of the others is cheaper"
+    )
 
 
 def test_answer_on_a_real_gap_uses_the_winner() -> None:
     cells = answer(hidden_study(), hidden_rows(*GAP))
-    assert cells.use == "hidden_units=100 (98.01 %; every other worse beyond the noise)"
+    assert cells.use == "hidden_units=100 (98.01 %): every other worse beyond the noise"
 
 
 def test_answer_without_finished_trials_is_none() -> None:

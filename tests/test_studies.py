@@ -226,7 +226,11 @@ def test_grid_study_stores_what_optuna_dashboard_plots(
     report = study_cli(lambda *args, **kw: run_cli(*args, cwd=tmp_path, **kw), *words[2:])
     assert report.returncode == 0, report.stderr
     text = (tmp_path / "out" / "studies" / "tiny-grid-quick" / "README.md").read_text()
-    assert "**Quick mode**" in text and "one seed per configuration" in text
+    assert "**Quick mode**: 500 training images, 1 epoch," in text
+    assert "one seed per configuration" in text and "not a finding" in text
+    index = (tmp_path / "out" / "studies" / "README.md").read_text()
+    assert "none: one seed each, so no difference was tested" in index
+    assert "quick look, one seed each, no difference tested; highest: hidden_units=" in index
 
     listed = study_cli(run_cli, "list", "--storage", storage, "--json")
     [entry] = json.loads(listed.stdout.strip().splitlines()[-1])["studies"]

@@ -338,8 +338,7 @@ def regularization(rows: list[TrialRow], key: str) -> Cause | None:
     for row, fit, norm in measured:
         kind, amount = _regularizer(row)
         test = compare(row.accuracies, base.accuracies)
-        verdict_text = f"p = {test.p_value:.2g}" if test.real else "within noise"
-        against = "" if row is base else f"{points(test.difference)} ({verdict_text})"
+        against = "" if row is base else f"{points(test.difference)} ({test.verdict()})"
         lines.append(
             f"| {kind}{'' if kind == 'none' else f' {amount:g}'} | {pct(row.value)} | {against} "
             f"| {norm:.1f} | {100 * fit.gap:.2f} points | {fit.lowest_epoch}, {fit.rise:+.3f} |"
@@ -426,8 +425,7 @@ def ablation(study_file: StudyFile, rows: list[TrialRow]) -> Cause | None:
 
 def _against(test: Comparison, show: Callable[[float], str]) -> str:
     """A difference and its verdict, for a table cell."""
-    verdict = test.p_text() if test.real else "within noise"
-    return f"{show(test.difference)} ({verdict})"
+    return f"{show(test.difference)} ({test.verdict()})"
 
 
 def _final_gap(run: RunSummary) -> float | None:
@@ -568,10 +566,14 @@ def failures(rows: list[TrialRow]) -> Cause | None:
         return None
     return Cause(
         "Failures",
-        "A step too large overshoots: it drives the weighted inputs far from zero, where "
-        "sigmoid and tanh units saturate and ReLUs fall silent, so almost no gradient passes "
-        "back -- or it makes the weights grow until the cost is NaN. What the diagnostics "
-        "showed in each failed configuration:\n\n" + "\n".join(f"- {p}." for p in parts),
+        "A configuration fails in one of two ways. A step too large overshoots: it drives "
+        "the weighted inputs far from zero, where sigmoid and tanh units saturate and ReLUs "
+        "fall silent, so almost no gradient passes back -- or it makes the weights grow until "
+        "the cost is NaN. A step too small, or a deep network whose first layers receive "
+        "almost no gradient, has not left chance within the epochs it was given: there the "
+        "units are neither saturated nor dead, and more epochs or a larger step would tell "
+        "the two apart. What the diagnostics showed in each failed configuration:\n\n"
+        + "\n".join(f"- {p}." for p in parts),
         ("; ".join(failed) if len(failed) <= 2 else f"{len(failed)} configurations")
         + " diverged or stayed near chance ("
         + ", ".join(sorted(kinds))

@@ -28,7 +28,6 @@ from digitlab.experiments.effects import (
     effect,
     finished,
     label,
-    noise,
     outcome,
     params_label,
     pct,
@@ -36,6 +35,7 @@ from digitlab.experiments.effects import (
     verdict,
 )
 from digitlab.experiments.results import TrialRow
+from digitlab.experiments.statistics import Verdict, compare
 from digitlab.experiments.study_file import VARIANT, StudyFile
 
 
@@ -97,29 +97,55 @@ def answer(study_file: StudyFile, rows: list[TrialRow]) -> Answer | None:
         f"{pct(worst.value)} ({params_label(worst.params)}) to {pct(best.value)} "
         f"({params_label(best.params)})"
     )
-    spreads = noise(rows)
-    noise_text = (
-        f"±{100 * statistics.median(spreads):.2f} points (95 % interval of a mean)"
-        if spreads
-        else "not measured (one seed)"
-    )
     why = "; ".join(cause.short for cause in causes(study_file, rows)) or "no cause measured"
-    recommended = overall.recommended
-    use = params_label(recommended.params)
-    if overall.tested:
-        use += (
-            f" ({pct(recommended.value)}; not shown to differ from the best mean, the "
-            f"cheapest of {len(overall.ties) + 1} such)"
-            if recommended is not best
-            else f" ({pct(best.value)}; "
-            + (
-                f"{len(overall.ties)} others not shown to differ"
-                if overall.ties
-                else "every other worse beyond the noise"
-            )
-            + ")"
+    return Answer(changes, effect_text, noise_text(study_file, rows), why, use_text(overall))
+
+
+def noise_text(study_file: StudyFile, rows: list[TrialRow]) -> str:
+    """The noise a difference in this study is read against: the median half-width of
+    the 95 % interval of the differences the study tests (each variant against the
+    reference, or each configuration against the best mean), so that it can be set
+    beside the effect cell's differences directly.  A mean's own interval answers another
+    question, and set beside a difference it misleads, either way."""
+    found = effect(study_file, rows, VARIANT) if study_file.variants else None
+    if found is not None:
+        tests = [test for _, test in against_reference(study_file, found)]
+        against = f"against {study_file.reference}, seed by seed"
+    else:
+        done = finished(rows)
+        best = verdict(done).best
+        tests = [compare(row.accuracies, best.accuracies) for row in done if row is not best]
+        against = "against the best mean"
+    widths = [(test.high - test.low) / 2 for test in tests if test.low is not None]
+    if not widths:
+        return "not measured (one seed)"
+    return (
+        f"±{100 * statistics.median(widths):.2f} points (95 % interval of a difference "
+        f"{against}; median over the configurations)"
+    )
+
+
+def use_text(overall: Verdict[TrialRow]) -> str:
+    """The configuration to use, and how sure that is: chosen among ties, alone above the
+    noise, or -- with one seed each -- not chosen at all."""
+    best, recommended = overall.best, overall.recommended
+    if not overall.tested:
+        return (
+            f"none: one seed each, so no difference was tested (highest: "
+            f"{params_label(best.params)}, {pct(best.value)})"
         )
-    return Answer(changes, effect_text, noise_text, why, use)
+    tied = len(overall.ties) + 1
+    if recommended is not best:
+        return (
+            f"{params_label(recommended.params)} ({pct(recommended.value)}): the cheapest of "
+            f"{tied} not shown to differ from the best mean"
+        )
+    if overall.ties:
+        return (
+            f"any of {tied} not shown to differ; {params_label(best.params)} has the best "
+            f"mean ({pct(best.value)}) and none of the others is cheaper"
+        )
+    return f"{params_label(best.params)} ({pct(best.value)}): every other worse beyond the noise"
 
 
 def ablation_effect(study_file: StudyFile, rows: list[TrialRow]) -> str | None:

@@ -26,6 +26,7 @@ from digitlab.errors import DivergenceError
 from digitlab.evaluation import plots as model_plots
 from digitlab.experiments import plots
 from digitlab.experiments.effects import (
+    FULL_TRAIN,
     cheaper_by,
     difference,
     finished,
@@ -217,16 +218,16 @@ def write_report(
             recommended_test_accuracy=chosen.test_accuracy,
             command=command,
             answer=asdict(found) if found else None,
-            headline=f"use: {params_label(chosen.params)} — validation {pct(chosen.value)}"
-            + (f", test {pct(chosen.test_accuracy)}" if chosen.test_accuracy is not None else ""),
+            headline=headline(overall, quick),
         )
         best_section = _recommendation(overall, command, test_accuracy, spec["seed"])
         _write_check(rows, out)
     trial_counts = ", ".join(f"{n} {state}" for state, n in summary["trials"].items() if n)
     quick_note = (
-        " **Quick mode**: a small training subset, few epochs"
+        f" **Quick mode**: {budget(done)}"
         + (", one seed per configuration (so no difference is tested)" if high == 1 else "")
-        + "; for a first look. The full study runs without `--quick`."
+        + "; a first look at the pipeline, not a finding. The full study runs without "
+        "`--quick`."
         if quick
         else ""
     )
@@ -285,6 +286,42 @@ Also as [trials.csv](trials.csv).
     write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     write_index(out.parent)
     return summary
+
+
+def budget(done: list[TrialRow]) -> str:
+    """How much training the trials had: ``5,000 training images, 3 epochs`` (ranges where
+    the study varies them)."""
+
+    def spread(values: list[int], unit: str) -> str:
+        low, high = min(values), max(values)
+        if low == high:
+            return f"{low:,} {unit.removesuffix('s') if low == 1 else unit}"
+        return f"{low:,}–{high:,} {unit}"
+
+    specs = [row.spec for row in done if row.spec]
+    if not specs:
+        return "a reduced budget"
+    images = [spec.get("train_size") or FULL_TRAIN for spec in specs]
+    epochs = [spec["epochs"] for spec in specs]
+    return f"{spread(images, 'training images')}, {spread(epochs, 'epochs')}"
+
+
+def headline(overall: Verdict[TrialRow], quick: bool) -> str:
+    """The study's answer in one line, for the index and the terminal: what to use and
+    how many tie with it, or, with one seed each, that nothing was tested."""
+    chosen = overall.recommended
+    figures = f"validation {pct(chosen.value)}" + (
+        f", test {pct(chosen.test_accuracy)}" if chosen.test_accuracy is not None else ""
+    )
+    mode = "quick look, " if quick else ""
+    if not overall.tested:
+        return (
+            f"{mode}one seed each, no difference tested; highest: "
+            f"{params_label(chosen.params)} — {figures}"
+        )
+    others = len(overall.ties)
+    ties = f" ({others} other{'s' if others > 1 else ''} not shown to differ)" if others else ""
+    return f"{mode}use: {params_label(chosen.params)} — {figures}{ties}"
 
 
 def _recommendation(
@@ -409,6 +446,8 @@ def write_index(folder: Path) -> None:
         summary = json.loads(summary_path.read_text())
         link = f"[{summary['study']}]({summary_path.parent.name}/README.md)"
         found = summary.get("answer")
+        if found and summary.get("quick"):
+            found = {**found, "use": f"{found['use']} — quick look, not a finding"}
         if found:
             cells = " | ".join(_cell(found[key]) for key, _ in ANSWER_COLUMNS)
             answers.append(f"| {link}: {summary['question']} | {cells} |")
@@ -427,7 +466,7 @@ def write_index(folder: Path) -> None:
         "the cheapest configuration that ties with the best.\n\n"
         f"| question | {header} |\n|---|{'---|' * len(ANSWER_COLUMNS)}\n"
         + "\n".join(answers)
-        + "\n\n## Reports\n\n| study | recommended | seeds | wall time | commit |\n"
+        + "\n\n## Reports\n\n| study | answer | seeds | wall time | commit |\n"
         "|---|---|---|---|---|\n" + "\n".join(entries) + "\n",
     )
 

@@ -85,6 +85,13 @@ class Comparison:
     def real(self) -> bool:
         return self.p_value is not None and self.p_value < SIGNIFICANCE
 
+    def verdict(self) -> str:
+        """For a table cell: ``p = 0.03`` when real, ``within noise`` when tested and not,
+        ``untested: one seed`` when a side ran once (nothing to judge the noise by)."""
+        if self.p_value is None:
+            return "untested: one seed"
+        return self.p_text() if self.real else "within noise"
+
     def p_text(self) -> str:
         """``p = 0.03``, or ``p < 0.001`` (never a bare 0)."""
         if self.p_value is None:
