@@ -98,13 +98,13 @@ def answer(study_file: StudyFile, rows: list[TrialRow]) -> Answer | None:
         f"({params_label(best.params)})"
     )
     why = "; ".join(cause.short for cause in causes(study_file, rows)) or "no cause measured"
-    return Answer(changes, effect_text, noise_text(study_file, rows), why, use_text(overall))
+    return Answer(changes, effect_text, noise_text(study_file, rows, best), why, use_text(overall))
 
 
-def noise_text(study_file: StudyFile, rows: list[TrialRow]) -> str:
+def noise_text(study_file: StudyFile, rows: list[TrialRow], best: TrialRow) -> str:
     """The noise a difference in this study is read against: the median half-width of
     the 95 % interval of the differences the study tests (each variant against the
-    reference, or each configuration against the best mean), so that it can be set
+    reference, or each configuration against ``best``, the best mean), so that it can be set
     beside the effect cell's differences directly.  A mean's own interval answers another
     question, and set beside a difference it misleads, either way."""
     found = effect(study_file, rows, VARIANT) if study_file.variants else None
@@ -112,9 +112,9 @@ def noise_text(study_file: StudyFile, rows: list[TrialRow]) -> str:
         tests = [test for _, test in against_reference(study_file, found)]
         against = f"against {study_file.reference}, seed by seed"
     else:
-        done = finished(rows)
-        best = verdict(done).best
-        tests = [compare(row.accuracies, best.accuracies) for row in done if row is not best]
+        tests = [
+            compare(row.accuracies, best.accuracies) for row in finished(rows) if row is not best
+        ]
         against = "against the best mean"
     widths = [(test.high - test.low) / 2 for test in tests if test.low is not None]
     if not widths:
