@@ -7,6 +7,7 @@ import math
 import statistics
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from digitlab.experiments.causes import (
@@ -717,3 +718,21 @@ def test_the_speed_of_learning_plot_leaves_out_batch_normalised_networks(tmp_pat
     normalised = replace(deep, spec=spec([30, 30], batch_norm=True))
     assert not gradient_plot([normalised], tmp_path / "normalised.png")
     assert not (tmp_path / "normalised.png").exists()
+
+
+def test_a_quick_look_says_so_under_each_figure(tmp_path) -> None:
+    """The note is drawn under the figure in red: a copied-out plot of a quick study
+    still says what it is."""
+    from PIL import Image
+
+    from digitlab.experiments.plots import history_plot
+
+    rows = [trial(n, {"hidden_units": 10 + n}, [0.9 + n / 100], spec([30])) for n in range(3)]
+    history_plot(rows, tmp_path / "plain.png")
+    history_plot(rows, tmp_path / "quick.png", note="quick look (500 training images, 1 epoch)")
+    plain = np.asarray(Image.open(tmp_path / "plain.png").convert("RGB")).astype(int)
+    quick = np.asarray(Image.open(tmp_path / "quick.png").convert("RGB")).astype(int)
+    assert quick.shape[0] > plain.shape[0]  # a line more, under the plot
+    bottom = quick[plain.shape[0] :]
+    red = (bottom[..., 0] > 150) & (bottom[..., 1] < 100) & (bottom[..., 2] < 100)
+    assert red.sum() > 50

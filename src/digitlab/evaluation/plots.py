@@ -21,13 +21,19 @@ from digitlab.spec import IMAGE_SHAPE
 MAX_SHOWN = 40
 
 
-def save(figure: plt.Figure, path: Path) -> None:
-    """Save cropped to what was drawn, and close the figure."""
+def save(figure: plt.Figure, path: Path, note: str = "") -> None:
+    """Save cropped to what was drawn, and close the figure.  A ``note`` is printed
+    under the figure, in red: what a reader must know before reading it (say, that it
+    comes from a quick look at a small budget)."""
+    if note:
+        figure.text(0.5, 0, note, ha="center", va="top", fontsize=8, color="firebrick")
     figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
 
 
-def confusion_plot(matrix: np.ndarray, path: Path, title: str = "confusion matrix") -> None:
+def confusion_plot(
+    matrix: np.ndarray, path: Path, title: str = "confusion matrix", note: str = ""
+) -> None:
     """Counts of true (rows) against predicted (columns) digits, shaded by log count."""
     figure, axes = plt.subplots(figsize=(5.2, 4.6), layout="constrained")
     shown = axes.imshow(np.log1p(matrix), cmap="Blues")
@@ -43,7 +49,7 @@ def confusion_plot(matrix: np.ndarray, path: Path, title: str = "confusion matri
     axes.set_ylabel("true digit")
     axes.set_title(title)
     figure.colorbar(shown, ax=axes, label="log(1 + count)")
-    save(figure, path)
+    save(figure, path, note)
 
 
 def misclassified_grid(
@@ -53,6 +59,7 @@ def misclassified_grid(
     path: Path,
     order: np.ndarray | None = None,
     title: str = "misclassified digits (true→predicted)",
+    note: str = "",
 ) -> None:
     """Up to MAX_SHOWN wrongly classified images, in ``order`` if given (indices of the
     mistakes, e.g. most confident first), else in the order of the images."""
@@ -69,7 +76,7 @@ def misclassified_grid(
         axes.imshow(images[index].reshape(IMAGE_SHAPE), cmap="gray_r")
         axes.set_title(f"{labels[index]}→{predicted[index]}", fontsize=8)
     figure.suptitle(title, fontsize=10)
-    save(figure, path)
+    save(figure, path, note)
 
 
 def reliability_diagram(

@@ -1,4 +1,7 @@
-"""The report's figures, drawn with matplotlib without a display (Agg backend)."""
+"""The report's figures, drawn with matplotlib without a display (Agg backend).
+
+Each takes a ``note`` printed under it in red, so a figure copied out of a quick look
+still says it is one."""
 
 from __future__ import annotations
 
@@ -27,7 +30,9 @@ MAX_CURVES = 12
 LINE_STYLES = ("-", "--", ":", "-.")
 
 
-def effect_plot(study_file: StudyFile, rows: list[TrialRow], key: str, path: Path) -> None:
+def effect_plot(
+    study_file: StudyFile, rows: list[TrialRow], key: str, path: Path, note: str = ""
+) -> None:
     """Validation accuracy against one hyperparameter, with the noise over seeds.
 
     Every finished trial is a dot; the line joins, for each value, the best trial that
@@ -104,7 +109,7 @@ def effect_plot(study_file: StudyFile, rows: list[TrialRow], key: str, path: Pat
     axes.set_title(f"{study_file.name}: validation accuracy vs {key}")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
-    save(figure, path)
+    save(figure, path, note)
 
 
 def _focus(axes: plt.Axes, floor: float, values: list[float]) -> None:
@@ -147,6 +152,7 @@ def _curves(
     title: str,
     scale: float,
     log_y: bool = False,
+    note: str = "",
 ) -> None:
     """Training (thin) and validation (thick) curves per epoch of the best configurations,
     each the mean over its seeds; a legend names every configuration and both kinds."""
@@ -178,10 +184,10 @@ def _curves(
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    save(figure, path)
+    save(figure, path, note)
 
 
-def learning_curves(rows: list[TrialRow], path: Path) -> None:
+def learning_curves(rows: list[TrialRow], path: Path, note: str = "") -> None:
     """Training and validation accuracy per epoch, best configurations first."""
     _curves(
         rows,
@@ -191,10 +197,11 @@ def learning_curves(rows: list[TrialRow], path: Path) -> None:
         "accuracy (%)",
         "accuracy per epoch (mean over seeds)",
         100.0,
+        note=note,
     )
 
 
-def cost_curves(rows: list[TrialRow], path: Path) -> None:
+def cost_curves(rows: list[TrialRow], path: Path, note: str = "") -> None:
     """Training and validation cost per epoch, on a log scale (a penalty's first epochs
     are large, and the turn that matters is small): the book's sign of overfitting is
     the validation cost turning up while the training cost keeps falling."""
@@ -207,10 +214,11 @@ def cost_curves(rows: list[TrialRow], path: Path) -> None:
         "cost per epoch (mean over seeds; training cost includes the penalty)",
         1.0,
         log_y=True,
+        note=note,
     )
 
 
-def gradient_plot(rows: list[TrialRow], path: Path) -> bool:
+def gradient_plot(rows: list[TrialRow], path: Path, note: str = "") -> bool:
     """Each layer's gradient norm ||dC/db|| per epoch (log scale) for the best
     configuration with two or more hidden layers of each activation (up to four) -- the
     book's chapter-5 'speed of learning' -- or nothing (False) when the study has no such
@@ -246,11 +254,11 @@ def gradient_plot(rows: list[TrialRow], path: Path) -> bool:
         axes.grid(alpha=0.3)
         axes.legend(fontsize=7)
     grid[0][0].set_ylabel("‖∂C/∂b‖ of the hidden layer (first seed)")
-    save(figure, path)
+    save(figure, path, note)
     return True
 
 
-def history_plot(rows: list[TrialRow], path: Path) -> None:
+def history_plot(rows: list[TrialRow], path: Path, note: str = "") -> None:
     """Each trial's value in the order it was started, and the best so far."""
     done = sorted(finished(rows), key=lambda r: r.number)
     figure, axes = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
@@ -266,13 +274,13 @@ def history_plot(rows: list[TrialRow], path: Path) -> None:
     axes.set_title("optimisation history")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
-    save(figure, path)
+    save(figure, path, note)
 
 
-def importance_plot(importances: dict[str, float], path: Path) -> None:
+def importance_plot(importances: dict[str, float], path: Path, note: str = "") -> None:
     figure, axes = plt.subplots(figsize=(6.4, 0.5 + 0.45 * len(importances)), layout="constrained")
     names = list(importances)[::-1]
     axes.barh(names, [importances[n] for n in names])
     axes.set_xlabel("importance for validation accuracy (fANOVA, sums to 1)")
     axes.set_title("hyperparameter importance")
-    save(figure, path)
+    save(figure, path, note)
