@@ -161,6 +161,25 @@ def test_lists_read_only_arrays_and_a_column_of_labels(fitted: DigitClassifier, 
     )
 
 
+def test_a_data_frame_s_column_names_are_kept_and_checked(digits) -> None:
+    """Kaggle's MNIST CSV has columns pixel0 ... pixel783: fit keeps the names, as
+    scikit-learn's estimators do, and predict notices other names or none."""
+    pandas = pytest.importorskip("pandas")
+    train_images, train_labels, test_images, _ = digits
+    names = [f"pixel{i}" for i in range(784)]
+    frame = pandas.DataFrame(train_images.reshape(-1, 784), columns=names)
+    classifier = DigitClassifier(**SMALL).fit(frame, train_labels)
+    assert classifier.feature_names_in_.tolist() == names and classifier.n_features_in_ == 784
+    test_rows = test_images.reshape(-1, 784)
+    answers = classifier.predict(pandas.DataFrame(test_rows, columns=names))
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        np.testing.assert_array_equal(classifier.predict(test_rows), answers)
+    with pytest.raises(ValueError, match="feature names should match"):
+        classifier.predict(pandas.DataFrame(test_rows, columns=names[::-1]))
+    unnamed = DigitClassifier(**SMALL).fit(train_images, train_labels)
+    assert not hasattr(unnamed, "feature_names_in_")
+
+
 def test_verbose_shows_the_epochs_and_quiet_is_the_default(digits, capsys) -> None:
     images, labels, _, _ = digits
     DigitClassifier(**SMALL, verbose=True).fit(images, labels)

@@ -19,6 +19,9 @@ What it reads and answers:
   are then those positions, not digits.  ``predict_proba`` gives one column per class:
   the network's probabilities of their outputs, renormalised.
 
+Named columns (a pandas ``DataFrame``) are kept as ``feature_names_in_``, and
+``predict`` warns when handed others, as scikit-learn's own estimators do.
+
 ``fit`` holds back a seeded ``validation_fraction`` of the training data: the trainer
 keeps the weights of the epoch that did best on it, and fits the calibration there
 (:class:`digitlab.train.trainer.Trainer`).  The trained model is ``model_`` (a
@@ -38,7 +41,12 @@ import numpy as np
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin
     from sklearn.utils.multiclass import check_classification_targets
-    from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
+    from sklearn.utils.validation import (
+        check_consistent_length,
+        check_is_fitted,
+        column_or_1d,
+        validate_data,
+    )
 except ImportError:
     raise ImportError(
         "digitlab.interop.sklearn needs scikit-learn: pip install 'digitlab[sklearn]'"
@@ -169,6 +177,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         if labels.dtype.kind in "fc" and not np.isfinite(labels).all():
             raise ArrayError("y holds NaN or infinite values; labels must be classes")
         check_classification_targets(labels)
+        _check_column_names(self, X, fitting=True)
         rows = pixel_rows(X)
         check_consistent_length(rows, labels)
         classes, targets = np.unique(labels, return_inverse=True)
@@ -212,6 +221,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """One probability per class in ``classes_`` for each image, calibrated."""
         check_is_fitted(self)
+        _check_column_names(self, X, fitting=False)
         return normalised(self.model_.predict_proba(X)[:, self.outputs_])
 
     def predict(self, X: Any) -> np.ndarray:
@@ -224,6 +234,15 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
         return tags
+
+
+def _check_column_names(estimator: DigitClassifier, X: Any, fitting: bool) -> None:
+    """scikit-learn's habit for named columns (a pandas DataFrame): ``fit`` keeps them
+    as ``feature_names_in_``, and ``predict`` warns when it is handed other names, or
+    names where ``fit`` had none.  Only the names: the pixels are checked by
+    :func:`~digitlab.inputs.pixel_rows`, which also takes (n, 28, 28) images, whose
+    second axis is not the feature count scikit-learn would read."""
+    validate_data(estimator, X, reset=fitting, skip_check_array=True, ensure_2d=False)
 
 
 def _digit_outputs(classes: np.ndarray) -> np.ndarray | None:
