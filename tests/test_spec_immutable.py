@@ -6,8 +6,8 @@ import pydantic
 import pytest
 
 from digitlab.errors import SpecError
-from digitlab.presets import PRESETS, preset_of
-from digitlab.spec import ConvPlan, Spec
+from digitlab.presets import PRESETS, get, preset_of
+from digitlab.spec import ConvPlan, Spec, make_spec
 
 
 def test_assigning_to_a_field_is_refused() -> None:
@@ -27,6 +27,7 @@ def test_assigning_to_a_field_is_refused() -> None:
         ({"optimizer": "sgdd"}, "optimizer: "),
         ({"cost": "log-likelihood", "output_activation": "sigmoid"}, "needs softmax outputs"),
         ({"no_such_field": 1}, "no_such_field: unknown key"),
+        ({"preset": "cnn-best"}, "presets.get('cnn-best').spec.with_overrides(...)"),
     ],
 )
 def test_an_invalid_update_is_one_spec_error(update, fragment) -> None:
@@ -53,3 +54,12 @@ def test_copies_compare_and_hash_as_before() -> None:
     assert preset_of(spec.model_copy(update={"seed": 4})) == "book-ch6-conv2"
     with pytest.raises(TypeError, match="unhashable"):  # layers is a list, as it always was
         hash(spec)
+
+
+def test_a_preset_key_in_python_says_how_to_start_from_a_preset() -> None:
+    """Spec files and studies take ``preset = ...``; a Python dict with one is told the
+    Python way, and the way it names works."""
+    with pytest.raises(SpecError, match=r"^spec: preset: not a spec field; .*get\('cnn-best'\)"):
+        make_spec({"preset": "cnn-best", "eta": 0.1})
+    started = get("cnn-best").spec.with_overrides(eta=0.1)
+    assert started.eta == 0.1 and started.layers == PRESETS["cnn-best"].spec.layers

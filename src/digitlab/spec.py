@@ -350,8 +350,15 @@ def make_spec(
     ``strict`` takes each value only as its own type, as a typed file (TOML) should give
     it: ``eta = true`` or ``eta = "0.5"`` is refused rather than read as 1.0 or 0.5, and
     so is ``epochs = 30.0`` where a whole number is wanted (a whole number still counts
-    where any number is).
+    where any number is).  A ``preset`` key, as spec files and studies have, is not a
+    field: the error shows how to start from one in Python.
     """
+    if isinstance(fields, dict) and "preset" in fields:
+        where = f"{source}: " if source else ""
+        raise SpecError(
+            f"{where}preset: not a spec field; start from a preset with "
+            f"digitlab.presets.get({fields['preset']!r}).spec.with_overrides(...)"
+        )
     try:
         return Spec.model_validate(fields, strict=strict)
     except ValidationError as exc:
