@@ -87,6 +87,33 @@ def test_checks_round_trip(tmp_path: Path) -> None:
     assert not list(path.parent.glob(".*.tmp"))  # written atomically: no leftovers
 
 
+def test_a_rerun_that_reproduces_keeps_other_machines_figures(tmp_path: Path) -> None:
+    """Regenerating a results file here must not drop the figures another machine
+    recorded (this one cannot record them again); figures that moved replace them all."""
+    mine = {"best_epoch": 7}
+    spec = {"layers": (784, 10), "ema": 0.0}  # a field the recorded spec predates
+    check = Check("a, seed 0", "digitlab train --preset a", spec, mine)
+    path = tmp_path / "a.checks.json"
+    path.write_text(
+        '{"format": 1, "results_file": "a.md", "commit": "old", "checks": [{"label": '
+        '"a, seed 0", "command": "digitlab train --preset a", "spec": {"layers": [784, 10]}, '
+        f'"expected": {{"best_epoch": 6}}, "elsewhere": {{"{arithmetic()}": {{"best_epoch": 7}}}}'
+        "}]}"
+    )
+    before = path.read_text()
+    assert not write_checks(path, "a.md", [check])  # reproduced here: left as it was
+    assert path.read_text() == before
+    assert write_checks(path, "b.md", [check])  # another results file: written anew
+    moved = dataclasses.replace(check, expected={"best_epoch": 8})
+    assert write_checks(path, "b.md", [moved])  # figures moved: only this machine's now
+    read = read_checks(path)
+    assert read.arithmetic == arithmetic() and read.checks[0].expected == {"best_epoch": 8}
+    assert read.checks[0].elsewhere == {}
+    other = dataclasses.replace(moved, spec={"layers": [784, 30, 10]})
+    assert write_checks(path, "b.md", [other])  # another run
+    assert read_checks(path).checks[0].spec == {"layers": [784, 30, 10]}
+
+
 def test_a_checks_file_from_before_arithmetic_was_recorded_still_reads(tmp_path: Path) -> None:
     path = tmp_path / "old.checks.json"
     path.write_text(

@@ -182,10 +182,50 @@ def _figures_of(summary: TrainingMetrics, names: Iterable[str]) -> dict[str, flo
     return {name: _plain(value) for name, value in found.items() if value is not None}
 
 
-def write_checks(path: Path, results_file: str, checks: list[Check]) -> None:
+def write_checks(path: Path, results_file: str, checks: list[Check]) -> bool:
     """Write the checks of ``results_file`` to ``path`` as JSON, atomically, with the
-    commit the source is at now; call it when the results file itself is written."""
-    _write(Path(path), CheckFile(str(results_file), source_commit(), checks, arithmetic()))
+    commit the source is at now; call it when the results file itself is written.
+
+    A file that already holds these very checks, with this machine's figures for each
+    equal to the new ones, is left as it is: the rerun reproduced it, and it keeps the
+    figures other machines recorded, which this one cannot record again.  Otherwise the
+    file is written anew with this machine's figures only, since the old ones belong to
+    other runs or to an engine that computed differently.  Returns whether it wrote."""
+    path = Path(path)
+    if _reproduces(path, str(results_file), checks):
+        return False
+    _write(path, CheckFile(str(results_file), source_commit(), checks, arithmetic()))
+    return True
+
+
+def _reproduces(path: Path, results_file: str, checks: list[Check]) -> bool:
+    """Whether the checks file at ``path`` holds ``checks`` (the same labels, commands and
+    specs, in order; a spec written before a field existed is the same spec with that
+    field at its default) with this machine's figures equal to theirs; False when there
+    is no readable file."""
+    try:
+        recorded = read_checks(path)
+    except ChecksFileError:
+        return False
+    here = arithmetic()
+    return (
+        recorded.results_file == results_file
+        and len(recorded.checks) == len(checks)
+        and all(
+            (old.label, old.command) == (new.label, new.command)
+            and _same_spec(old.spec, new.spec)
+            and old.expected_with(here) == new.expected
+            for old, new in zip(recorded.checks, checks, strict=True)
+        )
+    )
+
+
+def _same_spec(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether two specs describe the same run once validated (defaults filled in)."""
+    try:
+        return make_spec(old) == make_spec(new)
+    except SpecError:
+        return False
 
 
 def _write(path: Path, checks: CheckFile) -> None:
