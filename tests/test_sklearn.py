@@ -100,6 +100,8 @@ def test_parameters_are_the_spec_fields_with_their_defaults() -> None:
     assert defaults.pop("layers") == tuple(spec_defaults.pop("layers"))
     assert defaults.pop("validation_fraction") == VALIDATION_FRACTION
     assert defaults.pop("verbose") is False
+    assert defaults.pop("eta") is None and spec_defaults.pop("eta") == 0.5  # the optimizer's
+    assert DigitClassifier(optimizer="adam").spec().eta == 0.001
     assert defaults == {name: spec_defaults[name] for name in defaults}
     assert DigitClassifier(eta=0.1, layers=[784, 10]).spec() == Spec(eta=0.1, layers=[784, 10])
 
@@ -258,7 +260,7 @@ def test_in_a_pipeline(digits) -> None:
     pipeline = make_pipeline(MinMaxScaler(clip=True), DigitClassifier(**SMALL))
     pipeline.fit(images.reshape(-1, 784), labels)
     assert pipeline.score(test_images.reshape(-1, 784), test_labels) > 0.7
-    assert pipeline.get_params()["digitclassifier__eta"] == Spec().eta
+    assert pipeline.get_params()["digitclassifier__batch_size"] == Spec().batch_size
 
 
 def test_without_scikit_learn_the_import_names_the_extra() -> None:

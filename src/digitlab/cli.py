@@ -12,6 +12,7 @@ import math
 import os
 import shlex
 import sys
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -948,8 +949,16 @@ def study_report(
     print(f"{folder / 'README.md'}: {summary.get('headline', 'no finished trials yet')}")
 
 
+def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Show a warning as a person reads it at the terminal: ``warning: ...``, one line,
+    without the source line Python would print under it."""
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main() -> None:
-    """Entry point: run the app, turning user errors into one line and exit status 1."""
+    """Entry point: run the app, turning user errors into one line and exit status 1,
+    and warnings (a setting that has no effect, say) into one line each."""
+    warnings.showwarning = one_line_warning
     try:
         app(prog_name="digitlab")  # so too under `python -m digitlab`: usage, completion
     except DigitlabError as exc:

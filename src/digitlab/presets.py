@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from digitlab.errors import SpecError
-from digitlab.spec import Spec, make_spec, parse_layers, read_spec_file
+from digitlab.spec import Spec, make_spec, overridden, parse_layers, read_spec_file
 
 
 @dataclass(frozen=True)
@@ -524,7 +524,9 @@ def resolve_spec(
 ) -> Spec:
     """Combine a preset, a TOML spec file and explicit overrides, later ones winning.
 
-    A spec file may itself name a base preset with ``preset = "..."``.
+    A spec file may itself name a base preset with ``preset = "..."``.  A later one that
+    changes the optimizer without naming ``eta`` gives the new optimizer its own default
+    learning rate (:func:`digitlab.spec.overridden`).
     """
     fields: dict[str, Any] = {}
     if preset:
@@ -539,6 +541,6 @@ def resolve_spec(
         if isinstance(from_file.get("layers"), str):  # "784,30,10", as flags and studies
             from_file["layers"] = parse_layers(from_file["layers"], f"{spec_file}: layers")
         # name the file in errors, and take its values only as their own types
-        make_spec({**fields, **from_file}, source=str(spec_file), strict=True)
-        fields.update(from_file)
-    return make_spec({**fields, **(overrides or {})}, source="", as_flags=True)
+        fields = overridden(fields, from_file)
+        make_spec(fields, source=str(spec_file), strict=True)
+    return make_spec(overridden(fields, overrides or {}), source="", as_flags=True)

@@ -12,6 +12,7 @@ This module depends on nothing else in digitlab, so every part may use it.
 from __future__ import annotations
 
 import tomllib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,12 @@ PIXELS = INPUT_SHAPE[0] * INPUT_SHAPE[1] * INPUT_SHAPE[2]
 #: One image as a 2-D array: (height, width), MNIST's 28 x 28.
 IMAGE_SHAPE = INPUT_SHAPE[1:]
 DIGITS = 10
+#: The learning rate Adam takes when a spec names none: its paper's, PyTorch's and
+#: Keras's default.  Adam's steps are about eta per weight whatever the gradient's size,
+#: so SGD's default of 0.5 throws a network to chance.
+ADAM_ETA = 0.001
+#: The momentum coefficient's default, which only optimizer = "momentum" uses.
+MOMENTUM = 0.9
 LAYER_SYNTAX = "conv:FILTERS:KERNEL[:same], pool:SIZE[:avg], dense:UNITS or dropout:P"
 
 
@@ -155,8 +162,12 @@ class Spec(BaseModel):
         description="large: N(0,1) (book ch1); normal: N(0,1/n_in) (book ch3); glorot; he.",
     )
     optimizer: OptimizerName = "sgd"
-    eta: float = Field(0.5, gt=0, description="Learning rate.")
-    momentum: float = Field(0.9, ge=0, lt=1, description="Momentum coefficient (momentum).")
+    eta: float = Field(
+        0.5, gt=0, description=f"Learning rate (when not given: {ADAM_ETA} for Adam)."
+    )
+    momentum: float = Field(
+        MOMENTUM, ge=0, lt=1, description="Momentum coefficient (optimizer momentum only)."
+    )
     lmbda: float = Field(0.0, ge=0, description="L2 strength with the book's lambda/n scaling.")
     l1: float = Field(0.0, ge=0, description="L1 strength with the book's lambda/n scaling.")
     dropout: float = Field(0.0, ge=0, lt=1, description="Drop probability of hidden neurons.")
@@ -248,6 +259,45 @@ class Spec(BaseModel):
             check_layer_texts(layers)
         return layers
 
+    @model_validator(mode="before")
+    @classmethod
+    def _adam_takes_its_own_learning_rate(cls, data: Any) -> Any:
+        """A spec that asks for Adam and names no learning rate gets :data:`ADAM_ETA`."""
+        if isinstance(data, dict) and data.get("optimizer") == "adam" and "eta" not in data:
+            return {**data, "eta": ADAM_ETA}
+        return data
+
+    @model_validator(mode="after")
+    def _say_what_does_nothing(self) -> Spec:
+        """Warn of a field set to something that this spec's other fields make unused,
+        so a setting is never silently ignored.  (A warning, not an error: a model saved
+        with such a spec still loads.)"""
+        if self.momentum != MOMENTUM and self.optimizer != "momentum":
+            warnings.warn(
+                f"momentum: only optimizer 'momentum' uses it; with {self.optimizer!r} "
+                f"{self.momentum} has no effect",
+                UserWarning,
+                stacklevel=2,
+            )
+        plan = self.layer_plan()
+        dense = [layer for layer in plan if isinstance(layer, DensePlan)]
+        hidden = len(dense) > 1
+        if self.dropout and not hidden:
+            warnings.warn(
+                f"dropout: it drops hidden dense layers' outputs and this network has none, "
+                f"so {self.dropout} has no effect; a 'dropout:P' layer drops where it stands",
+                UserWarning,
+                stacklevel=2,
+            )
+        if self.batch_norm and not hidden and not any(isinstance(x, ConvPlan) for x in plan):
+            warnings.warn(
+                "batch_norm: it normalises convolutions and hidden dense layers, and this "
+                "network has neither, so it has no effect",
+                UserWarning,
+                stacklevel=2,
+            )
+        return self
+
     @model_validator(mode="after")
     def _output_fits_cost(self) -> Spec:
         needed = REQUIRED_OUTPUT.get(self.cost)
@@ -296,8 +346,9 @@ class Spec(BaseModel):
         return self.output_activation or REQUIRED_OUTPUT.get(self.cost, "sigmoid")
 
     def with_overrides(self, **changes: Any) -> Spec:
-        """A new spec with some fields replaced, validated like any other."""
-        return make_spec({**self.model_dump(), **changes})
+        """A new spec with some fields replaced, validated like any other (a new
+        optimizer without an ``eta`` takes its own default: see :func:`overridden`)."""
+        return make_spec(overridden(self.model_dump(), changes))
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Spec:
         """A copy, with the fields in ``update`` replaced and the result validated as
@@ -339,6 +390,18 @@ def spec_to_argv(spec: Spec) -> list[str]:
         elif value is not None:
             argv += [flag, repr(value) if isinstance(value, float) else str(value)]
     return argv
+
+
+def overridden(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of ``base`` with ``changes`` on top.  A change of optimizer that names
+    no ``eta`` drops the base's learning rate, so the new optimizer starts from its own
+    default: Adam's 0.001 and SGD's 0.5 are five hundred times apart, and either one's
+    rate throws the other's network to chance."""
+    merged = {**base, **changes}
+    new_optimizer = changes.get("optimizer", base.get("optimizer", "sgd"))
+    if "eta" not in changes and new_optimizer != base.get("optimizer", "sgd"):
+        merged.pop("eta", None)
+    return merged
 
 
 def make_spec(

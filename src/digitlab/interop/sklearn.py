@@ -19,8 +19,9 @@ What it reads and answers:
   are then those positions, not digits.  ``predict_proba`` gives one column per class:
   the network's probabilities of their outputs, renormalised.
 
-Named columns (a pandas ``DataFrame``) are kept as ``feature_names_in_``, and
-``predict`` warns when handed others, as scikit-learn's own estimators do.
+Named columns (a pandas ``DataFrame``) are kept as ``feature_names_in_``, as
+scikit-learn's own estimators keep them: ``predict`` refuses other names, and warns
+when handed none.
 
 ``fit`` holds back a seeded ``validation_fraction`` of the training data: the trainer
 keeps the weights of the epoch that did best on it, and fits the calibration there
@@ -82,7 +83,8 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
 
     The parameters are the fields of :class:`digitlab.spec.Spec`, with its defaults
     (``layers`` as a tuple: 784 inputs first and 10 outputs last, or layer texts such as
-    ``("conv:20:5", "pool:2", "dense:100", "dense:10")``); ``validation_fraction``,
+    ``("conv:20:5", "pool:2", "dense:100", "dense:10")``; ``eta`` None for the
+    optimizer's own default, 0.5 or Adam's 0.001); ``validation_fraction``,
     the share of the training data held back to choose the best epoch and calibrate; and
     ``verbose``, whether ``fit`` shows a progress bar over the epochs (off by default, as
     a grid search fits many times).
@@ -96,7 +98,7 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         cost: CostName = DEFAULT.cost,
         init: InitName = DEFAULT.init,
         optimizer: OptimizerName = DEFAULT.optimizer,
-        eta: float = DEFAULT.eta,
+        eta: float | None = None,
         momentum: float = DEFAULT.momentum,
         lmbda: float = DEFAULT.lmbda,
         l1: float = DEFAULT.l1,
@@ -161,6 +163,8 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
     def spec(self) -> Spec:
         """The spec these parameters describe (a SpecError if they describe none)."""
         fields: dict[str, Any] = {name: getattr(self, name) for name in Spec.model_fields}
+        if self.eta is None:  # the optimizer's own: see digitlab.spec.ADAM_ETA
+            del fields["eta"]
         if isinstance(self.layers, str):
             raise SpecError(
                 f"{type(self).__name__}: layers is a tuple, e.g. (784, 30, 10) or "
@@ -238,8 +242,8 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
 
 def _check_column_names(estimator: DigitClassifier, X: Any, fitting: bool) -> None:
     """scikit-learn's habit for named columns (a pandas DataFrame): ``fit`` keeps them
-    as ``feature_names_in_``, and ``predict`` warns when it is handed other names, or
-    names where ``fit`` had none.  Only the names: the pixels are checked by
+    as ``feature_names_in_``, and ``predict`` refuses other names and warns of names
+    missing, or present where ``fit`` had none.  Only the names: the pixels are checked by
     :func:`~digitlab.inputs.pixel_rows`, which also takes (n, 28, 28) images, whose
     second axis is not the feature count scikit-learn would read."""
     validate_data(estimator, X, reset=fitting, skip_check_array=True, ensure_2d=False)
