@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +12,10 @@ import pytest
 from PIL import Image
 
 from digitlab.data.augment import shifted
-from digitlab.errors import ArrayError
+from digitlab.errors import ArrayError, ModelFileError
 from digitlab.evaluation.scoring import evaluate
 from digitlab.evaluation.tta import SHIFTS, shift_averaged
-from digitlab.nn.model_file import Model, save_model
+from digitlab.nn.model_file import Model, load_model, save_model
 from digitlab.spec import make_spec
 from digitlab.train import Trainer
 
@@ -85,3 +87,28 @@ def test_evaluate_and_predict_take_tta(run_cli, model: Model, mnist, tmp_path: P
     plain_answer = json.loads(run_cli("predict", path, image, "--json").stdout.splitlines()[-1])
     assert answer["digit"] == mnist.test.labels[0]
     assert answer["probabilities"] != plain_answer["predictions"][0]["probabilities"]
+
+
+def test_saving_or_exporting_it_is_refused_not_silently_plain(
+    model: Model, tmp_path: Path
+) -> None:
+    """A file holds the network alone: the averaging would be lost without a word."""
+    averaged = shift_averaged(model)
+    calls = [
+        ("save_model(path, model)", lambda: save_model(tmp_path / "m.npz", averaged)),
+        ("save_model(path, model)", lambda: averaged.save(tmp_path / "m.npz")),
+    ]
+    if importlib.util.find_spec("onnx") is not None:
+        from digitlab.interop.onnx_export import export_onnx
+
+        calls.append(
+            ("export_onnx(model, path)", lambda: export_onnx(averaged, tmp_path / "m.onnx"))
+        )
+    for call, attempt in calls:
+        with pytest.raises(ModelFileError, match=rf"^{re.escape(call)}: a file holds the net"):
+            attempt()
+    assert not list(tmp_path.iterdir())
+    save_model(tmp_path / "m.npz", model)  # the model itself saves, and wraps again
+    again = shift_averaged(load_model(tmp_path / "m.npz"))
+    images = np.zeros((2, 784), dtype=np.float32)
+    np.testing.assert_array_equal(again.predict_proba(images), averaged.predict_proba(images))

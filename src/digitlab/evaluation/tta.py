@@ -12,7 +12,9 @@ gets the averaged answer.  A calibrated model's temperature is then applied to t
 averaged probabilities; its "unsure" threshold was fitted on single images, so with
 test-time augmentation it is a slightly stricter judge (averaged answers are less
 peaked).  The distance from the digits' features is measured on the image as given,
-where its threshold was fitted.
+where its threshold was fitted.  A model file or ONNX graph holds the network alone, so
+saving or exporting the wrapped model is refused: save the model itself, and wrap it
+again after loading.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from numbers import Integral
+from typing import ClassVar
 
 import numpy as np
 
@@ -38,6 +41,7 @@ class ShiftAveragedModel(Model):
     network's over the image moved by each of ``shifts`` (rows down, columns right)."""
 
     shifts: tuple[Shift, ...] = SHIFTS
+    not_in_files: ClassVar[str] = "its test-time augmentation (the averaging over shifts)"
 
     def raw_reading(self, rows: np.ndarray) -> Reading:
         """Probabilities averaged over the shifts; features of the image as given, as

@@ -12,7 +12,7 @@ import json
 import zipfile
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import expit, softmax
@@ -250,6 +250,10 @@ class Model:
     metrics: TrainingMetrics = field(default_factory=TrainingMetrics)
     calibration: Calibration | None = None
     format_version: int = FORMAT_VERSION
+    #: What a model file or an ONNX graph of this model would lose (nothing for a plain
+    #: model): a wrapper that changes how answers are read names itself here, so saving
+    #: or exporting it is refused rather than silently dropping what it does.
+    not_in_files: ClassVar[str] = ""
 
     def raw_reading(self, rows: np.ndarray) -> Reading:
         """The network's own ten probabilities per row of pixels, before any
@@ -357,10 +361,16 @@ def save_model(path: Path, model: Model) -> None:
 
 
 def require_model(model: object, call: str, given_a_path: str) -> Model:
-    """``model`` itself if it is a Model, else a TypeError naming what ``call`` takes.
+    """``model`` itself if it is a Model a file can hold (a ModelFileError names what a
+    wrapper would lose), else a TypeError naming what ``call`` takes.
     The usual slips get a hint: a path where the model goes (``given_a_path`` says what
     to do then), or a scikit-learn estimator, whose fitted model is its ``model_``."""
     if isinstance(model, Model):
+        if model.not_in_files:
+            raise ModelFileError(
+                f"{call}: a file holds the network, not {model.not_in_files}; save or "
+                "export the model it wraps, and wrap it again after loading"
+            )
         return model
     if isinstance(getattr(model, "model_", None), Model):
         hint = ": a fitted DigitClassifier's model is its model_"
