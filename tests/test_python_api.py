@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -60,12 +61,13 @@ def test_every_accepted_form_gives_the_same_rows() -> None:
         grey.astype(np.float32) / 255,  # already in [0, 1]: kept
         grey.tolist(),
         grey.reshape(3, 28, 28, 1),  # Keras' channels-last grey images
+        grey.reshape(3, 1, 28, 28),  # PyTorch's channels-first ones
     ]
     for form in forms:
         rows = pixel_rows(form)
         assert rows.dtype == np.float32 and rows.shape == (3, 784) and rows.flags.c_contiguous
         np.testing.assert_allclose(rows, expected, rtol=1e-6)
-    for single in (grey[0], grey[0].reshape(784), grey[0].reshape(28, 28, 1)):
+    for single in (grey[0], grey[0].reshape(784), grey[0].reshape(28, 28, 1), grey[:1]):
         np.testing.assert_allclose(pixel_rows(single), expected[:1], rtol=1e-6)
 
 
@@ -76,7 +78,8 @@ def test_scale_is_decided_for_the_whole_array() -> None:
     images[0, 0], images[1, 0] = 3.0, 200.0  # and image 2 is blank
     np.testing.assert_allclose(pixel_rows(images)[:, 0], [3 / 255, 200 / 255, 0], rtol=1e-6)
     assert pixel_rows(np.full(784, 2, dtype=np.uint8)).max() == pytest.approx(2 / 255)
-    assert pixel_rows(np.ones(784)).max() == 1.0
+    with pytest.warns(UserWarning, match="mostly light"):  # and white all over
+        assert pixel_rows(np.ones(784)).max() == 1.0
 
 
 @pytest.mark.parametrize(
@@ -103,7 +106,8 @@ def test_floats_on_two_scales_are_refused(peaks: list[float], fragment: str) -> 
         (np.zeros((3, 5)), "got (3, 5)"),
         (np.zeros((2, 28, 27)), "got (2, 28, 27)"),
         (np.zeros((784, 1)), "got (784, 1)"),
-        (np.zeros((2, 1, 28, 28)), "got (2, 1, 28, 28)"),
+        (np.zeros((2, 2, 28, 28)), "got (2, 2, 28, 28)"),
+        (np.zeros((2, 1, 28, 28, 1)), "got (2, 1, 28, 28, 1)"),
         (np.zeros((2, 28, 28, 3)), "got (2, 28, 28, 3)"),
         (np.ones((2, 784), dtype=np.uint8), "look binarised"),
         (np.float64(3.0), "got ()"),
@@ -146,6 +150,32 @@ def test_bad_labels_are_one_clear_error(labels, fragment: str) -> None:
     with pytest.raises(ArrayError) as caught:
         digit_labels(labels, 3)
     assert fragment in str(caught.value)
+
+
+def test_one_hot_labels_are_read_as_their_digits() -> None:
+    """Keras' to_categorical gives one row of ten per image."""
+    digits = np.array([3, 0, 9])
+    one_hot = np.eye(10, dtype=np.float32)[digits]
+    np.testing.assert_array_equal(digit_labels(one_hot, 3), digits)
+    np.testing.assert_array_equal(digit_labels(one_hot.astype(bool), 3), digits)
+    two_ones = one_hot.copy()
+    two_ones[0, 5] = 1
+    smoothed = one_hot * 0.9 + 0.01
+    for not_one_hot in (two_ones, smoothed, np.zeros((3, 10))):
+        with pytest.raises(ArrayError, match="got shape"):
+            digit_labels(not_one_hot, 3)
+
+
+def test_dark_ink_on_light_paper_is_warned_of(mnist) -> None:
+    """The networks read light ink on black; inverted digits would get confident
+    nonsense, so they are named, and MNIST's own digits are not."""
+    digits = np.rint(mnist.test.images[:100] * 255).astype(np.uint8)
+    with pytest.warns(UserWarning, match=r"mostly light \(mean pixel 0\.8\d\).*255 - x"):
+        pixel_rows(255 - digits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pixel_rows(digits)
+        pixel_rows(np.random.default_rng(0).random((100, 784)))  # noise: not light
 
 
 def test_labels_may_be_whole_floats() -> None:

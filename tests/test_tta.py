@@ -89,9 +89,7 @@ def test_evaluate_and_predict_take_tta(run_cli, model: Model, mnist, tmp_path: P
     assert answer["probabilities"] != plain_answer["predictions"][0]["probabilities"]
 
 
-def test_saving_or_exporting_it_is_refused_not_silently_plain(
-    model: Model, tmp_path: Path
-) -> None:
+def test_saving_or_exporting_it_is_refused_not_silently_plain(model: Model, tmp_path: Path) -> None:
     """A file holds the network alone: the averaging would be lost without a word."""
     averaged = shift_averaged(model)
     calls = [

@@ -1,10 +1,12 @@
 """What a Python user hands a model -- images and the digits they show -- checked in
 one place and brought to the network's form.
 
-Users hold MNIST-like digits in many forms: rows of 784 pixels or 28x28 images, one
-image or many, ``uint8`` grey levels 0-255 straight from the IDX files, or floats
-already divided by 255.  :func:`pixel_rows` accepts all of these and returns what every
-digitlab network reads: float32 rows of 784 pixels in [0, 1].
+Users hold MNIST-like digits in many forms: rows of 784 pixels or 28x28 images (with
+Keras' grey channel last or PyTorch's first), one image or many, ``uint8`` grey levels
+0-255 straight from the IDX files, or floats already divided by 255.  :func:`pixel_rows`
+accepts all of these and returns what every digitlab network reads: float32 rows of 784
+pixels in [0, 1].  Images that are mostly light -- dark ink on light paper, the reverse
+of MNIST's form -- are warned of.  Labels are digits, or Keras' one-hot rows of ten.
 
 The scale is decided for the whole array, never image by image:
 
@@ -29,6 +31,8 @@ data and is read as [0, 1].)
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.sparse import issparse
 
@@ -38,9 +42,14 @@ from digitlab.spec import DIGITS, IMAGE_SHAPE, PIXELS
 #: The largest grey level of 8-bit images.
 MAX_GREY = 255
 SHAPES = (
-    f"(n, {PIXELS}), (n, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}[, 1]), ({PIXELS},) or "
-    f"({IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}[, 1])"
+    f"(n, {PIXELS}), (n, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}), Keras' "
+    f"(n, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}, 1), PyTorch's "
+    f"(n, 1, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}), or one image of any of these shapes"
 )
+#: Images whose mean pixel is above this are mostly light: dark ink on light paper,
+#: the reverse of MNIST's form.  MNIST's digits average about 0.13 and inverted ones
+#: about 0.87; uniform noise, 0.5, stays below it.
+LIGHT_MEAN = 0.6
 
 
 def pixel_rows(images: object) -> np.ndarray:
@@ -76,11 +85,30 @@ def pixel_rows(images: object) -> np.ndarray:
             "or as grey levels 0-255"
         )
     if array.dtype.kind in "ui":
-        return np.multiply(rows, 1 / MAX_GREY, dtype=np.float32)
-    if largest > 1:
+        scaled = np.multiply(rows, 1 / MAX_GREY, dtype=np.float32)
+    elif largest > 1:
         check_one_grey_scale(rows, largest)
-        return np.multiply(rows, 1 / MAX_GREY, dtype=np.float32)
-    return np.ascontiguousarray(rows, dtype=np.float32)
+        scaled = np.multiply(rows, 1 / MAX_GREY, dtype=np.float32)
+    else:
+        scaled = np.ascontiguousarray(rows, dtype=np.float32)
+    warn_if_light(scaled)
+    return scaled
+
+
+def warn_if_light(rows: np.ndarray) -> None:
+    """Warn when ``rows`` (in [0, 1]) are mostly light, as dark ink on light paper is:
+    every digitlab network reads light ink on black, as MNIST has it, and would answer
+    such images with confident nonsense.  A warning, not an error: nothing in the
+    pixels proves they are not what the caller means."""
+    mean = float(rows.mean(dtype=np.float64))
+    if mean > LIGHT_MEAN:
+        warnings.warn(
+            f"these images are mostly light (mean pixel {mean:.2f}): digitlab's networks "
+            "read light ink on black, as MNIST has it; invert dark-on-light images "
+            "(255 - x, or 1 - x), or pass photos through digitlab.data.to_mnist",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 #: Float pixels that reach above 1 but no further than this are not grey levels 0-255
@@ -114,6 +142,8 @@ def _as_rows(array: np.ndarray) -> np.ndarray:
         raise ArrayError(f"no images: the array of shape {shape} is empty")
     if len(shape) in (3, 4) and shape[-1] == 1 and shape[-3:-1] == IMAGE_SHAPE:
         shape = shape[:-1]  # Keras' channels-last images with their one grey channel
+    elif len(shape) in (3, 4) and shape[-3] == 1 and shape[-2:] == IMAGE_SHAPE:
+        shape = shape[:-3] + shape[-2:]  # PyTorch's channels-first images
     if shape in ((PIXELS,), IMAGE_SHAPE):
         return array.reshape(1, PIXELS)
     if shape[1:] in ((PIXELS,), IMAGE_SHAPE):
@@ -128,6 +158,8 @@ def digit_labels(labels: object, count: int) -> np.ndarray:
         array = np.asarray(labels)
     except ValueError:
         raise ArrayError(f"labels must be {count} digits 0-{DIGITS - 1}") from None
+    if _one_hot(array, count):  # Keras' to_categorical: one row of ten per image
+        array = array.argmax(axis=1)
     if array.shape != (count,):
         raise ArrayError(f"labels must be {count} digits (one per image); got shape {array.shape}")
     if array.dtype.kind not in "uif":
@@ -136,3 +168,13 @@ def digit_labels(labels: object, count: int) -> np.ndarray:
     if not valid.all():
         raise ArrayError(f"labels must be digits 0-{DIGITS - 1}; found {array[~valid][0].item()}")
     return array.astype(np.int64)
+
+
+def _one_hot(array: np.ndarray, count: int) -> bool:
+    """Whether ``array`` is ``count`` one-hot rows of ten: zeros and a single one each."""
+    return (
+        array.shape == (count, DIGITS)
+        and array.dtype.kind in "uifb"
+        and bool(np.isin(array, (0, 1)).all())
+        and bool((array.sum(axis=1) == 1).all())
+    )
