@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from digitlab.data.fashion import FASHION_MNIST_DIR, load_fashion_mnist_test
+from digitlab.errors import ImageError
 from digitlab.evaluation.saliency import occlusion_map
 from digitlab.nn.build import build_network
 from digitlab.nn.model_file import Calibration, Model
-from digitlab.predict import load_bundled_model, predict_fields, unsure_below
+from digitlab.predict import load_bundled_model, predict_fields, predict_grayscale, unsure_below
 from digitlab.spec import make_spec
 
 
@@ -96,3 +97,16 @@ def test_the_bundled_model_doubts_clothes_and_rarely_digits(mnist) -> None:
     digits = model.answers(mnist.test.images[:2000])
     assert clothes.unsure.mean() >= FASHION_FLOOR
     assert digits.unsure.mean() <= 0.02
+
+
+def test_predicting_with_a_path_or_a_lone_image_says_what_it_takes() -> None:
+    image = np.zeros((40, 30), dtype=np.uint8)
+    image[10:30, 12:18] = 255
+    model = load_bundled_model()
+    with pytest.raises(TypeError, match=r"takes a digitlab Model, not str: load it with load_"):
+        predict_grayscale("m.npz", [image])
+    with pytest.raises(ImageError, match=r"one image of shape \(40, 30\): pass \[image\]"):
+        predict_grayscale(model, image)
+    [one] = predict_grayscale(model, [image])
+    [again] = predict_grayscale((model,), np.stack([image]))  # a tuple; a stack of images
+    assert one.digit == again.digit and one.probabilities == again.probabilities

@@ -27,6 +27,7 @@ from digitlab.nn.model_file import (
 )
 from digitlab.predict import load_bundled_model
 from digitlab.spec import make_spec
+from digitlab.train.callbacks import Callback
 from digitlab.train.history import KERAS_NAMES, EpochRecord, History
 from digitlab.train.trainer import Trainer
 
@@ -218,6 +219,42 @@ def test_a_trainer_handed_the_wrong_things_says_what_it_takes(mnist) -> None:
         Trainer(spec, no_validation)
     with pytest.raises(DataError, match="no training images"):
         Trainer(spec, Dataset(small.test, small.validation, small.test, (28, 28)))
+
+
+def test_a_dataset_built_by_hand_is_checked_and_needs_no_test_split(mnist) -> None:
+    train, validation = mnist.train.head(100), mnist.validation.head(50)
+    without_test = Dataset(train, validation)  # test None: a run that measures none
+    assert len(without_test.test) == 0 and without_test.image_shape == (28, 28)
+    spec = make_spec({"layers": [784, 10], "epochs": 1})
+    assert Trainer(spec, Dataset(train, validation, None)).run().history[-1].test_accuracy is None
+    with pytest.raises(TypeError, match=r"Dataset's validation is a Split.* not tuple"):
+        Dataset(train, (validation.images, validation.labels))
+    with pytest.raises(DataError, match=r"reads 28x28 images, not \(99, 99\)"):
+        Dataset(train, validation, None, (99, 99))
+
+
+class Stopper(Callback):
+    """Stops the run once validation accuracy passes a bar, as a Keras callback would."""
+
+    def __init__(self, bar: float) -> None:
+        self.bar, self.seen = bar, 0
+
+    def on_epoch_end(self, record) -> None:
+        self.seen += 1
+        self.stop_training = record.validation_accuracy > self.bar
+
+
+def test_callbacks_are_checked_and_may_stop_the_run(mnist) -> None:
+    small = mnist.head(1000, 200, 0)
+    spec = make_spec({"layers": [784, 30, 10], "epochs": 5, "eta": 3.0, "cost": "quadratic"})
+    with pytest.raises(TypeError, match=r"Callback objects .* not function"):
+        Trainer(spec, small, callbacks=[lambda record: None])
+    stopper = Stopper(0.5)
+    result = Trainer(spec, small, callbacks=stopper).run()  # one alone: a list of one
+    assert stopper.seen == len(result.history) < 5
+    assert result.stop_reason == "Stopper stopped it (stop_training)"
+    assert result.model.metrics.epochs_run == len(result.history)
+    assert Trainer(spec.with_overrides(epochs=1), small, callbacks=None).callbacks == []
 
 
 def test_save_and_export_take_a_model_and_say_so(bundled: Model, tmp_path: Path) -> None:

@@ -59,6 +59,25 @@ def test_model_file_rejects_other_files(tmp_path: Path, mnist_dir: Path) -> None
             load_model(path)
 
 
+def test_a_checkpoint_where_a_model_belongs_says_how_to_get_the_model(
+    mnist, tmp_path: Path
+) -> None:
+    spec = make_spec({"layers": [784, 10], "epochs": 2, "train_size": 200})
+    checkpoint = tmp_path / "run.checkpoint.npz"
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(spec, mnist, [StopAfter(1)], checkpoint).run()
+    with pytest.raises(ModelFileError) as caught:
+        load_model(checkpoint)
+    assert str(caught.value).startswith(
+        f"{checkpoint} is a digitlab checkpoint file, not a model file (the state of a run): "
+        f"`digitlab train --resume {checkpoint} --out MODEL.npz` finishes the run"
+    )
+    finished = Trainer.resume(checkpoint, mnist).run().model
+    save_model(tmp_path / "m.npz", finished)
+    with pytest.raises(ModelFileError, match=r"is a digitlab model file, not a checkpoint file$"):
+        read_checkpoint(tmp_path / "m.npz")
+
+
 #: Every training feature the record holders use, at once: a moving average of the
 #: weights, rotations, zooms and shifts, label smoothing and a warm-up before the cosine.
 RECORD_FEATURES = {

@@ -21,7 +21,7 @@ import numpy as np
 from digitlab.data.images import load_image, to_mnist
 from digitlab.errors import ImageError
 from digitlab.evaluation.probabilities import ensemble_probabilities
-from digitlab.nn.model_file import Answers, Model, load_model
+from digitlab.nn.model_file import Answers, Model, load_model, require_model
 from digitlab.spec import IMAGE_SHAPE
 
 #: How many digits an answer lists as its contenders.
@@ -75,7 +75,11 @@ def unsure_below(models: list[Model]) -> float | None:
 
 def predict_fields(models: Model | list[Model], fields: np.ndarray) -> list[Prediction]:
     """Classify rows of MNIST-form pixels (already 28x28, ink bright, in [0, 1])."""
-    models = models if isinstance(models, list) else [models]
+    listed = list(models) if isinstance(models, list | tuple) else [models]
+    models = [
+        require_model(m, "the models argument", "load it with load_model(path) first")
+        for m in listed
+    ]
     rows = np.asarray(fields, dtype=np.float32).reshape(len(fields), -1)
     if len(models) == 1:
         answers = models[0].answers(rows)
@@ -95,7 +99,13 @@ def predict_fields(models: Model | list[Model], fields: np.ndarray) -> list[Pred
 
 def predict_grayscale(models: Model | list[Model], images: list[np.ndarray]) -> list[Prediction]:
     """Preprocess each grayscale image into MNIST form, then classify them together
-    (with one model, or an ensemble of several)."""
+    (with one model, or an ensemble of several).  ``images`` is a list, even of one:
+    a lone 2-D array would read as a list of its rows, so it is refused, naming the fix."""
+    if isinstance(images, np.ndarray) and images.ndim == 2:
+        raise ImageError(
+            f"images is a list of 2-D images, and this is one image of shape {images.shape}: "
+            "pass [image]"
+        )
     return predict_fields(models, np.stack([to_mnist(image) for image in images]))
 
 

@@ -55,12 +55,32 @@ class Split:
 @dataclass(frozen=True)
 class Dataset:
     """MNIST's three splits: training, validation (the last 10,000 training images, as in
-    the book) and test."""
+    the book) and test.
+
+    Built by hand, each split is a :class:`Split`; the test split may be left out (None):
+    a run then measures no test set.  Every digitlab network reads 28 x 28 images, so
+    ``image_shape`` is that, and anything else is refused rather than ignored."""
 
     train: Split
     validation: Split
-    test: Split
-    image_shape: tuple[int, int]
+    test: Split | None = None
+    image_shape: tuple[int, int] = IMAGE_SHAPE
+
+    def __post_init__(self) -> None:
+        if self.test is None:
+            object.__setattr__(self, "test", Split(np.zeros((0, PIXELS)), np.zeros(0)))
+        for name in ("train", "validation", "test"):
+            split = getattr(self, name)
+            if not isinstance(split, Split):
+                raise TypeError(
+                    f"Dataset's {name} is a Split(images, labels), not {type(split).__name__}"
+                )
+        if tuple(self.image_shape) != IMAGE_SHAPE:
+            raise DataError(
+                f"image_shape: every digitlab network reads {IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]} "
+                f"images, not {tuple(self.image_shape)}"
+            )
+        object.__setattr__(self, "image_shape", IMAGE_SHAPE)
 
     def head(
         self, train: int | None = None, validation: int | None = None, test: int | None = None

@@ -38,7 +38,7 @@ from digitlab.errors import DigitlabError
 from digitlab.nn.activations import LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 from digitlab.nn.conv import Conv2D, Pool2D, Reshape
 from digitlab.nn.layers import Dense, Dropout, Layer
-from digitlab.nn.model_file import LOG_FLOOR, Model, require_model
+from digitlab.nn.model_file import LOG_FLOOR, Model, require_file_form, require_model
 from digitlab.nn.normalization import EPSILON, BatchNorm
 from digitlab.presets import preset_of
 from digitlab.spec import DIGITS, PIXELS, check_digit_network
@@ -210,6 +210,7 @@ def to_onnx(model: Model) -> onnx.ModelProto:
     spec, preset name, metrics and calibration in the file's metadata."""
     _require_onnx()
     model = require_model(model, "to_onnx(model)", "load it with load_model(path) first")
+    require_file_form(model, "to_onnx(model)")
     check_digit_network(model.spec)
     graph = _Graph()
     x = INPUT_NAME
@@ -258,5 +259,6 @@ def to_onnx(model: Model) -> onnx.ModelProto:
 def export_onnx(model: Model, path: Path) -> None:
     """Write ``model`` to ``path`` as an ONNX file (see :func:`to_onnx`), atomically."""
     model = require_model(model, "export_onnx(model, path)", "the model comes first")
+    require_file_form(model, "export_onnx(model, path)")
     serialized = to_onnx(model).SerializeToString()
     atomic_write(Path(path), lambda handle: handle.write(serialized))

@@ -59,7 +59,6 @@ from digitlab.inputs import pixel_rows
 from digitlab.nn.model_file import normalised
 from digitlab.spec import (
     DIGITS,
-    IMAGE_SHAPE,
     AugmentName,
     CostName,
     HiddenActivation,
@@ -218,8 +217,6 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         return Dataset(
             train=Split(rows[train], targets[train]),
             validation=Split(rows[validation], targets[validation]),
-            test=Split(rows[:0], targets[:0]),  # unused: the trainer is told not to test
-            image_shape=IMAGE_SHAPE,
         )
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -352,6 +352,7 @@ class Model:
 def save_model(path: Path, model: Model) -> None:
     """Write ``model`` to ``path`` atomically."""
     model = require_model(model, "save_model(path, model)", "the path comes first")
+    require_file_form(model, "save_model(path, model)")
     arrays = {f"param/{i}": a for i, a in enumerate(model.network.arrays())}
     header = {"spec": model.spec.model_dump(), "metrics": model.metrics.to_dict()}
     if model.calibration is not None:
@@ -361,16 +362,10 @@ def save_model(path: Path, model: Model) -> None:
 
 
 def require_model(model: object, call: str, given_a_path: str) -> Model:
-    """``model`` itself if it is a Model a file can hold (a ModelFileError names what a
-    wrapper would lose), else a TypeError naming what ``call`` takes.
+    """``model`` itself if it is a Model, else a TypeError naming what ``call`` takes.
     The usual slips get a hint: a path where the model goes (``given_a_path`` says what
     to do then), or a scikit-learn estimator, whose fitted model is its ``model_``."""
     if isinstance(model, Model):
-        if model.not_in_files:
-            raise ModelFileError(
-                f"{call}: a file holds the network, not {model.not_in_files}; save or "
-                "export the model it wraps, and wrap it again after loading"
-            )
         return model
     if isinstance(getattr(model, "model_", None), Model):
         hint = ": a fitted DigitClassifier's model is its model_"
@@ -379,6 +374,16 @@ def require_model(model: object, call: str, given_a_path: str) -> Model:
     else:
         hint = ""
     raise TypeError(f"{call} takes a digitlab Model, not {type(model).__name__}{hint}")
+
+
+def require_file_form(model: Model, call: str) -> None:
+    """Refuse, naming what would be lost, to write a model a file cannot hold whole: a
+    wrapper that changes how answers are read (:attr:`Model.not_in_files`)."""
+    if model.not_in_files:
+        raise ModelFileError(
+            f"{call}: a file holds the network, not {model.not_in_files}; save or "
+            "export the model it wraps, and wrap it again after loading"
+        )
 
 
 def load_model(path: Path) -> Model:
@@ -445,6 +450,21 @@ def write_container(
     )
 
 
+#: The files read_container reads, by their header's format: what to call each, and
+#: what to tell someone who hands one where another kind was wanted.
+OTHER_FILES: dict[str, dict[str, str]] = {
+    "digitlab-model": {"name": "model"},
+    "digitlab-checkpoint": {
+        "name": "checkpoint",
+        FORMAT: (
+            " (the state of a run): `digitlab train --resume {path} --out MODEL.npz` "
+            "finishes the run and saves its model (in Python: "
+            "Trainer.resume(path, data).run().model)"
+        ),
+    },
+}
+
+
 def read_container(path: Path, kind: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read a container written by :func:`write_container`, checking its kind and version.
 
@@ -471,7 +491,14 @@ def read_container(path: Path, kind: str) -> tuple[dict[str, Any], dict[str, np.
         raise ModelFileError(f"{path} is a directory, not a model file") from None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, RecursionError, KeyError):
         raise ModelFileError(not_ours) from None
-    if not isinstance(header, dict) or header.get("format") != kind:
+    found = header.get("format") if isinstance(header, dict) else None
+    if found != kind:
+        if isinstance(found, str) and found in OTHER_FILES:
+            hint = OTHER_FILES[found].get(kind, "").format(path=path)
+            wanted = kind.removeprefix("digitlab-")
+            raise ModelFileError(
+                f"{path} is a digitlab {OTHER_FILES[found]['name']} file, not a {wanted} file{hint}"
+            )
         raise ModelFileError(not_ours)
     version = header.get("format_version", 0)
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -22,7 +22,13 @@ from digitlab.train.history import EpochRecord
 
 class Callback:
     """Base class: every hook does nothing.  Epochs are numbered from 1, as everywhere:
-    ``on_epoch_start(1, 30, batches)`` announces the first of 30."""
+    ``on_epoch_start(1, 30, batches)`` announces the first of 30.
+
+    A callback that sets ``stop_training`` (in ``on_epoch_end``, say, as in Keras) ends
+    the run after the epoch under way; the run's result is kept as when its epochs run
+    out."""
+
+    stop_training: bool = False
 
     def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None: ...
 
@@ -156,3 +162,24 @@ def python_display(console: Console | None = None) -> Callback:
     if console.is_jupyter and importlib.util.find_spec("ipywidgets") is None:
         return EpochLog()
     return EpochBar(console)
+
+
+def checked_callbacks(callbacks: Callback | Iterable[Callback] | None) -> list[Callback]:
+    """``callbacks`` as a list of :class:`Callback`: one callback alone is taken as a
+    list of one, and None as none; anything else (a function, say) is a TypeError
+    naming what to pass."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    try:
+        listed = list(callbacks)
+    except TypeError:
+        listed = [callbacks]
+    for callback in listed:
+        if not isinstance(callback, Callback):
+            raise TypeError(
+                "callbacks are digitlab.train.callbacks.Callback objects (subclass it and "
+                f"override on_epoch_end(record), say), not {type(callback).__name__}"
+            )
+    return listed

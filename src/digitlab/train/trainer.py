@@ -47,7 +47,12 @@ from digitlab.nn.parallel import (
 )
 from digitlab.nn.schedules import learning_rate
 from digitlab.spec import Spec, check_digit_network
-from digitlab.train.callbacks import Callback, python_display, wants_progress
+from digitlab.train.callbacks import (
+    Callback,
+    checked_callbacks,
+    python_display,
+    wants_progress,
+)
 from digitlab.train.checkpoint import Checkpoint, damaged, read_checkpoint, write_checkpoint
 from digitlab.train.diagnostics import Diagnostics, Probe
 from digitlab.train.history import EpochRecord, History
@@ -86,7 +91,7 @@ def check_trainer_inputs(spec: object, data: object) -> None:
     if not isinstance(data, Dataset):
         raise TypeError(
             "Trainer's second argument is a Dataset (load_mnist(), or Dataset(train=Split("
-            f"images, labels), validation=..., test=..., image_shape=(28, 28))), not "
+            f"images, labels), validation=Split(...), test=Split(...) or None)), not "
             f"{type(data).__name__}"
         )
     if len(data.train) == 0 or len(data.validation) == 0:
@@ -100,7 +105,8 @@ def check_trainer_inputs(spec: object, data: object) -> None:
 class Trainer:
     """Trains the network a spec describes on a dataset: ``Trainer(spec, data).run()``.
 
-    ``callbacks`` watch the run (progress display, study pruning); ``checkpoint_path``
+    ``callbacks`` watch the run (progress display, study pruning) and may end it
+    (:class:`~digitlab.train.callbacks.Callback`'s ``stop_training``); ``checkpoint_path``
     makes every epoch resumable; ``use_test=False`` keeps the test set out of the
     history.  After every epoch the history records, besides costs and accuracies,
     diagnostics: gradient and weight norms per layer, saturated and dead units (see
@@ -131,7 +137,7 @@ class Trainer:
             self.train = Split(*expand_by_shifts(self.train.images, self.train.labels))
         self.validation = data.validation
         self.test = data.test if use_test and len(data.test) else None
-        self.callbacks = list(callbacks)
+        self.callbacks = checked_callbacks(callbacks)
         self.checkpoint_path = checkpoint_path
         self.rng = np.random.default_rng(spec.seed)
         self.network = build_network(spec, self.rng)
@@ -219,6 +225,10 @@ class Trainer:
                     stop_reason = "learning rate fell to its floor (plateau schedule)"
                     break
                 self._run_epoch(done + 1, eta, callbacks)
+                asked = [type(c).__name__ for c in callbacks if c.stop_training]
+                if asked:
+                    stop_reason = f"{', '.join(asked)} stopped it (stop_training)"
+                    break
                 if (
                     self.spec.early_stop
                     and self.history.epochs_since_best() >= self.spec.early_stop
