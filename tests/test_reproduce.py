@@ -103,7 +103,13 @@ def test_a_rerun_that_reproduces_keeps_other_machines_figures(tmp_path: Path) ->
     before = path.read_text()
     assert not write_checks(path, "a.md", [check])  # reproduced here: left as it was
     assert path.read_text() == before
-    assert write_checks(path, "b.md", [check])  # another results file: written anew
+    renamed = dataclasses.replace(check, label="a, trial 3", command="digitlab train --x")
+    assert not write_checks(path, "b.md", [renamed])  # the same run, described anew
+    read = read_checks(path)
+    assert (read.results_file, read.commit) == ("b.md", "old")
+    assert read.checks[0].label == "a, trial 3" and read.checks[0].command == "digitlab train --x"
+    assert read.checks[0].expected == {"best_epoch": 6}  # the other machine's: kept
+    assert read.checks[0].elsewhere == {arithmetic(): mine}
     moved = dataclasses.replace(check, expected={"best_epoch": 8})
     assert write_checks(path, "b.md", [moved])  # figures moved: only this machine's now
     read = read_checks(path)

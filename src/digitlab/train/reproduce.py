@@ -186,38 +186,44 @@ def write_checks(path: Path, results_file: str, checks: list[Check]) -> bool:
     """Write the checks of ``results_file`` to ``path`` as JSON, atomically, with the
     commit the source is at now; call it when the results file itself is written.
 
-    A file that already holds these very checks, with this machine's figures for each
-    equal to the new ones, is left as it is: the rerun reproduced it, and it keeps the
-    figures other machines recorded, which this one cannot record again.  Otherwise the
-    file is written anew with this machine's figures only, since the old ones belong to
-    other runs or to an engine that computed differently.  Returns whether it wrote."""
+    Where the file already holds the same runs (the same specs, in order) and this
+    machine's figures for each equal the new ones, the rerun reproduced them: the
+    recorded figures are kept, with the figures other machines recorded, which this one
+    cannot record again, and only the checks' labels and commands are brought up to
+    date.  Otherwise the file is written anew with this machine's figures only, since
+    the old ones belong to other runs or to an engine that computed differently.
+    Returns whether this machine's figures replaced the recorded ones."""
     path = Path(path)
-    if _reproduces(path, str(results_file), checks):
-        return False
-    _write(path, CheckFile(str(results_file), source_commit(), checks, arithmetic()))
-    return True
+    recorded = _reproduced(path, checks)
+    if recorded is None:
+        _write(path, CheckFile(str(results_file), source_commit(), checks, arithmetic()))
+        return True
+    described = [
+        dataclasses.replace(old, label=new.label, command=new.command)
+        for old, new in zip(recorded.checks, checks, strict=True)
+    ]
+    if described != recorded.checks or recorded.results_file != str(results_file):
+        _write(
+            path, dataclasses.replace(recorded, results_file=str(results_file), checks=described)
+        )
+    return False
 
 
-def _reproduces(path: Path, results_file: str, checks: list[Check]) -> bool:
-    """Whether the checks file at ``path`` holds ``checks`` (the same labels, commands and
-    specs, in order; a spec written before a field existed is the same spec with that
-    field at its default) with this machine's figures equal to theirs; False when there
-    is no readable file."""
+def _reproduced(path: Path, checks: list[Check]) -> CheckFile | None:
+    """The checks file at ``path`` if it holds the runs of ``checks`` (the same specs, in
+    order; a spec written before a field existed is the same spec with that field at its
+    default) with this machine's figures equal to theirs, else None (also when there is
+    no readable file)."""
     try:
         recorded = read_checks(path)
     except ChecksFileError:
-        return False
+        return None
     here = arithmetic()
-    return (
-        recorded.results_file == results_file
-        and len(recorded.checks) == len(checks)
-        and all(
-            (old.label, old.command) == (new.label, new.command)
-            and _same_spec(old.spec, new.spec)
-            and old.expected_with(here) == new.expected
-            for old, new in zip(recorded.checks, checks, strict=True)
-        )
+    same = len(recorded.checks) == len(checks) and all(
+        _same_spec(old.spec, new.spec) and old.expected_with(here) == new.expected
+        for old, new in zip(recorded.checks, checks, strict=True)
     )
+    return recorded if same else None
 
 
 def _same_spec(old: dict[str, Any], new: dict[str, Any]) -> bool:
