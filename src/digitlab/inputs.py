@@ -123,7 +123,8 @@ def check_one_grey_scale(rows: np.ndarray, largest: float) -> None:
     if largest <= MAX_STRAY_ABOVE_ONE:
         raise ArrayError(
             f"float pixels must lie in [0, 1] or be grey levels 0-255; these reach "
-            f"{largest:g}, just past 1: clip them to [0, 1]"
+            f"{largest:g}, just past 1: clip them to [0, 1] (a per-pixel scaler fitted on "
+            "other images, such as MinMaxScaler, does this unless told clip=True)"
         )
     peaks = rows.max(axis=1)
     faint = int(np.count_nonzero((peaks > 0) & (peaks <= 1)))
@@ -131,7 +132,8 @@ def check_one_grey_scale(rows: np.ndarray, largest: float) -> None:
         raise ArrayError(
             f"float pixels on two scales: {faint} of {len(rows)} images lie within [0, 1] "
             f"while others reach {largest:g}; pass them all in [0, 1], or all as grey "
-            "levels 0-255 (integers are never ambiguous)"
+            "levels 0-255 (integers are never ambiguous; a per-pixel scaler such as "
+            "MinMaxScaler gives this without clip=True)"
         )
 
 
