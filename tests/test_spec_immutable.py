@@ -63,3 +63,12 @@ def test_a_preset_key_in_python_says_how_to_start_from_a_preset() -> None:
         make_spec({"preset": "cnn-best", "eta": 0.1})
     started = get("cnn-best").spec.with_overrides(eta=0.1)
     assert started.eta == 0.1 and started.layers == PRESETS["cnn-best"].spec.layers
+
+
+def test_a_spec_built_directly_gives_the_same_one_line_error() -> None:
+    with pytest.raises(SpecError) as caught:
+        Spec(eta=-1)
+    assert str(caught.value) == "Spec: eta: input should be greater than 0"
+    with pytest.raises(SpecError, match="^Spec: speed: unknown key$"):
+        Spec(speed=3)
+    assert Spec(eta=0.1) == make_spec({"eta": 0.1})

@@ -259,6 +259,14 @@ class Spec(BaseModel):
             check_layer_texts(layers)
         return layers
 
+    def __init__(self, **fields: Any) -> None:
+        """``Spec(eta=0.1, ...)`` validates as :func:`make_spec` does, and a bad field is
+        the same one-line :class:`~digitlab.errors.SpecError`, not pydantic's report."""
+        try:
+            super().__init__(**fields)
+        except ValidationError as exc:
+            raise SpecError(f"Spec: {describe_validation_error(exc)}") from None
+
     @model_validator(mode="before")
     @classmethod
     def _adam_takes_its_own_learning_rate(cls, data: Any) -> Any:
@@ -277,7 +285,7 @@ class Spec(BaseModel):
                 f"momentum: only optimizer 'momentum' uses it; with {self.optimizer!r} "
                 f"{self.momentum} has no effect",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=1,  # one place: each is shown once, however the spec is made
             )
         plan = self.layer_plan()
         dense = [layer for layer in plan if isinstance(layer, DensePlan)]
@@ -287,14 +295,14 @@ class Spec(BaseModel):
                 f"dropout: it drops hidden dense layers' outputs and this network has none, "
                 f"so {self.dropout} has no effect; a 'dropout:P' layer drops where it stands",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=1,  # one place: each is shown once, however the spec is made
             )
         if self.batch_norm and not hidden and not any(isinstance(x, ConvPlan) for x in plan):
             warnings.warn(
                 "batch_norm: it normalises convolutions and hidden dense layers, and this "
                 "network has neither, so it has no effect",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=1,  # one place: each is shown once, however the spec is made
             )
         return self
 
