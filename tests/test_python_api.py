@@ -14,7 +14,7 @@ import pytest
 from scipy.sparse import csr_matrix
 
 from digitlab.data.mnist import Dataset, Split
-from digitlab.errors import ArrayError, DataError, DigitlabError
+from digitlab.errors import ArrayError, DataError, DigitlabError, SpecError
 from digitlab.evaluation.calibration import calibrated
 from digitlab.inputs import digit_labels, pixel_rows
 from digitlab.nn.build import build_network
@@ -480,3 +480,22 @@ def test_a_dataset_can_be_cut_for_quick_experiments(mnist) -> None:
     assert (len(quick.train), len(quick.validation), len(quick.test)) == (50_000, 200, 100)
     np.testing.assert_array_equal(quick.test.images, mnist.test.images[:100])
     assert len(mnist.head(train=10).train) == 10 and len(mnist.head().test) == 10_000
+
+
+def test_a_run_may_start_from_a_trained_model(mnist) -> None:
+    """Training further (Keras' second fit): the run starts from the model's weights,
+    and a network of another shape is refused in one line."""
+    small = mnist.head(1000, 300, 0)
+    spec = make_spec({"layers": [784, 30, 10], "epochs": 1, "train_size": 1000})
+    first = Trainer(spec, small).run().model
+    further = Trainer(spec.with_overrides(epochs=2), small, initial=first)
+    for ours, theirs in zip(further.network.arrays(), first.network.arrays(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    result = further.run()
+    fresh = Trainer(spec.with_overrides(epochs=2), small).run()
+    assert result.history[0].validation_accuracy > first.metrics.validation_accuracy - 0.02
+    assert result.history[0].validation_accuracy > fresh.history[0].validation_accuracy
+    with pytest.raises(SpecError, match=r"^initial: the model's network \(\[784, 30, 10\]"):
+        Trainer(spec.with_overrides(layers=[784, 100, 10]), small, initial=first)
+    with pytest.raises(TypeError, match=r"initial=model\) takes a digitlab Model, not str"):
+        Trainer(spec, small, initial="m.npz")

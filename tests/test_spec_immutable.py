@@ -69,6 +69,6 @@ def test_a_spec_built_directly_gives_the_same_one_line_error() -> None:
     with pytest.raises(SpecError) as caught:
         Spec(eta=-1)
     assert str(caught.value) == "Spec: eta: input should be greater than 0"
-    with pytest.raises(SpecError, match="^Spec: speed: unknown key$"):
+    with pytest.raises(SpecError, match=r"^Spec: speed: unknown key$"):
         Spec(speed=3)
     assert Spec(eta=0.1) == make_spec({"eta": 0.1})

@@ -35,7 +35,7 @@ from digitlab.errors import DataError, DivergenceError, SpecError
 from digitlab.evaluation.calibration import calibrated
 from digitlab.nn.averaging import WeightAverage
 from digitlab.nn.build import build_network
-from digitlab.nn.model_file import Model, TrainingMetrics
+from digitlab.nn.model_file import Model, TrainingMetrics, require_model
 from digitlab.nn.network import Network
 from digitlab.nn.optimizers import make_optimizer
 from digitlab.nn.parallel import (
@@ -102,16 +102,36 @@ def check_trainer_inputs(spec: object, data: object) -> None:
         )
 
 
+def start_from(network: Network, spec: Spec, model: object) -> None:
+    """Load a trained model's weights into ``network``, just built from ``spec``; a
+    one-line error when ``model`` is no model or its network is not the one ``spec``
+    builds (other layers, or batch norm where the other has none)."""
+    model = require_model(model, "Trainer(..., initial=model)", "load it with load_model first")
+    ours = [array.shape for array in network.arrays()]
+    theirs = [array.shape for array in model.network.arrays()]
+    if model.spec.layer_plan() != spec.layer_plan() or ours != theirs:
+        raise SpecError(
+            f"initial: the model's network ({model.spec.layers}, batch_norm "
+            f"{model.spec.batch_norm}) is not the one this spec builds ({spec.layers}, "
+            f"batch_norm {spec.batch_norm}); start from the model's spec: "
+            "model.spec.with_overrides(...)"
+        )
+    network.load_arrays(model.network.arrays())
+
+
 class Trainer:
     """Trains the network a spec describes on a dataset: ``Trainer(spec, data).run()``.
 
     ``callbacks`` watch the run (progress display, study pruning) and may end it
     (:class:`~digitlab.train.callbacks.Callback`'s ``stop_training``); ``checkpoint_path``
     makes every epoch resumable; ``use_test=False`` keeps the test set out of the
-    history.  After every epoch the history records, besides costs and accuracies,
-    diagnostics: gradient and weight norms per layer, saturated and dead units (see
-    :mod:`digitlab.train.diagnostics`; they cost a forward and backward pass over at most
-    1,000 images, and ``diagnostics=False`` skips them).
+    history; ``initial``, a trained :class:`~digitlab.nn.model_file.Model` of the same
+    network, starts the run from its weights instead of fresh ones (training a model
+    further, or on other digits, as a second ``fit`` does in Keras; the optimiser and
+    the schedule start afresh).  After every epoch the history records, besides costs
+    and accuracies, diagnostics: gradient and weight norms per layer, saturated and dead
+    units (see :mod:`digitlab.train.diagnostics`; they cost a forward and backward pass
+    over at most 1,000 images, and ``diagnostics=False`` skips them).
     """
 
     def __init__(
@@ -122,6 +142,7 @@ class Trainer:
         checkpoint_path: Path | None = None,
         use_test: bool = True,
         diagnostics: bool = True,
+        initial: Model | None = None,
     ) -> None:
         check_trainer_inputs(spec, data)
         inputs = data.train.images.shape[1]
@@ -141,6 +162,8 @@ class Trainer:
         self.checkpoint_path = checkpoint_path
         self.rng = np.random.default_rng(spec.seed)
         self.network = build_network(spec, self.rng)
+        if initial is not None:
+            start_from(self.network, spec, initial)
         self.optimizer = make_optimizer(
             spec.optimizer,
             self.network.params,
