@@ -702,6 +702,16 @@ def test_the_record_holders_training_flags_round_trip(monkeypatch) -> None:
     assert_round_trips_through_the_train_flags(spec, monkeypatch)
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [{"optimizer": "adam", "eta": 0.5}, {"optimizer": "adam"}, {"optimizer": "momentum"}],
+)
+def test_a_learning_rate_round_trips_whatever_the_optimizer_s_default(fields, monkeypatch) -> None:
+    """Adam's default rate is not SGD's: the flags name the rate whenever it is not the
+    optimizer's own default, and only then."""
+    assert_round_trips_through_the_train_flags(make_spec(fields), monkeypatch)
+
+
 def test_choose_takes_one_of_two_identical_models_and_refuses_a_single_one(
     trained, run_cli
 ) -> None:

@@ -256,6 +256,15 @@ def test_callbacks_are_checked_and_may_stop_the_run(mnist) -> None:
     assert result.model.metrics.epochs_run == len(result.history)
     assert Trainer(spec.with_overrides(epochs=1), small, callbacks=None).callbacks == []
 
+    class AtEpochTwo(Callback):  # sets the flag once and never clears it
+        def on_epoch_end(self, record) -> None:
+            if record.epoch == 2:
+                self.stop_training = True
+
+    once = AtEpochTwo()
+    for _ in range(2):  # reused, it starts afresh: Keras clears the flag at each fit
+        assert len(Trainer(spec, small, callbacks=[once]).run().history) == 2
+
 
 def test_save_and_export_take_a_model_and_say_so(bundled: Model, tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="takes a digitlab Model, not PosixPath: the path comes"):

@@ -51,6 +51,8 @@ def test_the_held_out_digits_are_a_seeded_share_of_each_digit(person: Split) -> 
     assert len(everything) == len(person) and len(none) == 0
     _, one = held_out_split(Split(person.images[:2], np.array([4, 4])), 0.1, seed=0)
     assert len(one) == 1  # at least one of a digit with two or more
+    kept, none = held_out_split(Split(person.images[:1], np.array([4])), 0.9, seed=0)
+    assert len(kept) == 1 and len(none) == 0  # never a digit's last image
     with pytest.raises(DataError, match="between 0 and 1"):
         held_out_split(person, 1.0, seed=0)
 
@@ -60,7 +62,9 @@ def test_tuning_learns_the_hand_keeps_mnist_and_says_so_on_unseen_digits(
 ) -> None:
     tuned = tune(model, person, mnist, epochs=3, seed=0)
     own = tuned.own
-    assert own is not None and tuned.tuning_digits + own.before.count == len(person)
+    assert own is not None
+    assert tuned.tuning_digits + tuned.choosing_digits + own.before.count == len(person)
+    assert tuned.choosing_digits == pytest.approx(0.2 * 600, abs=10)
     assert own.before.count == pytest.approx(200, abs=5)  # a quarter of each digit
     assert tuned.rehearsal_digits == 4 * tuned.tuning_digits
     assert own.after.value > own.before.value + 0.2  # the shifted hand is learnt
@@ -101,7 +105,7 @@ def test_the_command_tunes_a_folder_and_reports_in_json(
     assert result.returncode == 0, result.stderr
     assert "skipped" in result.stderr and "notes.txt" in result.stderr
     found = json.loads(result.stdout.splitlines()[-1])
-    assert found["tuning_digits"] + found["yours"]["images"] == 200
+    assert found["tuning_digits"] + found["choosing_digits"] + found["yours"]["images"] == 200
     assert found["mnist_test"]["images"] == 10_000
     assert 0 <= found["yours"]["p_value"] <= 1
     assert load_model(tmp_path / "tuned.npz").spec.layers == [784, 30, 10]
@@ -111,3 +115,19 @@ def test_the_command_tunes_a_folder_and_reports_in_json(
     )  # fmt: skip
     assert plain.returncode == 0, plain.stderr
     assert "none held out, so what the tuning gained is not measured" in plain.stdout
+
+
+def test_tune_says_what_it_takes(model: Model, person: Split, mnist: Dataset) -> None:
+    from digitlab.data.folders import LabelledImages
+    from digitlab.errors import ModelFileError
+    from digitlab.evaluation.tta import shift_averaged
+
+    folder = LabelledImages(person, [], [])
+    with pytest.raises(TypeError, match="a Split, not LabelledImages: a folder's digits are"):
+        tune(model, folder, mnist)
+    with pytest.raises(DataError, match="no digits of yours"):
+        tune(model, Split(np.zeros((0, 784)), np.zeros(0)), mnist)
+    with pytest.raises(DataError, match="MNIST's test set"):
+        tune(model, person, Dataset(mnist.train, mnist.validation))
+    with pytest.raises(ModelFileError, match="test-time augmentation"):
+        tune(shift_averaged(model), person, mnist)

@@ -740,6 +740,7 @@ def tune_command(
     """Adapt a model to your own handwriting: train it further on your labelled digits
     mixed with MNIST's, and say what it gained on those of yours it never saw (with 95 %
     intervals and McNemar's test) and what it kept on MNIST's test set."""
+    check_writable(out, "--out")
     folder = load_labelled_folder(images)
     for skipped in folder.skipped:
         say(f"skipped {skipped.path}: {skipped.reason}")
@@ -752,6 +753,7 @@ def tune_command(
                 "model": str(model_path) if model_path else BUNDLED_NAME,
                 "out": str(out),
                 "tuning_digits": tuned.tuning_digits,
+                "choosing_digits": tuned.choosing_digits,
                 "rehearsal_digits": tuned.rehearsal_digits,
                 "yours": None if tuned.own is None else change_json(tuned.own),
                 "mnist_test": change_json(tuned.mnist),
@@ -1017,7 +1019,14 @@ def study_report(
     print(f"{folder / 'README.md'}: {summary.get('headline', 'no finished trials yet')}")
 
 
-def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
     """Show a warning as a person reads it at the terminal: ``warning: ...``, one line,
     without the source line Python would print under it."""
     print(f"warning: {message}", file=sys.stderr if file is None else file)

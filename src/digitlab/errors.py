@@ -15,8 +15,10 @@ class DataError(DigitlabError):
     """MNIST files are missing, corrupt or could not be fetched."""
 
 
-class SpecError(DigitlabError):
-    """A network spec (from flags, a TOML file or a preset) is invalid."""
+class SpecError(DigitlabError, ValueError):
+    """A network spec (from flags, a TOML file or a preset) is invalid.  Also a
+    ``ValueError``, as pydantic's own validation error is, so code that caught that
+    from ``Spec(...)`` still catches this."""
 
 
 class ModelFileError(DigitlabError):

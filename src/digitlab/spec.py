@@ -52,6 +52,14 @@ DIGITS = 10
 ADAM_ETA = 0.001
 #: The momentum coefficient's default, which only optimizer = "momentum" uses.
 MOMENTUM = 0.9
+#: The fields that only some learning-rate schedules read, and which.
+SCHEDULE_FIELDS = {
+    "step_size": ("step",),
+    "gamma": ("step", "plateau"),
+    "patience": ("plateau",),
+    "min_eta_ratio": ("plateau", "warmup-cosine"),
+    "warmup_epochs": ("warmup-cosine",),
+}
 LAYER_SYNTAX = "conv:FILTERS:KERNEL[:same], pool:SIZE[:avg], dense:UNITS or dropout:P"
 
 
@@ -259,14 +267,6 @@ class Spec(BaseModel):
             check_layer_texts(layers)
         return layers
 
-    def __init__(self, **fields: Any) -> None:
-        """``Spec(eta=0.1, ...)`` validates as :func:`make_spec` does, and a bad field is
-        the same one-line :class:`~digitlab.errors.SpecError`, not pydantic's report."""
-        try:
-            super().__init__(**fields)
-        except ValidationError as exc:
-            raise SpecError(f"Spec: {describe_validation_error(exc)}") from None
-
     @model_validator(mode="before")
     @classmethod
     def _adam_takes_its_own_learning_rate(cls, data: Any) -> Any:
@@ -287,6 +287,15 @@ class Spec(BaseModel):
                 UserWarning,
                 stacklevel=1,  # one place: each is shown once, however the spec is made
             )
+        for name, schedules in SCHEDULE_FIELDS.items():
+            value = getattr(self, name)
+            if self.schedule not in schedules and value != type(self).model_fields[name].default:
+                warnings.warn(
+                    f"{name}: only the {' and '.join(schedules)} schedule(s) use it; with "
+                    f"{self.schedule!r} {value} has no effect",
+                    UserWarning,
+                    stacklevel=1,  # one place: each is shown once, however the spec is made
+                )
         plan = self.layer_plan()
         dense = [layer for layer in plan if isinstance(layer, DensePlan)]
         hidden = len(dense) > 1
@@ -386,6 +395,7 @@ def spec_to_argv(spec: Spec) -> list[str]:
     its default (the seed always), booleans as bare switches, lists comma-joined and
     floats written out in full, so reading the flags back gives the same spec."""
     defaults = Spec().model_dump()
+    defaults["eta"] = Spec(optimizer=spec.optimizer).eta  # Adam's default rate is its own
     argv = []
     for key, value in spec.model_dump().items():
         if key != "seed" and value == defaults[key]:
@@ -401,13 +411,15 @@ def spec_to_argv(spec: Spec) -> list[str]:
 
 
 def overridden(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of ``base`` with ``changes`` on top.  A change of optimizer that names
-    no ``eta`` drops the base's learning rate, so the new optimizer starts from its own
-    default: Adam's 0.001 and SGD's 0.5 are five hundred times apart, and either one's
-    rate throws the other's network to chance."""
+    """The fields of ``base`` with ``changes`` on top.  A change to or from Adam that
+    names no ``eta`` drops the base's learning rate, so the new optimizer starts from its
+    own default: Adam's 0.001 and SGD's 0.5 are five hundred times apart, and either
+    one's rate throws the other's network to chance.  Between plain SGD and momentum the
+    rate is kept: it is the same kind of step."""
     merged = {**base, **changes}
-    new_optimizer = changes.get("optimizer", base.get("optimizer", "sgd"))
-    if "eta" not in changes and new_optimizer != base.get("optimizer", "sgd"):
+    before = base.get("optimizer", "sgd") == "adam"
+    after = changes.get("optimizer", base.get("optimizer", "sgd")) == "adam"
+    if "eta" not in changes and before != after:
         merged.pop("eta", None)
     return merged
 

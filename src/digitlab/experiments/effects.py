@@ -20,6 +20,7 @@ import numpy as np
 
 from digitlab.experiments.results import TrialRow
 from digitlab.experiments.statistics import (
+    FAMILY_NAME,
     TEST_NAME,
     Comparison,
     Estimate,
@@ -191,7 +192,7 @@ def effect(study_file: StudyFile, rows: list[TrialRow], key: str) -> Effect | No
 def describe_effect(found: Effect, compute_note: bool = True) -> str:
     """The verdict on one hyperparameter: the best value, the values that tie with it,
     the cheapest of those, and for numbers which steps from one value to the next are
-    real and which are within noise."""
+    real and which are not shown to differ."""
     key, best, v = found.key, found.best, found.verdict
     winner = found.value_of(v.best)
     if len(found.values) < 2:
@@ -208,9 +209,9 @@ def describe_effect(found: Effect, compute_note: bool = True) -> str:
             f"{label(found.value_of(r))}: {difference(compare(r.accuracies, v.best.accuracies))}"
             for r in v.ties
         )
-        parts.append(f"Not shown to differ from it (within the seeds' noise): {tied}.")
+        parts.append(f"Not shown to differ from it ({FAMILY_NAME}): {tied}.")
     else:
-        parts.append("Every other value is worse by more than the seeds' noise.")
+        parts.append(f"Every other value is worse beyond the noise ({FAMILY_NAME}).")
     if v.recommended is not v.best and compute_note:
         parts.append(
             f"**Use {key} = {label(found.value_of(v.recommended))}**: not shown to differ "
@@ -420,8 +421,10 @@ def describe_noise(rows: list[TrialRow]) -> str | None:
     return (
         f"**noise**: the 95 % interval of one configuration's mean is ±"
         f"{100 * statistics.median(spreads):.2f} points (median over configurations; "
-        f"largest ±{100 * max(spreads):.2f}). Differences are called real only when "
-        f"{TEST_NAME} says so; not shown to differ is not the same as equal. Each value's "
+        f"largest ±{100 * max(spreads):.2f}); a difference of two means is noisier still "
+        f"(the index gives its interval). Differences are called real only when "
+        f"{TEST_NAME} says so ({FAMILY_NAME}, where all are tested against the best); not "
+        "shown to differ is not the same as equal. Each value's "
         "accuracy is the best over its epochs, and where other hyperparameters vary, the "
         "best over those too: a maximum of noisy numbers, a little optimistic."
     )

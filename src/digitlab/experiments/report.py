@@ -38,7 +38,7 @@ from digitlab.experiments.effects import (
 )
 from digitlab.experiments.findings import answer, findings
 from digitlab.experiments.results import TrialRow, trial_rows
-from digitlab.experiments.statistics import TEST_NAME, Verdict, compare
+from digitlab.experiments.statistics import FAMILY_NAME, TEST_NAME, Verdict, compare
 from digitlab.experiments.study_file import StudyFile
 from digitlab.reporting import Report, silent
 from digitlab.spec import make_spec, spec_to_argv
@@ -337,12 +337,12 @@ def _recommendation(
         tied = "; ".join(params_label(r.params) for r in overall.ties[:8])
         more = f" and {len(overall.ties) - 8} more" if len(overall.ties) > 8 else ""
         lines.append(
-            f"Not shown to differ from it ({TEST_NAME}): {len(overall.ties)} "
+            f"Not shown to differ from it ({TEST_NAME}; {FAMILY_NAME}): {len(overall.ties)} "
             f"configuration(s): {tied}{more}."
         )
     else:
         lines.append(
-            f"Every other configuration is worse by more than the seeds' noise ({TEST_NAME})."
+            f"Every other configuration is worse beyond the noise ({TEST_NAME}; {FAMILY_NAME})."
         )
     if chosen is not best:
         lines.append(

@@ -8,9 +8,12 @@ and every conclusion is drawn from the spread of those runs, never from one numb
   (Student's t: with three seeds the interval is wide, as it should be);
 - two configurations differ only when Welch's t-test says so at the 5 % level (two-sided;
   Welch's version because one configuration can be noisier than another).  Otherwise they
-  are *indistinguishable*: the measured difference is within the run-to-run noise.  The
-  variants of an ablation, which share their seeds, are compared seed by seed instead
-  (a paired t-test);
+  are *not shown to differ*: the seeds cannot tell them apart, which is not the same as
+  equal.  The variants of an ablation, which share their seeds, are compared seed by
+  seed instead (a paired t-test);
+- when every configuration is tested against the best mean at once, the p-values are
+  corrected for the number of tests (Holm's method): with a dozen tests at 5 %, one
+  difference in two would otherwise be called real by chance alone;
 - the configuration to recommend is the cheapest one indistinguishable from the best
   mean -- the idea of the one-standard-error rule, with the t-test as the yardstick: pay
   for the larger network only when the data shows it buys something.
@@ -31,6 +34,8 @@ from scipy import stats
 SIGNIFICANCE = 0.05
 CONFIDENCE = 0.95
 TEST_NAME = "Welch's t-test over seeds, 5 % level"
+#: How the tests against the best mean are read together.
+FAMILY_NAME = "each against the best mean, Holm-corrected for the number of tests"
 
 T = TypeVar("T")
 
@@ -86,11 +91,12 @@ class Comparison:
         return self.p_value is not None and self.p_value < SIGNIFICANCE
 
     def verdict(self) -> str:
-        """For a table cell: ``p = 0.03`` when real, ``within noise`` when tested and not,
-        ``untested: one seed`` when a side ran once (nothing to judge the noise by)."""
+        """For a table cell: ``p = 0.03`` when real, ``not shown to differ`` when tested
+        and not, ``untested: one seed`` when a side ran once (nothing to judge the noise
+        by)."""
         if self.p_value is None:
             return "untested: one seed"
-        return self.p_text() if self.real else "within noise"
+        return self.p_text() if self.real else "not shown to differ"
 
     def p_text(self) -> str:
         """``p = 0.03``, or ``p < 0.001`` (never a bare 0)."""
@@ -177,11 +183,30 @@ def decide(
     """Rank ``candidates`` by their mean, find those indistinguishable from the best and
     recommend the cheapest of those: ``cost`` gives a sort key, lower being cheaper or
     simpler (on equal keys, the higher mean wins).  ``eligible`` says which candidates
-    may be recommended at all (not one with a diverged seed, however wide its interval)."""
+    may be recommended at all (not one with a diverged seed, however wide its interval).
+    The tests against the best are read together (:func:`holm`)."""
     ranked = sorted(candidates, key=lambda c: -statistics.fmean(runs(c)))
     best = ranked[0]
     tested = all(len(runs(c)) > 1 for c in ranked)
-    ties = [c for c in ranked[1:] if not compare(runs(best), runs(c)).real] if tested else []
+    ties = []
+    if tested:
+        p_values = [compare(runs(best), runs(c)).p_value for c in ranked[1:]]
+        adjusted = holm([1.0 if p is None else p for p in p_values])
+        ties = [c for c, p in zip(ranked[1:], adjusted, strict=True) if p >= SIGNIFICANCE]
     pool = [c for c in (best, *ties) if eligible(c)] or [best]
     recommended = min(pool, key=lambda c: (cost(c), -statistics.fmean(runs(c))))
     return Verdict(best, ties, recommended, tested)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of p-values tested together: the smallest times the
+    number of tests, the next times one fewer, each at least the one before, at most 1.
+    A difference is real when its adjusted p-value is under :data:`SIGNIFICANCE`; the
+    chance of calling any true tie real then stays at 5 % however many are tested."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [1.0] * len(p_values)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted

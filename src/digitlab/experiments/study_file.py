@@ -58,7 +58,14 @@ from pydantic import (
 
 from digitlab.errors import SpecError
 from digitlab.presets import get as get_preset
-from digitlab.spec import Spec, describe_validation_error, make_spec, parse_layers, read_toml
+from digitlab.spec import (
+    Spec,
+    describe_validation_error,
+    make_spec,
+    overridden,
+    parse_layers,
+    read_toml,
+)
 
 Scalar = bool | int | float | str
 DERIVED = {"hidden_units", "hidden_layers", "layers", "regularization"}
@@ -250,7 +257,7 @@ def base_spec(study: StudyFile, source: str = "base") -> Spec:
     fields = dict(study.base)
     preset = fields.pop("preset", None)
     start = get_preset(preset).spec.model_dump() if preset else {}
-    return make_spec({**start, **fields}, source=f"{source}: base", strict=True)
+    return make_spec(overridden(start, fields), source=f"{source}: base", strict=True)
 
 
 def apply_params(
@@ -269,10 +276,10 @@ def apply_params(
         params = {**(variants or {})[params[VARIANT]], **params}
         del params[VARIANT]
     try:
-        fields.update(derived_fields(fields["layers"], params))
+        fields = overridden(fields, derived_fields(fields["layers"], params))
     except SpecError as error:
         raise SpecError(f"{source}: {error}") from None
-    return make_spec({**fields, **overrides}, source=source, strict=strict)
+    return make_spec(overridden(fields, overrides), source=source, strict=strict)
 
 
 def derived_fields(layers: list[Any], params: dict[str, Any]) -> dict[str, Any]:

@@ -237,6 +237,8 @@ class Trainer:
         notebook, IPython, the ``python`` prompt); True or False forces it on or off.
         """
         callbacks = [*self.callbacks]
+        for callback in callbacks:  # a callback reused from an earlier run starts afresh
+            callback.stop_training = False
         if wants_progress(progress, has_callbacks=bool(callbacks)):
             callbacks.append(python_display())
         stop_reason = "completed all epochs"

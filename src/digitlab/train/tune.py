@@ -4,16 +4,17 @@ A network trained on MNIST reads most people's digits well, but a hand or a came
 MNIST's writers (a slant of its own, shaky photos) costs it accuracy that no amount of
 general augmentation buys back.  A few hundred labelled digits of that person's own are
 enough to adapt it: training continues from the model's weights, at a tenth of its
-learning rate, on those digits mixed with MNIST's (``rehearsal`` MNIST images per digit of
-the person's), so the network keeps what it knew while it learns the new hand.
+learning rate, on those digits mixed with MNIST's (:data:`REHEARSAL` MNIST images per
+digit of the person's), so the network keeps what it knew while it learns the new hand.
 
-What it gained is measured on digits the tuning never saw: a seeded share of the
-person's digits (``held_out``, the same share of each digit) is set aside first, and the
-report gives the accuracy there before and after, with 95 % intervals and McNemar's exact
-test on the images both answered (so "better" is claimed only beyond the noise of a few
-hundred images), and MNIST's test accuracy before and after, so forgetting shows.  The
-epoch kept is the best on the tuning digits plus 2,000 of MNIST's validation digits --
-never on the held-out ones -- and calibration is refitted there.
+The person's digits are split three ways, seeded and alike for every digit: a share
+held out (``held_out``) to measure the result, a share of the rest (:data:`CHOOSING`)
+on which -- beside 2,000 of MNIST's validation digits -- the epoch is chosen and the
+calibration refitted, and the rest to train on.  No digit is both trained on and judged
+by.  The report gives the accuracy on the held-out digits before and after, with 95 %
+intervals and McNemar's exact test on the images exactly one of the two models answered
+right (so "better" is claimed only beyond the noise of a few hundred images), and
+MNIST's test accuracy before and after, so forgetting shows.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from scipy.stats import binomtest
 
 from digitlab.data.mnist import Dataset, Split
 from digitlab.errors import DataError
-from digitlab.nn.model_file import Model, require_model
+from digitlab.nn.model_file import Model, require_file_form, require_model
 from digitlab.reporting import Report, silent
 from digitlab.train.history import History
 from digitlab.train.trainer import Trainer
@@ -37,6 +38,8 @@ MIN_REHEARSAL = 1000
 MNIST_VALIDATION = 2000
 #: The tuning steps at this share of the learning rate the model was trained at.
 ETA_SHARE = 0.1
+#: The share of the digits not held out on which the epoch is chosen and calibrated.
+CHOOSING = 0.2
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class Tuned:
 
     model: Model
     tuning_digits: int
+    choosing_digits: int
     rehearsal_digits: int
     own: Change | None
     mnist: Change
@@ -98,8 +102,9 @@ class Tuned:
 
 
 def held_out_split(own: Split, share: float, seed: int) -> tuple[Split, Split]:
-    """The person's digits as (tuning, held out): ``share`` of each digit's images held
-    out, chosen by ``seed``, at least one of each digit that has two or more."""
+    """The person's digits as (kept, held out): ``share`` of each digit's images held
+    out, chosen by ``seed``; at least one of each digit that has two or more, and never
+    a digit's last image."""
     if not 0 <= share < 1:
         raise DataError(f"held_out: a share between 0 and 1, not {share}")
     rng = np.random.default_rng(seed)
@@ -109,6 +114,8 @@ def held_out_split(own: Split, share: float, seed: int) -> tuple[Split, Split]:
         count = round(share * len(indices))
         if share and len(indices) > 1:
             count = min(max(count, 1), len(indices) - 1)
+        elif len(indices) == 1:
+            count = 0
         held.extend(indices[:count].tolist())
     out = np.zeros(len(own), dtype=bool)
     out[held] = True
@@ -139,13 +146,21 @@ def tune(
     seed: int = 0,
     report: Report = silent,
 ) -> Tuned:
-    """``model`` trained further on ``own`` (a person's labelled digits, in MNIST form:
-    :func:`digitlab.data.folders.load_labelled_folder` reads a folder of them) mixed
-    with MNIST's training digits, and what that changed (see the module docstring)."""
+    """``model`` trained further on ``own`` (a person's labelled digits as a
+    :class:`~digitlab.data.mnist.Split` in MNIST form: the ``split`` of what
+    :func:`digitlab.data.folders.load_labelled_folder` reads) mixed with MNIST's training
+    digits, and what that changed (see the module docstring)."""
     model = require_model(model, "tune(model, ...)", "load it with load_model(path) first")
-    tuning, held = held_out_split(own, held_out, seed)
-    if len(tuning) == 0:
-        raise DataError("no digits left to tune on after holding some out")
+    require_file_form(model, "tune(model, ...)")
+    if not isinstance(own, Split):
+        hint = ": a folder's digits are its .split" if hasattr(own, "split") else ""
+        raise TypeError(f"tune's own digits are a Split, not {type(own).__name__}{hint}")
+    if len(own) == 0:
+        raise DataError("no digits of yours to tune on")
+    if len(mnist.test) == 0:
+        raise DataError("tune measures what the model keeps on MNIST's test set: give one")
+    kept, held = held_out_split(own, held_out, seed)
+    tuning, choosing = held_out_split(kept, CHOOSING, seed + 1)
     rng = np.random.default_rng(seed)
     count = min(len(mnist.train), max(MIN_REHEARSAL, REHEARSAL * len(tuning)))
     chosen = rng.permutation(len(mnist.train))[:count]
@@ -157,8 +172,8 @@ def tune(
             np.concatenate([rehearsal_labels, tuning.labels]),
         ),
         validation=Split(
-            np.concatenate([validation.images, tuning.images]),
-            np.concatenate([validation.labels, tuning.labels]),
+            np.concatenate([validation.images, choosing.images]),
+            np.concatenate([validation.labels, choosing.labels]),
         ),
     )
     spec = model.spec.with_overrides(
@@ -173,12 +188,14 @@ def tune(
     )
     report(
         f"tuning on {len(tuning)} of your digits and {count} of MNIST's for {epochs} epochs "
-        f"(eta {spec.eta:g}); {len(held)} held out to measure it"
+        f"(eta {spec.eta:g}), choosing the epoch on {len(choosing)} more; {len(held)} held "
+        "out to measure it"
     )
     result = Trainer(spec, data, use_test=False, diagnostics=False, initial=model).run()
     return Tuned(
         model=result.model,
         tuning_digits=len(tuning),
+        choosing_digits=len(choosing),
         rehearsal_digits=count,
         own=compare(model, result.model, held) if len(held) else None,
         mnist=compare(model, result.model, mnist.test),
