@@ -28,7 +28,14 @@ from digitlab.experiments.effects import (
 from digitlab.experiments.findings import answer, findings
 from digitlab.experiments.report import headline
 from digitlab.experiments.results import RunSummary, TrialRow
-from digitlab.experiments.statistics import compare, compare_paired, decide, estimate
+from digitlab.experiments.statistics import (
+    FAMILY_NAME,
+    SIGNIFICANCE,
+    compare,
+    compare_paired,
+    decide,
+    estimate,
+)
 from digitlab.experiments.study_file import StudyFile
 from digitlab.spec import make_spec
 from digitlab.train.diagnostics import Diagnostics, LayerDiagnostics
@@ -172,10 +179,7 @@ def test_planted_tie_is_called_a_tie_and_the_cheaper_network_recommended() -> No
 
     text = describe_parameter(hidden_study(), rows, "hidden_units")
     assert "best mean at hidden_units = 100 (98.04 %)" in text
-    assert (
-        "Not shown to differ from it (within the seeds' noise): 30: -0.04 points (95 % interval"
-        in text
-    )
+    assert f"Not shown to differ from it ({FAMILY_NAME}): 30: -0.04 points (95 % interval" in text
     assert "**Use hidden_units = 30**: not shown to differ from 100, at 0.3× its training" in text
     assert "Within noise: 30 → 100 +0.04 points" in text
     assert "worse by more than" not in text and "Real steps" not in text
@@ -191,7 +195,7 @@ def test_planted_gap_names_the_winner_even_though_it_costs_more() -> None:
 
     text = describe_parameter(hidden_study(), rows, "hidden_units")
     assert "best mean at hidden_units = 100 (98.01 %)" in text
-    assert "Every other value is worse by more than the seeds' noise." in text
+    assert f"Every other value is worse beyond the noise ({FAMILY_NAME})." in text
     assert "Real steps: 30 → 100 +1.00 points (p < 0.001)" in text
     assert "Not shown to differ" not in text and "**Use" not in text
 
@@ -199,7 +203,7 @@ def test_planted_gap_names_the_winner_even_though_it_costs_more() -> None:
 def test_a_table_cell_says_untested_rather_than_within_noise_for_one_seed() -> None:
     assert compare([0.97], [0.95]).verdict() == "untested: one seed"
     assert compare([0.97, 0.9702], [0.95, 0.9504]).verdict().startswith("p ")
-    assert compare([0.97, 0.95], [0.96, 0.955]).verdict() == "within noise"
+    assert compare([0.97, 0.95], [0.96, 0.955]).verdict() == "not shown to differ"
 
 
 def test_one_seed_per_configuration_tells_nothing_apart() -> None:
@@ -264,17 +268,14 @@ def test_effect_is_stated_within_each_value_of_a_crossed_hyperparameter() -> Non
     assert "| hidden_units | cost = quadratic | cost = cross-entropy |" in text
     lines = {line.split(":", 1)[0]: line for line in text.splitlines() if line.startswith("- ")}
     assert (
-        "Every other value is worse by more than the seeds' noise"
+        f"Every other value is worse beyond the noise ({FAMILY_NAME})"
         in lines["- Overall (each value at the best setting of the other hyperparameters)"]
     )
     assert (
-        "Every other value is worse by more than the seeds' noise"
+        f"Every other value is worse beyond the noise ({FAMILY_NAME})"
         in lines["- With cost = cross-entropy"]
     )
-    assert (
-        "Not shown to differ from it (within the seeds' noise): 30"
-        in lines["- With cost = quadratic"]
-    )
+    assert f"Not shown to differ from it ({FAMILY_NAME}): 30" in lines["- With cost = quadratic"]
     assert "**Use" not in lines["- With cost = quadratic"]  # no compute note within a group
 
 
@@ -693,10 +694,10 @@ def test_an_ablation_says_what_each_variant_changed_in_the_gap_and_the_cost() ->
     table = [line for line in cause.text.splitlines() if line.startswith("| ")]
     assert table[1] == "| all | 98.01 % |  | 1.00 points |  | 0.2000 |  |"
     assert table[2] == (
-        "| no dropout | 98.01 % | +0.00 points (within noise) | 1.00 points "
-        "| +0.00 points (within noise) | 0.2500 | +0.0500 (p < 0.001) |"
+        "| no dropout | 98.01 % | +0.00 points (not shown to differ) | 1.00 points "
+        "| +0.00 points (not shown to differ) | 0.2500 | +0.0500 (p < 0.001) |"
     )
-    assert cause.short == "no dropout: gap +0.00 points (within noise), cost +0.050"
+    assert cause.short == "no dropout: gap +0.00 points (not shown to differ), cost +0.050"
     assert ablation(hidden_study(), hidden_rows(*GAP)) is None  # no variants: nothing to say
     assert ablation(study, [unsure]) is None  # the reference has not finished
     assert "What each variant changed" in [c.title for c in findings(study, [sure, unsure]).causes]
@@ -736,3 +737,23 @@ def test_a_quick_look_says_so_under_each_figure(tmp_path) -> None:
     bottom = quick[plain.shape[0] :]
     red = (bottom[..., 0] > 150) & (bottom[..., 1] < 100) & (bottom[..., 2] < 100)
     assert red.sum() > 50
+
+
+def test_holm_reads_many_tests_together() -> None:
+    from digitlab.experiments.statistics import holm
+
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5]) == [0.5] and holm([]) == []
+    assert holm([0.3, 0.4]) == pytest.approx([0.6, 0.6]) and max(holm([0.9, 0.8])) == 1.0
+
+
+def test_a_difference_real_alone_can_tie_among_many_tests() -> None:
+    """Three configurations each just past 5 % against the best: alone, each would be
+    called worse; read together, as three tries at finding a difference, none is."""
+    best = [0.950, 0.952, 0.954]
+    marginal = [[0.946, 0.947, 0.948], [0.945, 0.946, 0.947], [0.944, 0.946, 0.948]]
+    for runs in marginal:
+        assert 0.01 < compare(best, runs).p_value < SIGNIFICANCE
+        assert decide([best, runs], lambda r: r, lambda r: 0).ties == []
+    together = decide([best, *marginal], lambda r: r, lambda r: 0)
+    assert sorted(together.ties) == sorted(marginal)
