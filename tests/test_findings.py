@@ -757,3 +757,50 @@ def test_a_difference_real_alone_can_tie_among_many_tests() -> None:
         assert decide([best, runs], lambda r: r, lambda r: 0).ties == []
     together = decide([best, *marginal], lambda r: r, lambda r: 0)
     assert sorted(together.ties) == sorted(marginal)
+
+
+def test_the_report_names_what_every_run_shared() -> None:
+    from digitlab.experiments.report import fixed_settings
+
+    rows = [
+        trial(0, {"eta": 0.1}, [0.95, 0.96], spec(30, eta=0.1, init="large")),
+        trial(1, {"eta": 0.5}, [0.97, 0.96], spec(30, eta=0.5, init="large")),
+    ]
+    text = fixed_settings(rows)
+    assert text.startswith("The same in every run: layers=784,30,10, activation=sigmoid, ")
+    assert "init=large" in text and "epochs=10" in text and "train_size=10000" in text
+    assert "eta=" not in text and "seed=" not in text and "momentum" not in text
+    assert fixed_settings([]) == ""
+
+
+def test_a_fall_after_the_peak_is_measured_seed_by_seed() -> None:
+    """The fall from the peak epoch to the last is tested on each seed's own two
+    epochs, not set beside one mean's interval."""
+    from digitlab.experiments.causes import describe_overfit, overfitting_of
+
+    falling = [0.90, 0.95, 0.93]  # every seed: peak at epoch 2, then 2 points down
+    row = trial(
+        0,
+        {},
+        [0.95, 0.951, 0.952],
+        spec(),
+        validation_accuracy=falling,
+    )
+    row = replace(
+        row,
+        runs=[
+            replace(r, validation_accuracy=[v + r.seed / 1000 for v in falling]) for r in row.runs
+        ],
+    )
+    found = overfitting_of(row)
+    assert found.peak_epoch == 2 and found.drop == pytest.approx(0.02)
+    text = describe_overfit(found, "x")
+    assert "by the end it had fallen 2.00 points (95 % interval 2.00 to 2.00" in text
+    level = replace(
+        row,
+        runs=[
+            replace(r, validation_accuracy=[0.90, 0.95 + d, 0.95 - d])
+            for r, d in zip(row.runs, (0.01, -0.01, 0.0), strict=True)
+        ],
+    )
+    assert "had fallen" not in describe_overfit(overfitting_of(level), "x")

@@ -30,7 +30,7 @@ from digitlab.experiments.effects import (
     points,
 )
 from digitlab.experiments.results import RunSummary, TrialRow
-from digitlab.experiments.statistics import Comparison, compare, estimate
+from digitlab.experiments.statistics import TEST_NAME, Comparison, compare, estimate
 from digitlab.experiments.study_file import VARIANT, StudyFile
 
 #: A validation cost that rises by more than this fraction of its minimum has turned up.
@@ -186,6 +186,8 @@ class Overfit:
     settled_epoch: int  # from here validation accuracy stays within the noise of its peak
     noise: float  # that noise: the half-width of the seeds' interval at the peak (0: 1 seed)
     drop: float  # validation accuracy at its peak minus at the end
+    drop_low: float | None  # the 95 % interval of that fall, seed by seed (None: 1 seed)
+    drop_high: float | None
 
     @property
     def turned(self) -> bool:
@@ -208,6 +210,8 @@ def overfitting_of(row: TrialRow) -> Overfit | None:
     peak = int(np.argmax(validation))
     per_seed = [run.validation_accuracy[peak] for run in runs]
     noise = estimate(per_seed).half_width or 0.0
+    end = len(validation) - 1
+    fall = estimate([run.validation_accuracy[peak] - run.validation_accuracy[end] for run in runs])
     below = [i for i, v in enumerate(validation) if v < validation[peak] - noise]
     settled = below[-1] + 1 if below else 0  # the first epoch of the run within noise to the end
     return Overfit(
@@ -223,6 +227,8 @@ def overfitting_of(row: TrialRow) -> Overfit | None:
         settled_epoch=settled + 1,
         noise=noise,
         drop=float(validation[peak] - validation[-1]),
+        drop_low=fall.low,
+        drop_high=fall.high,
     )
 
 
@@ -236,8 +242,9 @@ def describe_overfit(found: Overfit, label: str) -> str:
     elif found.rise > RISE * found.lowest:
         turn = (
             f"validation cost was lowest at epoch {found.lowest_epoch} of {found.epochs} and "
-            f"then rose by {found.rise:.3g} while the training cost stayed level (it fell by "
-            f"{found.train_fall_after:.3g}): the cost on unseen images rose without the "
+            f"then rose by {found.rise:.3g} while the training cost stayed level (it "
+            f"{'fell' if found.train_fall_after >= 0 else 'rose'} by "
+            f"{abs(found.train_fall_after):.3g}): the cost on unseen images rose without the "
             "training cost falling, not quite the book's picture of overfitting"
         )
     else:
@@ -250,9 +257,11 @@ def describe_overfit(found: Overfit, label: str) -> str:
         f", but from epoch {found.settled_epoch} on it stayed within the seeds' noise "
         f"(±{100 * found.noise:.2f} points) of that peak: later epochs were not shown to help"
         if found.noise and found.settled_epoch < found.peak_epoch
-        else f", and by the end it had fallen {100 * found.drop:.2f} points, more than the "
-        f"seeds' noise (±{100 * found.noise:.2f}): overfitting cost accuracy too"
-        if found.noise and found.drop > found.noise
+        else f", and by the end it had fallen {100 * found.drop:.2f} points (95 % interval "
+        f"{100 * found.drop_low:.2f} to {100 * found.drop_high:.2f}, each seed's last epoch "
+        "against its accuracy at that peak epoch; the peak is the best of the epochs, so a "
+        "little of the fall is chance): overfitting cost accuracy too"
+        if found.drop_low is not None and found.drop_low > 0
         else ""
     )
     side = "above" if found.gap >= 0 else "below"
@@ -331,8 +340,9 @@ def regularization(rows: list[TrialRow], key: str) -> Cause | None:
         return None
     measured.sort(key=lambda item: _regularizer(item[0]))
     lines = [
-        "| regularization | validation accuracy | against none | weight norm (first layer) "
-        "| train − validation accuracy | validation cost: lowest epoch, rise after it |",
+        "| regularization | validation accuracy (best epoch) | against none | weight norm "
+        "(first layer, last epoch) | train − validation accuracy (last epoch) | validation "
+        "cost: lowest epoch, rise after it |",
         "|---|---|---|---|---|---|",
     ]
     for row, fit, norm in measured:
@@ -347,12 +357,14 @@ def regularization(rows: list[TrialRow], key: str) -> Cause | None:
     base_norm = _final_mean(base, "weight_norm")
     best_row, best_fit, best_norm = max(measured, key=lambda item: item[0].value)
     text = (
-        "Means over seeds at the last epoch. A weight penalty (L2, L1) pulls every weight "
-        "towards zero at each step, so the weights stay small and the network cannot fit "
-        "every peculiarity of its training images; dropout instead silences random hidden "
-        "neurons, so no neuron can rely on another. Where it works, the gap between training "
-        "and validation accuracy narrows and the validation cost stops turning up; the table "
-        "shows where it did.\n\n" + "\n".join(lines)
+        "Means over seeds: the validation accuracy at each seed's best epoch (as everywhere in "
+        "this report), the rest at the last epoch. A weight penalty (L2, L1) pulls every "
+        "weight towards zero at each step, so the weights stay small and the network cannot "
+        "fit every peculiarity of its training images; dropout instead silences random "
+        "hidden neurons, so no neuron can rely on another. Where it works, the gap between "
+        "training and validation accuracy narrows and the validation cost stops turning up; "
+        "the table shows where it did. A narrow gap with low accuracy is not that: there the "
+        "network fits its training images badly too (underfitting).\n\n" + "\n".join(lines)
     )
     hurt = _starts_to_hurt(done)
     if hurt:
@@ -465,8 +477,8 @@ def _starts_to_hurt(done: list[TrialRow]) -> str | None:
                 f"{_regularizer(r)[1]:g} ({points(r.value - top.value)})" for r in worse
             )
             sentences.append(
-                f"{kind}: best at {amount:g}; worse than that by more than the seeds' noise at "
-                f"{listed}: from {_regularizer(worse[0])[1]:g} the penalty starts to hurt."
+                f"{kind}: best at {amount:g}; worse than that ({TEST_NAME}, each on its own) "
+                f"at {listed}: from {_regularizer(worse[0])[1]:g} more of it starts to hurt."
             )
         elif ladder[-1] is not top:
             sentences.append(

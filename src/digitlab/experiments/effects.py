@@ -60,11 +60,13 @@ def finished(rows: list[TrialRow]) -> list[TrialRow]:
 
 
 def interval(est: Estimate) -> str:
-    """An accuracy as the findings print it: mean, 95 % interval, range, seeds."""
+    """An accuracy as the findings print it: mean, 95 % interval (cut to 0-100 %, where
+    a t-interval of three wild seeds can reach beyond), range, seeds."""
     if est.low is None:
         return f"{pct(est.mean)} (1 seed: no interval)"
+    low, high = max(est.low, 0.0), min(est.high, 1.0)
     return (
-        f"{pct(est.mean)} (95 % interval {100 * est.low:.2f}–{100 * est.high:.2f}, "
+        f"{pct(est.mean)} (95 % interval {100 * low:.2f}–{100 * high:.2f}, "
         f"range {100 * est.minimum:.2f}–{100 * est.maximum:.2f}, {est.runs} seeds)"
     )
 

@@ -86,9 +86,11 @@ def effect_plot(
         estimates = [r.estimate for r in tops]
         means = np.array([100 * e.mean for e in estimates])
         low = means - np.array(
-            [100 * (e.low if e.low is not None else e.minimum) for e in estimates]
+            [100 * max(e.low if e.low is not None else e.minimum, 0.0) for e in estimates]
         )
-        high = np.array([100 * (e.high if e.high is not None else e.maximum) for e in estimates])
+        high = np.array(
+            [100 * min(e.high if e.high is not None else e.maximum, 1.0) for e in estimates]
+        )
         high -= means
         bars = "95 % interval" if all(e.low is not None for e in estimates) else "range"
         axes.errorbar(
