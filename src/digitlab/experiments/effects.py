@@ -212,8 +212,11 @@ def describe_effect(found: Effect, compute_note: bool = True) -> str:
             for r in v.ties
         )
         parts.append(f"Not shown to differ from it ({FAMILY_NAME}): {tied}.")
+        worse = v.compared - len(v.ties)
+        if worse >= 2:
+            parts.append(f"The {worse} others are worse{v.together()}.")
     else:
-        parts.append(f"Every other value is worse beyond the noise ({FAMILY_NAME}).")
+        parts.append(f"Every other value is worse ({FAMILY_NAME}){v.together()}.")
     if v.recommended is not v.best and compute_note:
         parts.append(
             f"**Use {key} = {label(found.value_of(v.recommended))}**: not shown to differ "
@@ -425,7 +428,8 @@ def describe_noise(rows: list[TrialRow]) -> str | None:
         f"{100 * statistics.median(spreads):.2f} points (median over configurations; "
         f"largest ±{100 * max(spreads):.2f}); a difference of two means is noisier still "
         f"(the index gives its interval). Differences are called real only when "
-        f"{TEST_NAME} says so ({FAMILY_NAME}, where all are tested against the best); not "
+        f"{TEST_NAME} says so ({FAMILY_NAME}; where a sentence says all the others are "
+        "worse, it also says how many stay so when the tests are read together); not "
         "shown to differ is not the same as equal. Each value's "
         "accuracy is the best over its epochs, and where other hyperparameters vary, the "
         "best over those too: a maximum of noisy numbers, a little optimistic."

@@ -342,12 +342,12 @@ def _recommendation(
         tied = "; ".join(params_label(r.params) for r in overall.ties[:8])
         more = f" and {len(overall.ties) - 8} more" if len(overall.ties) > 8 else ""
         lines.append(
-            f"Not shown to differ from it ({TEST_NAME}; {FAMILY_NAME}): {len(overall.ties)} "
+            f"Not shown to differ from it ({TEST_NAME}, {FAMILY_NAME}): {len(overall.ties)} "
             f"configuration(s): {tied}{more}."
         )
     else:
         lines.append(
-            f"Every other configuration is worse beyond the noise ({TEST_NAME}; {FAMILY_NAME})."
+            f"Every other configuration is worse ({TEST_NAME}, {FAMILY_NAME}){overall.together()}."
         )
     if chosen is not best:
         lines.append(
