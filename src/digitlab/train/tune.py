@@ -28,13 +28,14 @@ from digitlab.data.mnist import Dataset, Split
 from digitlab.errors import DataError
 from digitlab.nn.model_file import Model, require_file_form, require_model
 from digitlab.reporting import Report, silent
+from digitlab.spec import SCHEDULE_FIELDS, Spec
 from digitlab.train.history import History
 from digitlab.train.trainer import Trainer
 
 #: MNIST training images mixed in per digit of the person's (at least MIN_REHEARSAL).
 REHEARSAL = 4
 MIN_REHEARSAL = 1000
-#: MNIST validation digits beside the tuning digits when choosing the epoch.
+#: MNIST validation digits beside the person's choosing digits when choosing the epoch.
 MNIST_VALIDATION = 2000
 #: The tuning steps at this share of the learning rate the model was trained at.
 ETA_SHARE = 0.1
@@ -125,7 +126,7 @@ def held_out_split(own: Split, share: float, seed: int) -> tuple[Split, Split]:
     )
 
 
-def compare(before: Model, after: Model, split: Split) -> Change:
+def change_on(before: Model, after: Model, split: Split) -> Change:
     """The two models' accuracy on ``split`` and how their answers changed."""
     right_before = before.predict(split.images) == split.labels
     right_after = after.predict(split.images) == split.labels
@@ -180,6 +181,7 @@ def tune(
         epochs=epochs,
         eta=ETA_SHARE * model.spec.eta,
         schedule="constant",
+        **{name: Spec.model_fields[name].default for name in SCHEDULE_FIELDS},
         early_stop=None,
         train_size=None,
         expand=False,
@@ -197,7 +199,7 @@ def tune(
         tuning_digits=len(tuning),
         choosing_digits=len(choosing),
         rehearsal_digits=count,
-        own=compare(model, result.model, held) if len(held) else None,
-        mnist=compare(model, result.model, mnist.test),
+        own=change_on(model, result.model, held) if len(held) else None,
+        mnist=change_on(model, result.model, mnist.test),
         history=result.history,
     )
