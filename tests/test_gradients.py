@@ -191,14 +191,18 @@ def test_penalty_gradients_match_penalty() -> None:
     assert not weights.biases.grad.any()  # biases are never penalised
 
 
+@pytest.mark.parametrize("kernel", [3, 5])
 @pytest.mark.parametrize("padding", ["valid", "same"])
-def test_conv2d_gradients(padding: str) -> None:
+def test_conv2d_gradients(padding: str, kernel: int) -> None:
+    """3 x 3 filters over several channels go by Winograd's transforms, others by im2col."""
     from digitlab.nn.conv import Conv2D
 
     # (kernel, kernel, channels, filters); feature maps are (batch, height, width, channels)
-    layer = Conv2D(rng.standard_normal((3, 3, 3, 4)), rng.standard_normal(4), padding=padding)
-    out_shape = check_weighted_layer(layer, rng.standard_normal((2, 6, 5, 3)))
-    assert out_shape == ((2, 4, 3, 4) if padding == "valid" else (2, 6, 5, 4))
+    weights = rng.standard_normal((kernel, kernel, 3, 4))
+    layer = Conv2D(weights, rng.standard_normal(4), padding=padding)
+    assert layer.winograd == (kernel == 3)
+    out_shape = check_weighted_layer(layer, rng.standard_normal((2, kernel + 3, kernel + 2, 3)))
+    assert out_shape == ((2, 4, 3, 4) if padding == "valid" else (2, kernel + 3, kernel + 2, 4))
 
 
 @pytest.mark.parametrize("mode", ["max", "avg"])
