@@ -414,11 +414,22 @@ def test_learning_slowdown_compares_each_costs_best_learning_rate() -> None:
     larger = slowdown_rows(3.0, (0.97, 0.971, 0.969), (0.94, 0.941, 0.939), number=2)
     cause = learning_slowdown(best_first(slowdown_rows() + larger))
     assert "η = 3 for quadratic (97.00 %), η = 0.5 for cross-entropy (96.00 %)" in cause.text
+    assert "every η that ties with the quadratic cost's best (η 3) is larger" in cause.text
+    assert "at their best the two costs differ (+1.00 points" in cause.text
+    assert cause.short.endswith("its good η (η 3) all larger than cross-entropy's (η 0.5)")
+
+
+def test_learning_rates_that_tie_across_the_costs_are_not_called_larger() -> None:
+    """The quadratic cost's best η is 6x cross-entropy's, but cross-entropy at 3 ties
+    with its own best: the ranges overlap, and the index says so rather than "6x"."""
+    tied = slowdown_rows(3.0, (0.97, 0.971, 0.969), (0.958, 0.962, 0.9595), number=2)
+    cause = learning_slowdown(best_first(slowdown_rows() + tied))
     assert (
-        "6× larger steps" in cause.text
-        and "at their best the two costs differ (+1.00 points" in cause.text
+        "the η that tie with each cost's best overlap (quadratic η 3, cross-entropy η 0.5–3)"
+        in cause.text
     )
-    assert cause.short.endswith("its best η is 6× larger")
+    assert cause.short.endswith("good η: quadratic η 3, cross-entropy η 0.5–3 (overlapping)")
+    assert "larger" not in cause.short
 
 
 def test_learning_slowdown_says_nothing_without_a_quadratic_pair() -> None:
@@ -807,3 +818,103 @@ def test_a_fall_after_the_peak_is_measured_seed_by_seed() -> None:
         ],
     )
     assert "had fallen" not in describe_overfit(overfitting_of(level), "x")
+
+
+def baseline_study(baseline: dict | None = None) -> StudyFile:
+    return StudyFile.model_validate(
+        {
+            "name": "hidden",
+            "space": {"hidden_units": [10, 30, 100]},
+            "baseline": {"hidden_units": 30} if baseline is None else baseline,
+            "search": {"sampler": "grid", "repeats": 3},
+        }
+    )
+
+
+def test_a_baseline_is_what_every_configuration_is_measured_from() -> None:
+    rows = best_first(
+        [
+            trial(0, {"hidden_units": 10}, [0.900, 0.905, 0.902], spec(10)),
+            trial(1, {"hidden_units": 30}, [0.950, 0.952, 0.951], spec(30)),
+            trial(2, {"hidden_units": 100}, [0.970, 0.969, 0.971], spec(100)),
+        ]
+    )
+    study = baseline_study()
+    found = answer(study, rows)
+    assert found is not None
+    assert found.effect.startswith(
+        "from the baseline hidden_units=30 (95.10 %) to hidden_units=100 (97.00 %): +1.90 points"
+    )
+    (note,) = [n for n in findings(study, rows).notes if n.startswith("**against the baseline")]
+    assert "  - hidden_units=100: +1.90 points" in note and "better" in note
+    assert "  - hidden_units=10: -4.87 points" in note and "worse" in note
+    assert "hidden_units=30:" not in note  # not against itself
+    # a study without one answers worst to best, as before
+    plain = answer(hidden_study(), rows[:1] + rows[2:])
+    assert plain is not None and not plain.effect.startswith("from the baseline")
+
+
+def test_a_baseline_with_the_best_mean_says_so() -> None:
+    rows = best_first(
+        [
+            trial(0, {"hidden_units": 30}, [0.95, 0.951, 0.952], spec(30)),
+            trial(1, {"hidden_units": 100}, [0.94, 0.941, 0.942], spec(100)),
+        ]
+    )
+    found = answer(baseline_study(), rows)
+    assert found is not None and found.effect.endswith("none better (it has the best mean)")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"baseline": {"hidden_units": 50}}, "50 is not among the values searched"),
+        ({"baseline": {"eta": 0.1}}, "give a value for each of hidden_units"),
+        ({"search": {"sampler": "random", "trials": 3}}, "only a grid runs every"),
+        ({"variants": {"a": {}, "b": {"eta": 1.0}}}, "measured from its first variant"),
+    ],
+)
+def test_a_baseline_outside_the_grid_is_refused(fields: dict, message: str) -> None:
+    content = {
+        "name": "hidden",
+        "space": {"hidden_units": [10, 30]},
+        "baseline": {"hidden_units": 30},
+        **fields,
+    }
+    with pytest.raises(ValueError, match=message):
+        StudyFile.model_validate(content)
+
+
+def test_the_epoch_after_which_more_training_is_not_shown_to_help_is_named() -> None:
+    """Validation accuracy reaches its plateau at epoch 3 and wobbles within the seeds'
+    noise up to a peak at epoch 6: the index says more training stopped helping at 3."""
+    plateau = [0.90, 0.95, 0.968, 0.969, 0.968, 0.9695]
+    runs = [
+        run(
+            seed,
+            plateau[-1] + offset,
+            epochs=6,
+            validation_accuracy=[a + offset for a in plateau],
+            validation_cost=[0.5, 0.4, 0.35, 0.38, 0.42, 0.45],
+            train_cost=[0.5, 0.35, 0.25, 0.18, 0.12, 0.08],
+        )
+        for seed, offset in enumerate([-0.002, 0.0, 0.002])
+    ]
+    row = TrialRow(0, {"eta": 0.5}, "complete", plateau[-1], runs, spec(30))
+    found = overfitting_of(row)
+    assert (found.settled_epoch, found.peak_epoch) == (3, 6)
+    assert overfitting([row]).short.startswith(
+        "more training not shown to help after epoch 3 of 6 (the best configuration's"
+    )
+    level = with_seed_offsets(row, [0.0, 0.0, 0.0])  # no noise: nothing to say
+    assert overfitting([level]).short.startswith("overfitting:")
+
+
+def with_seed_offsets(row: TrialRow, offsets: list[float]) -> TrialRow:
+    """``row`` with every seed's curves the same, shifted by ``offsets``."""
+    first = row.runs[0]
+    runs = [
+        replace(first, seed=seed, validation_accuracy=[a + o for a in first.validation_accuracy])
+        for seed, o in enumerate(offsets)
+    ]
+    return replace(row, runs=runs)

@@ -30,7 +30,7 @@ from digitlab.experiments.effects import (
     points,
 )
 from digitlab.experiments.results import RunSummary, TrialRow
-from digitlab.experiments.statistics import TEST_NAME, Comparison, compare, estimate
+from digitlab.experiments.statistics import TEST_NAME, Comparison, compare, decide, estimate
 from digitlab.experiments.study_file import VARIANT, StudyFile
 
 #: A validation cost that rises by more than this fraction of its minimum has turned up.
@@ -90,8 +90,7 @@ def learning_slowdown(rows: list[TrialRow]) -> Cause | None:
     rates = _best_rates(pairs)
     if rates:
         parts.append(rates[0])
-        if rates[1] > 1:
-            short += f"; its best η is {rates[1]:g}× larger"
+        short += f"; {rates[1]}"
     return Cause("Learning slowdown (quadratic cost)", " ".join(parts), short)
 
 
@@ -142,28 +141,52 @@ def _first_epoch_evidence(pair: tuple[TrialRow, TrialRow]) -> str | None:
     return f"The evidence: {measured} ({test.p_text()}){stuck}."
 
 
-def _best_rates(pairs: list[tuple[TrialRow, TrialRow]]) -> tuple[str, float] | None:
-    """Each cost's best learning rate, whether the two bests differ, and the ratio of
-    the quadratic cost's best rate to cross-entropy's."""
-    best_q = max((q for q, _ in pairs), key=lambda r: r.value)
-    best_c = max((c for _, c in pairs), key=lambda r: r.value)
+def _best_rates(pairs: list[tuple[TrialRow, TrialRow]]) -> tuple[str, str] | None:
+    """Each cost's best learning rate and the rates not shown to differ from it, whether
+    the two bests differ, and (for the index) where the quadratic cost's rates lie
+    against cross-entropy's: a single best rate is a maximum of noisy means, so a claim
+    about the rates rests on the ranges that tie, not on the two winners."""
+    quadratic = _rates_tied_with_best([q for q, _ in pairs])
+    cross_entropy = _rates_tied_with_best([c for _, c in pairs])
+    best_q, best_c = quadratic[0], cross_entropy[0]
     if _eta(best_q) == _eta(best_c):
         return None
     test = compare(best_q.accuracies, best_c.accuracies)
-    ratio = _eta(best_q) / _eta(best_c)
+    span_q, span_c = _rate_span(quadratic), _rate_span(cross_entropy)
+    if min(map(_eta, quadratic)) > max(map(_eta, cross_entropy)):
+        where = (
+            f"every η that ties with the quadratic cost's best ({span_q}) is larger than every "
+            f"one that ties with cross-entropy's ({span_c}): larger steps make up for its "
+            "smaller gradient"
+        )
+        short = f"its good η ({span_q}) all larger than cross-entropy's ({span_c})"
+    else:
+        where = (
+            f"the η that tie with each cost's best overlap (quadratic {span_q}, "
+            f"cross-entropy {span_c}), so these seeds do not show that the quadratic cost "
+            "needs larger steps"
+        )
+        short = f"good η: quadratic {span_q}, cross-entropy {span_c} (overlapping)"
     text = (
         f"Each cost's best learning rate: η = {_eta(best_q):g} for quadratic "
-        f"({pct(best_q.value)}), η = {_eta(best_c):g} for cross-entropy ({pct(best_c.value)})"
-    )
-    if ratio > 1:
-        text += f": {ratio:g}× larger steps make up for the quadratic cost's smaller gradient"
-    return (
-        text
-        + "; at their best the two costs "
+        f"({pct(best_q.value)}), η = {_eta(best_c):g} for cross-entropy ({pct(best_c.value)}); "
+        f"{where}; at their best the two costs "
         + ("differ" if test.real else "are not shown to differ")
-        + f" ({difference(test)}). The effect table above says which learning rates tie.",
-        ratio,
+        + f" ({difference(test)})."
     )
+    return text, short
+
+
+def _rates_tied_with_best(rows: list[TrialRow]) -> list[TrialRow]:
+    """The configuration with the best mean, then those not shown to differ from it."""
+    found = decide(rows, lambda r: r.accuracies, lambda r: 0.0)
+    return [found.best, *found.ties]
+
+
+def _rate_span(rows: list[TrialRow]) -> str:
+    """The learning rates of ``rows`` as a range from the least to the greatest, or the one."""
+    rates = sorted({_eta(row) for row in rows})
+    return f"η {rates[0]:g}" if len(rates) == 1 else f"η {rates[0]:g}–{rates[-1]:g}"
 
 
 def _eta(row: TrialRow) -> float:
@@ -295,6 +318,12 @@ def overfitting(rows: list[TrialRow], limit: int = 4) -> Cause | None:
     )
     if not best.turned:
         short += f"; not in the best configuration ({params_label(best.row.params)})"
+    if best.noise and best.settled_epoch < best.peak_epoch:
+        short = (
+            f"more training not shown to help after epoch {best.settled_epoch} of "
+            f"{best.epochs} (the best configuration's validation accuracy stays within "
+            f"its seeds' noise of its peak from there); {short}"
+        )
     return Cause(
         "Overfitting",
         "The book's sign of overfitting is the validation cost turning up while the training "

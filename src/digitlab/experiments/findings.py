@@ -22,9 +22,11 @@ from digitlab.experiments.causes import (
 )
 from digitlab.experiments.effects import (
     against_reference,
+    compare_seed_by_seed,
     describe_noise,
     describe_parameter,
     describe_sampled_search,
+    difference,
     effect,
     finished,
     label,
@@ -53,6 +55,7 @@ def findings(study_file: StudyFile, rows: list[TrialRow]) -> Findings:
     """Effects (with noise and verdicts), then causes."""
     effects = [(key, describe_parameter(study_file, rows, key)) for key in study_file.space]
     notes = [describe_sampled_search(rows)] if study_file.search.sampler != "grid" else []
+    notes.append(describe_baseline(study_file, rows))
     notes.append(describe_noise(rows))
     return Findings(effects, [n for n in notes if n], causes(study_file, rows))
 
@@ -93,9 +96,13 @@ def answer(study_file: StudyFile, rows: list[TrialRow]) -> Answer | None:
     worst = min(done, key=lambda r: r.value)
     overall = verdict(done)
     best = overall.best
-    effect_text = ablation_effect(study_file, rows) or (
-        f"{pct(worst.value)} ({params_label(worst.params)}) to {pct(best.value)} "
-        f"({params_label(best.params)})"
+    effect_text = (
+        ablation_effect(study_file, rows)
+        or baseline_effect(study_file, rows, best)
+        or (
+            f"{pct(worst.value)} ({params_label(worst.params)}) to {pct(best.value)} "
+            f"({params_label(best.params)})"
+        )
     )
     why = "; ".join(cause.short for cause in causes(study_file, rows)) or "no cause measured"
     return Answer(changes, effect_text, noise_text(study_file, rows, best), why, use_text(overall))
@@ -161,3 +168,49 @@ def ablation_effect(study_file: StudyFile, rows: list[TrialRow]) -> str | None:
         f"{name} {points(test.difference)} ({test.p_text() if test.real else outcome(test)})"
         for name, test in compared
     )
+
+
+def baseline_row(study_file: StudyFile, rows: list[TrialRow]) -> TrialRow | None:
+    """The finished configuration the study file names as its baseline, if any."""
+    wanted = study_file.baseline
+    if not wanted:
+        return None
+    return next(
+        (
+            row
+            for row in finished(rows)
+            if all(row.params.get(key) == value for key, value in wanted.items())
+        ),
+        None,
+    )
+
+
+def baseline_effect(study_file: StudyFile, rows: list[TrialRow], best: TrialRow) -> str | None:
+    """The index's effect cell for a study with a baseline: from the baseline to the best
+    mean, the difference seed by seed with its interval; None without a finished one."""
+    base = baseline_row(study_file, rows)
+    if base is None:
+        return None
+    start = f"from the baseline {params_label(base.params)} ({pct(base.value)})"
+    if base is best:
+        return f"{start}: none better (it has the best mean)"
+    test = compare_seed_by_seed(best.by_seed(), base.by_seed())
+    return f"{start} to {params_label(best.params)} ({pct(best.value)}): {difference(test)}"
+
+
+def describe_baseline(study_file: StudyFile, rows: list[TrialRow]) -> str | None:
+    """Every other configuration against the baseline, seed by seed: what each choice buys
+    over it (or costs), and whether the seeds show it."""
+    base = baseline_row(study_file, rows)
+    if base is None:
+        return None
+    lines = [
+        f"**against the baseline** {params_label(base.params)} ({pct(base.value)}), seed by "
+        "seed (a paired t-test where the two share seeds, 5 % level, each on its own):"
+    ]
+    for row in finished(rows):
+        if row is base:
+            continue
+        test = compare_seed_by_seed(row.by_seed(), base.by_seed())
+        lines.append(f"  - {params_label(row.params)}: {difference(test)}; {outcome(test)}.")
+    return "\n".join(lines)

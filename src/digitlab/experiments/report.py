@@ -420,7 +420,7 @@ def _best_model_figures(spec: dict[str, Any], out: Path, data_dir: Path | None, 
 
 ANSWER_COLUMNS = (
     ("changes", "what changes"),
-    ("effect", "by how much (worst → best mean)"),
+    ("effect", "by how much (from the baseline, else worst → best mean)"),
     ("noise", "within what noise"),
     ("why", "why (measured)"),
     ("use", "configuration to use"),

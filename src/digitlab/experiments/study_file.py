@@ -39,6 +39,12 @@ reference every other variant is compared with::
     "cnn-best's warps" = { rotation = 0, translation = 0, augment = "affine" }
 
 The variants become one more hyperparameter, ``variant``, searched like any list.
+
+A grid study may name a *baseline* too, a configuration of its grid that every other is
+measured from (the book's choice, or no regularisation at all), so that the report says
+what each choice buys over it, not only which is best::
+
+    baseline = { regularization = "none" }
 """
 
 from __future__ import annotations
@@ -132,6 +138,7 @@ class StudyFile(BaseModel):
     base: dict[str, Any] = Field(default_factory=dict)
     space: dict[str, list[Scalar] | Range] = Field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    baseline: dict[str, Scalar] = Field(default_factory=dict)
     search: Search = Field(default_factory=Search)
     quick: Quick = Field(default_factory=Quick)
 
@@ -158,6 +165,7 @@ class StudyFile(BaseModel):
         if not self.space and not self.variants:
             raise ValueError("space: name at least one hyperparameter to vary, or [variants]")
         self._check_variants()
+        self._check_baseline()
         for key, values in self.space.items():
             if key == VARIANT and self.variants:
                 continue  # checked with the variants
@@ -202,6 +210,24 @@ class StudyFile(BaseModel):
             same = seen.setdefault(json.dumps(fields, sort_keys=True), name)
             if same != name:
                 raise ValueError(f"variants.{name}: changes exactly what {same} changes")
+
+    def _check_baseline(self) -> None:
+        """A baseline is one configuration of a grid: a listed value for every key of the
+        space (an ablation's reference is its first variant instead)."""
+        if not self.baseline:
+            return
+        if self.variants:
+            raise ValueError("baseline: an ablation is measured from its first variant")
+        if self.search.sampler != "grid":
+            raise ValueError("baseline: only a grid runs every configuration, the baseline too")
+        if set(self.baseline) != set(self.space):
+            raise ValueError(
+                f"baseline: give a value for each of {', '.join(self.space)}, and nothing else"
+            )
+        for key, value in self.baseline.items():
+            values = self.space[key]
+            if isinstance(values, list) and value not in values:
+                raise ValueError(f"baseline.{key}: {value!r} is not among the values searched")
 
     def varied_fields(self) -> set[str]:
         """Every field a trial may set: the space's keys and the variants' fields."""
