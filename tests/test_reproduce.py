@@ -223,7 +223,7 @@ def test_source_commit_says_when_the_source_has_changed(
 
 def test_a_check_that_reproduces_reports_nothing(tiny_check: Check, mnist: Dataset) -> None:
     assert tiny_check.expected["best_epoch"] == 1
-    assert run_check(tiny_check, mnist) == []
+    assert run_check(tiny_check, mnist, arithmetic()) == []
 
 
 def test_a_check_whose_figure_moved_says_which_and_how(tiny_check: Check, mnist: Dataset) -> None:
@@ -231,7 +231,7 @@ def test_a_check_whose_figure_moved_says_which_and_how(tiny_check: Check, mnist:
     wrong = dataclasses.replace(
         tiny_check, expected={**tiny_check.expected, "validation_accuracy": committed + 0.01}
     )
-    assert run_check(wrong, mnist) == [
+    assert run_check(wrong, mnist, arithmetic()) == [
         f"validation_accuracy: committed {committed + 0.01!r}, now {committed!r}"
     ]
 
@@ -242,11 +242,13 @@ def test_a_machine_checks_the_figures_of_its_own_arithmetic(
     true = tiny_check.expected
     off = {**true, "best_epoch": true["best_epoch"] + 1}
     mine = dataclasses.replace(tiny_check, expected=off, elsewhere={arithmetic(): true})
-    assert run_check(mine, mnist) == []
+    assert run_check(mine, mnist, UNRECORDED) == []
     others = dataclasses.replace(tiny_check, elsewhere={"another machine": off})
-    assert run_check(others, mnist) == []  # no figures for this arithmetic: the main ones
+    assert run_check(others, mnist, UNRECORDED) == []  # none for this arithmetic: the main
     wrong_here = dataclasses.replace(tiny_check, elsewhere={arithmetic(): off})
-    assert run_check(wrong_here, mnist) == [f"best_epoch: committed {off['best_epoch']}, now 1"]
+    assert run_check(wrong_here, mnist, UNRECORDED) == [
+        f"best_epoch: committed {off['best_epoch']}, now 1"
+    ]
 
 
 def test_figures_of_other_arithmetic_are_compared_within_a_tolerance(
@@ -259,7 +261,7 @@ def test_figures_of_other_arithmetic_are_compared_within_a_tolerance(
     theirs = dataclasses.replace(tiny_check, expected=close)
     assert run_check(theirs, mnist, "another machine") == []
     assert run_check(theirs, mnist, arithmetic()) != []  # this machine's own: exact
-    assert run_check(theirs, mnist) != []  # of unrecorded origin: maybe its own, so exact
+    assert run_check(theirs, mnist, UNRECORDED) != []  # unrecorded origin: maybe its own
     far = {**true, "test_accuracy": true["test_accuracy"] - 0.006}
     (line,) = run_check(dataclasses.replace(tiny_check, expected=far), mnist, "another machine")
     assert line.startswith("test_accuracy: committed") and "on another machine" in line
@@ -281,7 +283,7 @@ def test_figures_added_here_make_another_machines_file_check_here(
     read = read_checks(path)
     assert read.arithmetic == "another machine" and read.checks[0].expected == off
     assert read.checks[0].elsewhere == {arithmetic(): tiny_check.expected}
-    assert arithmetic() in line and run_check(read.checks[0], mnist) == []
+    assert arithmetic() in line and run_check(read.checks[0], mnist, read.arithmetic) == []
     (kept,) = add_figures_here(path, mnist)  # figures it has are not retrained over
     assert kept.endswith(f"kept the figures it has for {arithmetic()}")
     (again,) = add_figures_here(path, mnist, replace=True)
@@ -292,7 +294,7 @@ def test_figures_added_here_make_another_machines_file_check_here(
 
 def test_a_check_whose_spec_no_longer_validates_is_a_mismatch(mnist: Dataset) -> None:
     check = Check("old", "digitlab train", {**TINY, "retired_option": 1}, {"best_epoch": 1})
-    (problem,) = run_check(check, mnist)
+    (problem,) = run_check(check, mnist, arithmetic())
     assert "retired_option" in problem
 
 

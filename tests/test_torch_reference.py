@@ -129,18 +129,22 @@ def test_dense(seed: int, dtype: type) -> None:
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kernel", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize(
+    ("kernel", "winograd"), [(1, False), (2, False), (3, False), (3, True), (4, False), (5, False)]
+)
 @pytest.mark.parametrize("padding", ["valid", "same"])
 @pytest.mark.parametrize("channels", [1, 3])
-def test_conv2d(channels: int, padding: str, kernel: int, dtype: type) -> None:
+def test_conv2d(channels: int, padding: str, kernel: int, winograd: bool, dtype: type) -> None:
     """Stride-1 convolution (a cross-correlation, as in torch), odd and even kernels: for
     'same', an even kernel's odd row and column of padding go after the image.  One input
-    channel and several: their patches are laid out differently (see nn.conv)."""
+    channel and several: their patches are laid out differently (see nn.conv).  3 x 3
+    filters also by Winograd's transforms, which training takes for wider layers."""
     rng = np.random.default_rng(kernel)
     filters, batch = rng.integers(1, 4, size=2)
     height, width = rng.integers(kernel, kernel + 5, size=2)
     weights = draw(rng, (kernel, kernel, channels, filters), dtype)
     layer = Conv2D(weights, draw(rng, (filters,), dtype), padding=padding)
+    layer.winograd = winograd
 
     def reference(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         # our (K*K*C, F) matrix is the (K, K, C, F) kernel; torch's is (F, C, K, K)

@@ -25,12 +25,20 @@ from digitlab.experiments.effects import (
     difference,
     effect,
     finished,
+    healthy,
     params_label,
     pct,
     points,
 )
 from digitlab.experiments.results import RunSummary, TrialRow
-from digitlab.experiments.statistics import TEST_NAME, Comparison, compare, decide, estimate
+from digitlab.experiments.statistics import (
+    TEST_NAME,
+    Comparison,
+    Estimate,
+    compare,
+    decide,
+    estimate,
+)
 from digitlab.experiments.study_file import VARIANT, StudyFile
 
 #: A validation cost that rises by more than this fraction of its minimum has turned up.
@@ -143,30 +151,38 @@ def _first_epoch_evidence(pair: tuple[TrialRow, TrialRow]) -> str | None:
 
 def _best_rates(pairs: list[tuple[TrialRow, TrialRow]]) -> tuple[str, str] | None:
     """Each cost's best learning rate and the rates not shown to differ from it, whether
-    the two bests differ, and (for the index) where the quadratic cost's rates lie
-    against cross-entropy's: a single best rate is a maximum of noisy means, so a claim
-    about the rates rests on the ranges that tie, not on the two winners."""
+    the two bests differ, and (for the index) how the two sets of rates lie: a single
+    best rate is a maximum of noisy means, so a claim about the rates rests on the rates
+    that tie, not on the two winners."""
     quadratic = _rates_tied_with_best([q for q, _ in pairs])
     cross_entropy = _rates_tied_with_best([c for _, c in pairs])
+    if quadratic is None or cross_entropy is None:
+        return None
     best_q, best_c = quadratic[0], cross_entropy[0]
     if _eta(best_q) == _eta(best_c):
         return None
     test = compare(best_q.accuracies, best_c.accuracies)
-    span_q, span_c = _rate_span(quadratic), _rate_span(cross_entropy)
+    rates_q, rates_c = _rates(quadratic), _rates(cross_entropy)
     if min(map(_eta, quadratic)) > max(map(_eta, cross_entropy)):
+        apart = "larger than"
+    elif max(map(_eta, quadratic)) < min(map(_eta, cross_entropy)):
+        apart = "smaller than"
+    else:
+        apart = None
+    both = f"quadratic {rates_q}, cross-entropy {rates_c}"
+    ties = f"the rates not shown to differ from each cost's best ({both})"
+    if apart:
         where = (
-            f"every η that ties with the quadratic cost's best ({span_q}) is larger than every "
-            f"one that ties with cross-entropy's ({span_c}): larger steps make up for its "
-            "smaller gradient"
+            f"{ties} do not overlap: every one of the quadratic cost's is {apart} every one of "
+            "cross-entropy's"
         )
-        short = f"its good η ({span_q}) all larger than cross-entropy's ({span_c})"
+        short = f"rates tied with each cost's best: quadratic {rates_q}, {apart} all of "
+        short += f"cross-entropy's ({rates_c})"
     else:
         where = (
-            f"the η that tie with each cost's best overlap (quadratic {span_q}, "
-            f"cross-entropy {span_c}), so these seeds do not show that the quadratic cost "
-            "needs larger steps"
+            f"{ties} overlap, so these seeds do not show that the two costs want other step sizes"
         )
-        short = f"good η: quadratic {span_q}, cross-entropy {span_c} (overlapping)"
+        short = f"rates tied with each cost's best overlap ({both})"
     text = (
         f"Each cost's best learning rate: η = {_eta(best_q):g} for quadratic "
         f"({pct(best_q.value)}), η = {_eta(best_c):g} for cross-entropy ({pct(best_c.value)}); "
@@ -177,16 +193,19 @@ def _best_rates(pairs: list[tuple[TrialRow, TrialRow]]) -> tuple[str, str] | Non
     return text, short
 
 
-def _rates_tied_with_best(rows: list[TrialRow]) -> list[TrialRow]:
-    """The configuration with the best mean, then those not shown to differ from it."""
+def _rates_tied_with_best(rows: list[TrialRow]) -> list[TrialRow] | None:
+    """The configuration with the best mean, then the healthy ones not shown to differ
+    from it (a diverged seed's wide interval ties with anything); None with one seed
+    each, when nothing was tested."""
     found = decide(rows, lambda r: r.accuracies, lambda r: 0.0)
-    return [found.best, *found.ties]
+    if not found.tested:
+        return None
+    return [found.best, *(row for row in found.ties if healthy(row))]
 
 
-def _rate_span(rows: list[TrialRow]) -> str:
-    """The learning rates of ``rows`` as a range from the least to the greatest, or the one."""
-    rates = sorted({_eta(row) for row in rows})
-    return f"η {rates[0]:g}" if len(rates) == 1 else f"η {rates[0]:g}–{rates[-1]:g}"
+def _rates(rows: list[TrialRow]) -> str:
+    """The learning rates of ``rows``, in order: ``η 0.3, 1, 3``."""
+    return "η " + ", ".join(f"{rate:g}" for rate in sorted({_eta(row) for row in rows}))
 
 
 def _eta(row: TrialRow) -> float:
@@ -206,8 +225,8 @@ class Overfit:
     peak_epoch: int  # of validation accuracy, from 1
     lowest: float  # the validation cost's minimum
     train_at_lowest: float  # the training cost in that epoch
-    settled_epoch: int  # from here validation accuracy stays within the noise of its peak
-    noise: float  # that noise: the half-width of the seeds' interval at the peak (0: 1 seed)
+    settled_epoch: int  # from here no epoch is shown, seed by seed, to fall short of the peak
+    seeds: int  # the runs the curves average (with one, nothing is shown either way)
     drop: float  # validation accuracy at its peak minus at the end
     drop_low: float | None  # the 95 % interval of that fall, seed by seed (None: 1 seed)
     drop_high: float | None
@@ -231,12 +250,12 @@ def overfitting_of(row: TrialRow) -> Overfit | None:
     train = _curve_mean(runs, "train_accuracy")
     lowest = int(np.argmin(validation_cost))
     peak = int(np.argmax(validation))
-    per_seed = [run.validation_accuracy[peak] for run in runs]
-    noise = estimate(per_seed).half_width or 0.0
     end = len(validation) - 1
-    fall = estimate([run.validation_accuracy[peak] - run.validation_accuracy[end] for run in runs])
-    below = [i for i, v in enumerate(validation) if v < validation[peak] - noise]
-    settled = below[-1] + 1 if below else 0  # the first epoch of the run within noise to the end
+    fall = _fall_from_peak(runs, peak, end)
+    short = [
+        epoch for epoch in range(end + 1) if _shown_positive(_fall_from_peak(runs, peak, epoch))
+    ]
+    settled = short[-1] + 1 if short else 0  # the first epoch never shown short after it
     return Overfit(
         row=row,
         epochs=len(validation_cost),
@@ -248,11 +267,24 @@ def overfitting_of(row: TrialRow) -> Overfit | None:
         lowest=float(validation_cost[lowest]),
         train_at_lowest=float(train_cost[lowest]),
         settled_epoch=settled + 1,
-        noise=noise,
+        seeds=len(runs),
         drop=float(validation[peak] - validation[-1]),
         drop_low=fall.low,
         drop_high=fall.high,
     )
+
+
+def _fall_from_peak(runs: list[RunSummary], peak: int, epoch: int) -> Estimate:
+    """How far validation accuracy at ``epoch`` lies below the peak epoch's, seed by seed
+    (each run against itself, so what a seed does to the whole curve cancels)."""
+    return estimate(
+        [run.validation_accuracy[peak] - run.validation_accuracy[epoch] for run in runs]
+    )
+
+
+def _shown_positive(fall: Estimate) -> bool:
+    """Whether a fall's 95 % interval lies wholly above 0 (never, with one seed)."""
+    return fall.low is not None and fall.low > 0
 
 
 def describe_overfit(found: Overfit, label: str) -> str:
@@ -277,9 +309,10 @@ def describe_overfit(found: Overfit, label: str) -> str:
             "overfitting in the cost"
         )
     settled = (
-        f", but from epoch {found.settled_epoch} on it stayed within the seeds' noise "
-        f"(±{100 * found.noise:.2f} points) of that peak: later epochs were not shown to help"
-        if found.noise and found.settled_epoch < found.peak_epoch
+        f", but from epoch {found.settled_epoch} on no epoch was shown to fall short of it "
+        "(each seed's accuracy against its own at the peak, 95 % interval): later epochs "
+        "were not shown to help"
+        if found.seeds > 1 and found.settled_epoch < found.peak_epoch
         else f", and by the end it had fallen {100 * found.drop:.2f} points (95 % interval "
         f"{100 * found.drop_low:.2f} to {100 * found.drop_high:.2f}, each seed's last epoch "
         "against its accuracy at that peak epoch; the peak is the best of the epochs, so a "
@@ -318,11 +351,11 @@ def overfitting(rows: list[TrialRow], limit: int = 4) -> Cause | None:
     )
     if not best.turned:
         short += f"; not in the best configuration ({params_label(best.row.params)})"
-    if best.noise and best.settled_epoch < best.peak_epoch:
+    if best.seeds > 1 and best.settled_epoch < best.peak_epoch:
         short = (
             f"more training not shown to help after epoch {best.settled_epoch} of "
-            f"{best.epochs} (the best configuration's validation accuracy stays within "
-            f"its seeds' noise of its peak from there); {short}"
+            f"{best.epochs} (from there the best configuration's validation accuracy is "
+            f"never shown below its peak, seed by seed); {short}"
         )
     return Cause(
         "Overfitting",

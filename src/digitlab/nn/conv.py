@@ -12,10 +12,10 @@ channel is copied kernel offset by kernel offset instead, and its matrix of patc
 transposed: the same matrix, built by a faster copy.)  The backward
 pass is the same product turned around (per kernel offset for the input's gradient);
 scattering the patch gradients back onto the input adds K x K shifted slices -- a loop
-over kernel offsets (25 for 5 x 5), never over pixels.  A 3 x 3 filter over several
-channels goes another way, by Winograd's minimal filtering (:mod:`digitlab.nn.winograd`),
-which does the same work with 16/36 of the multiplications.  Pooling compares the
-s x s strided views of a feature map (4 for 2 x 2).
+over kernel offsets (25 for 5 x 5), never over pixels.  A 3 x 3 convolution of many
+channels into many filters goes another way, by Winograd's minimal filtering
+(:mod:`digitlab.nn.winograd`), whose products do 16/36 of the multiplications.
+Pooling compares the s x s strided views of a feature map (4 for 2 x 2).
 """
 
 from __future__ import annotations
@@ -25,6 +25,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from digitlab.nn import winograd
 from digitlab.nn.layers import Layer, Parameter, across_positions, column_sums, per_example
+
+#: The fewest input channels and filters for which a 3 x 3 convolution goes by Winograd's
+#: transforms: below, they cost more than the products they save
+#: (``python benchmarks/winograd.py``, docs/results/winograd.md).
+WINOGRAD_FROM = 32
 
 
 class Conv2D(Layer):
@@ -43,9 +48,9 @@ class Conv2D(Layer):
         same = padding == "same"
         self.pad = (self.kernel - 1) // 2 if same else 0  # before: top and left
         self.pad_after = self.kernel // 2 if same else 0  # bottom and right
-        #: 3 x 3 filters over several channels go by Winograd's F(2x2, 3x3), which
-        #: multiplies less (see digitlab.nn.winograd); one channel has too little to gain.
-        self.winograd = self.kernel == 3 and self.channels > 1
+        #: 3 x 3 filters over many channels into many filters go by Winograd's F(2x2,
+        #: 3x3), which multiplies less (see digitlab.nn.winograd and WINOGRAD_FROM).
+        self.winograd = self.kernel == 3 and min(self.channels, self.filters) >= WINOGRAD_FROM
 
     def output_shape(self, height: int, width: int, channels: int) -> tuple[int, int, int]:
         change = self.pad + self.pad_after - self.kernel + 1
@@ -127,13 +132,13 @@ class Conv2D(Layer):
         return dx
 
     def _winograd_backward(self, grad: np.ndarray) -> np.ndarray | None:
-        products = winograd.products_gradient(grad, self._tiling)
-        filters = np.matmul(self._tiles.transpose(0, 2, 1), products)
-        self.weights.grad[...] = winograd.filters_gradient(filters)
+        products_grad = winograd.products_gradient(grad, self._tiling)
+        filters_grad = np.matmul(self._tiles.transpose(0, 2, 1), products_grad)
+        self.weights.grad[...] = winograd.filters_gradient(filters_grad)
         if not self.propagate:
             return None
-        tiles = np.matmul(products, self._filters.transpose(0, 2, 1))
-        return winograd.input_gradient(tiles, self._input_shape, self._tiling)
+        tiles_grad = np.matmul(products_grad, self._filters.transpose(0, 2, 1))
+        return winograd.input_gradient(tiles_grad, self._input_shape, self._tiling)
 
 
 class Pool2D(Layer):

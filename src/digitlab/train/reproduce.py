@@ -23,9 +23,10 @@ figures for other arithmetic too (:func:`add_figures_here`): a machine compares 
 figures of its own arithmetic exactly.  Where it has none and the sidecar's main figures
 are known to come from other arithmetic, exactness is out of reach, so the accuracies
 are compared within :data:`ACROSS_ARITHMETIC` (and the best epoch, where chaotic runs
-differ most, not at all): the engine still has to train as well as it did, which an
-error in it would not.  A sidecar that does not say where its main figures came from
-(written before arithmetic was recorded) is compared with them exactly.
+differ most, not at all): the engine still has to train about as well as it did, which
+catches an error that costs more than that, not a subtler one.  A sidecar that does not
+say where its main figures came from (written before arithmetic was recorded) is
+compared with them exactly.
 """
 
 from __future__ import annotations
@@ -367,10 +368,11 @@ def _figures_read(
     return figures
 
 
-def run_check(check: Check, data: Dataset, written_with: str = UNRECORDED) -> list[str]:
+def run_check(check: Check, data: Dataset, written_with: str) -> list[str]:
     """Train the check's spec again on ``data`` and compare the figures with those of this
     machine's arithmetic exactly, or, where the check has none and its main figures came
-    from other arithmetic (``written_with``, its file's), the accuracies within
+    from other arithmetic (``written_with``, its file's :attr:`CheckFile.arithmetic`), the
+    accuracies within
     :data:`ACROSS_ARITHMETIC`.  One line per figure that moved (``"validation_accuracy:
     committed 0.9531, now 0.9526"``), none when the run reproduces.  A spec that no longer
     validates, or a run that now diverges, is a line too: the figures are gone."""
@@ -388,8 +390,8 @@ def run_check(check: Check, data: Dataset, written_with: str = UNRECORDED) -> li
             if now.get(name) != value
         ]
     return [
-        f"{name}: committed {_shown(value)} on {written_with}, now {_shown(now.get(name))}, "
-        f"more than {ACROSS_ARITHMETIC} away"
+        f"{name}: committed {_shown(value)} on {written_with}, now {_shown(now.get(name))}"
+        + ("" if now.get(name) is None else f", more than {ACROSS_ARITHMETIC} away")
         for name, value in expected.items()
         if name in ACCURACIES
         and (now.get(name) is None or abs(now[name] - value) > ACROSS_ARITHMETIC)
