@@ -225,8 +225,8 @@ class Overfit:
     peak_epoch: int  # of validation accuracy, from 1
     lowest: float  # the validation cost's minimum
     train_at_lowest: float  # the training cost in that epoch
-    settled_epoch: int  # from here no epoch is shown, seed by seed, to fall short of the peak
-    seeds: int  # the runs the curves average (with one, nothing is shown either way)
+    settled_epoch: int  # the first epoch after which more training was not shown to help
+    later_gain: Estimate  # what the epochs after it added to each seed's best accuracy
     drop: float  # validation accuracy at its peak minus at the end
     drop_low: float | None  # the 95 % interval of that fall, seed by seed (None: 1 seed)
     drop_high: float | None
@@ -251,11 +251,9 @@ def overfitting_of(row: TrialRow) -> Overfit | None:
     lowest = int(np.argmin(validation_cost))
     peak = int(np.argmax(validation))
     end = len(validation) - 1
-    fall = _fall_from_peak(runs, peak, end)
-    short = [
-        epoch for epoch in range(end + 1) if _shown_positive(_fall_from_peak(runs, peak, epoch))
-    ]
-    settled = short[-1] + 1 if short else 0  # the first epoch never shown short after it
+    fall = estimate([run.validation_accuracy[peak] - run.validation_accuracy[end] for run in runs])
+    gains = [_gain_after(runs, epoch) for epoch in range(end + 1)]
+    settled = next(epoch for epoch, gain in enumerate(gains) if not _shown_positive(gain))
     return Overfit(
         row=row,
         epochs=len(validation_cost),
@@ -267,24 +265,37 @@ def overfitting_of(row: TrialRow) -> Overfit | None:
         lowest=float(validation_cost[lowest]),
         train_at_lowest=float(train_cost[lowest]),
         settled_epoch=settled + 1,
-        seeds=len(runs),
+        later_gain=gains[settled],
         drop=float(validation[peak] - validation[-1]),
         drop_low=fall.low,
         drop_high=fall.high,
     )
 
 
-def _fall_from_peak(runs: list[RunSummary], peak: int, epoch: int) -> Estimate:
-    """How far validation accuracy at ``epoch`` lies below the peak epoch's, seed by seed
-    (each run against itself, so what a seed does to the whole curve cancels)."""
+def _gain_after(runs: list[RunSummary], epoch: int) -> Estimate:
+    """What training past ``epoch`` (counted from 0) added to each seed's best validation
+    accuracy so far -- the figure a run reports, its best epoch's -- over the seeds."""
     return estimate(
-        [run.validation_accuracy[peak] - run.validation_accuracy[epoch] for run in runs]
+        [max(run.validation_accuracy) - max(run.validation_accuracy[: epoch + 1]) for run in runs]
     )
 
 
-def _shown_positive(fall: Estimate) -> bool:
-    """Whether a fall's 95 % interval lies wholly above 0 (never, with one seed)."""
-    return fall.low is not None and fall.low > 0
+def _shown_positive(gain: Estimate) -> bool:
+    """Whether a gain's 95 % interval lies wholly above 0 (never, with one seed)."""
+    return gain.low is not None and gain.low > 0
+
+
+def settled_text(found: Overfit) -> str | None:
+    """``more training not shown to help after epoch 10 of 60 (...)``, where the seeds
+    (two or more) say so before the last epoch; None otherwise."""
+    gain = found.later_gain
+    if gain.low is None or found.settled_epoch >= found.epochs:
+        return None
+    return (
+        f"more training not shown to help after epoch {found.settled_epoch} of {found.epochs} "
+        f"(what the later epochs added to each seed's best validation accuracy: "
+        f"{points(gain.mean)}, 95 % interval {100 * gain.low:+.2f} to {100 * gain.high:+.2f})"
+    )
 
 
 def describe_overfit(found: Overfit, label: str) -> str:
@@ -308,11 +319,10 @@ def describe_overfit(found: Overfit, label: str) -> str:
             f"rose by no more than {100 * RISE:.0f} % of that after it: no clear sign of "
             "overfitting in the cost"
         )
+    after = settled_text(found)
     settled = (
-        f", but from epoch {found.settled_epoch} on no epoch was shown to fall short of it "
-        "(each seed's accuracy against its own at the peak, 95 % interval): later epochs "
-        "were not shown to help"
-        if found.seeds > 1 and found.settled_epoch < found.peak_epoch
+        f", but {after}"
+        if after and found.settled_epoch < found.peak_epoch
         else f", and by the end it had fallen {100 * found.drop:.2f} points (95 % interval "
         f"{100 * found.drop_low:.2f} to {100 * found.drop_high:.2f}, each seed's last epoch "
         "against its accuracy at that peak epoch; the peak is the best of the epochs, so a "
@@ -351,12 +361,9 @@ def overfitting(rows: list[TrialRow], limit: int = 4) -> Cause | None:
     )
     if not best.turned:
         short += f"; not in the best configuration ({params_label(best.row.params)})"
-    if best.seeds > 1 and best.settled_epoch < best.peak_epoch:
-        short = (
-            f"more training not shown to help after epoch {best.settled_epoch} of "
-            f"{best.epochs} (from there the best configuration's validation accuracy is "
-            f"never shown below its peak, seed by seed); {short}"
-        )
+    after = settled_text(best)
+    if after:
+        short = f"{after}, the best configuration; {short}"
     return Cause(
         "Overfitting",
         "The book's sign of overfitting is the validation cost turning up while the training "
