@@ -921,7 +921,7 @@ def test_the_epoch_after_which_more_training_is_not_shown_to_help_is_named() -> 
         "more training not shown to help after epoch 3 of 6 (what the later epochs added to "
         "each seed's best validation accuracy: +0.20 points, 95 % interval -0.30 to +0.70)"
     )
-    assert overfitting([row]).short.startswith(after + ", the best configuration; overfitting")
+    assert overfitting([row]).short.startswith(f"in the best configuration, {after}; overfitting")
     assert f"validation accuracy peaked at epoch 6, but {after}" in overfitting([row]).text
 
 

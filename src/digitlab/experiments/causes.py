@@ -363,7 +363,7 @@ def overfitting(rows: list[TrialRow], limit: int = 4) -> Cause | None:
         short += f"; not in the best configuration ({params_label(best.row.params)})"
     after = settled_text(best)
     if after:
-        short = f"{after}, the best configuration; {short}"
+        short = f"in the best configuration, {after}; {short}"
     return Cause(
         "Overfitting",
         "The book's sign of overfitting is the validation cost turning up while the training "
