@@ -253,7 +253,8 @@ def overfitting_of(row: TrialRow) -> Overfit | None:
     end = len(validation) - 1
     fall = estimate([run.validation_accuracy[peak] - run.validation_accuracy[end] for run in runs])
     gains = [_gain_after(runs, epoch) for epoch in range(end + 1)]
-    settled = next(epoch for epoch, gain in enumerate(gains) if not _shown_positive(gain))
+    helped = [epoch for epoch, gain in enumerate(gains) if _shown_positive(gain)]
+    settled = helped[-1] + 1 if helped else 0  # no later epoch was shown to help after it
     return Overfit(
         row=row,
         epochs=len(validation_cost),
