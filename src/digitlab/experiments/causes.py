@@ -36,7 +36,6 @@ from digitlab.experiments.statistics import (
     Comparison,
     Estimate,
     compare,
-    decide,
     estimate,
 )
 from digitlab.experiments.study_file import VARIANT, StudyFile
@@ -95,10 +94,13 @@ def learning_slowdown(rows: list[TrialRow]) -> Cause | None:
     if evidence:
         parts.append(evidence)
         short = "learning slowdown: " + short
-    rates = _best_rates(pairs)
-    if rates:
-        parts.append(rates[0])
-        short += f"; {rates[1]}"
+    best_rates = _best_rates(pairs)
+    if best_rates:
+        parts.append(best_rates)
+    by_rate = _costs_by_rate(pairs)
+    if by_rate:
+        parts.append(by_rate[0])
+        short += f"; {by_rate[1]}"
     return Cause("Learning slowdown (quadratic cost)", " ".join(parts), short)
 
 
@@ -149,63 +151,57 @@ def _first_epoch_evidence(pair: tuple[TrialRow, TrialRow]) -> str | None:
     return f"The evidence: {measured} ({test.p_text()}){stuck}."
 
 
-def _best_rates(pairs: list[tuple[TrialRow, TrialRow]]) -> tuple[str, str] | None:
-    """Each cost's best learning rate and the rates not shown to differ from it, whether
-    the two bests differ, and (for the index) how the two sets of rates lie: a single
-    best rate is a maximum of noisy means, so a claim about the rates rests on the rates
-    that tie, not on the two winners."""
-    quadratic = _rates_tied_with_best([q for q, _ in pairs])
-    cross_entropy = _rates_tied_with_best([c for _, c in pairs])
-    if quadratic is None or cross_entropy is None:
-        return None
-    best_q, best_c = quadratic[0], cross_entropy[0]
+def _best_rates(pairs: list[tuple[TrialRow, TrialRow]]) -> str | None:
+    """Each cost's best learning rate and whether the two bests differ."""
+    best_q = max((q for q, _ in pairs), key=lambda r: r.value)
+    best_c = max((c for _, c in pairs), key=lambda r: r.value)
     if _eta(best_q) == _eta(best_c):
         return None
     test = compare(best_q.accuracies, best_c.accuracies)
-    rates_q, rates_c = _rates(quadratic), _rates(cross_entropy)
-    if min(map(_eta, quadratic)) > max(map(_eta, cross_entropy)):
-        apart = "larger than"
-    elif max(map(_eta, quadratic)) < min(map(_eta, cross_entropy)):
-        apart = "smaller than"
-    else:
-        apart = None
-    both = f"quadratic {rates_q}, cross-entropy {rates_c}"
-    ties = f"the rates not shown to differ from each cost's best ({both})"
-    if apart:
-        where = (
-            f"{ties} do not overlap: every one of the quadratic cost's is {apart} every one of "
-            "cross-entropy's"
-        )
-        short = f"rates tied with each cost's best: quadratic {rates_q}, {apart} all of "
-        short += f"cross-entropy's ({rates_c})"
-    else:
-        where = (
-            f"{ties} overlap, so these seeds do not show that the two costs want other step sizes"
-        )
-        short = f"rates tied with each cost's best overlap ({both})"
-    text = (
+    return (
         f"Each cost's best learning rate: η = {_eta(best_q):g} for quadratic "
         f"({pct(best_q.value)}), η = {_eta(best_c):g} for cross-entropy ({pct(best_c.value)}); "
-        f"{where}; at their best the two costs "
+        "at their best the two costs "
         + ("differ" if test.real else "are not shown to differ")
         + f" ({difference(test)})."
     )
-    return text, short
 
 
-def _rates_tied_with_best(rows: list[TrialRow]) -> list[TrialRow] | None:
-    """The configuration with the best mean, then the healthy ones not shown to differ
-    from it (a diverged seed's wide interval ties with anything); None with one seed
-    each, when nothing was tested."""
-    found = decide(rows, lambda r: r.accuracies, lambda r: 0.0)
-    if not found.tested:
+def _costs_by_rate(pairs: list[tuple[TrialRow, TrialRow]]) -> tuple[str, str] | None:
+    """At each learning rate, which cost is ahead, seed by seed: the measured form of
+    "the quadratic cost wants larger steps" (cross-entropy ahead at the small rates, the
+    quadratic cost at the large ones), where the seeds show any difference.  Rates at
+    which either cost diverged or stayed near chance are left out: two failures are no
+    comparison of the costs."""
+    ahead: dict[str, list[tuple[float, Comparison]]] = {"cross-entropy": [], "quadratic": []}
+    for quad, ce in sorted(pairs, key=lambda pair: _eta(pair[0])):
+        if not (healthy(quad) and healthy(ce)):
+            continue
+        test = compare_seed_by_seed(ce.by_seed(), quad.by_seed())
+        if test.real:
+            ahead["cross-entropy" if test.difference > 0 else "quadratic"].append(
+                (_eta(quad), test)
+            )
+    if not ahead["cross-entropy"] and not ahead["quadratic"]:
         return None
-    return [found.best, *(row for row in found.ties if healthy(row))]
-
-
-def _rates(rows: list[TrialRow]) -> str:
-    """The learning rates of ``rows``, in order: ``η 0.3, 1, 3``."""
-    return "η " + ", ".join(f"{rate:g}" for rate in sorted({_eta(row) for row in rows}))
+    found = "; ".join(
+        f"{cost} ahead at η "
+        + ", ".join(f"{eta:g} ({points(abs(test.difference))})" for eta, test in items)
+        for cost, items in ahead.items()
+        if items
+    )
+    small, large = ahead["cross-entropy"], ahead["quadratic"]
+    meaning = (
+        ": the quadratic cost wants larger steps, as its smaller output gradient predicts"
+        if small and large and max(eta for eta, _ in small) < min(eta for eta, _ in large)
+        else ""
+    )
+    text = (
+        "Cost against cost at each learning rate, seed by seed (a paired t-test, 5 % level, "
+        "each rate on its own; rates where either diverged or stayed near chance left out): "
+        f"{found}{meaning}; at the other rates not shown to differ."
+    )
+    return text, found + meaning
 
 
 def _eta(row: TrialRow) -> float:
@@ -227,6 +223,7 @@ class Overfit:
     train_at_lowest: float  # the training cost in that epoch
     settled_epoch: int  # the first epoch after which more training was not shown to help
     later_gain: Estimate  # what the epochs after it added to each seed's best accuracy
+    seeds: int  # the runs the curves average
     drop: float  # validation accuracy at its peak minus at the end
     drop_low: float | None  # the 95 % interval of that fall, seed by seed (None: 1 seed)
     drop_high: float | None
@@ -267,6 +264,7 @@ def overfitting_of(row: TrialRow) -> Overfit | None:
         train_at_lowest=float(train_cost[lowest]),
         settled_epoch=settled + 1,
         later_gain=gains[settled],
+        seeds=len(runs),
         drop=float(validation[peak] - validation[-1]),
         drop_low=fall.low,
         drop_high=fall.high,
@@ -287,15 +285,18 @@ def _shown_positive(gain: Estimate) -> bool:
 
 
 def settled_text(found: Overfit) -> str | None:
-    """``more training not shown to help after epoch 10 of 60 (...)``, where the seeds
-    (two or more) say so before the last epoch; None otherwise."""
+    """``the epochs after 10 of 60 added +0.26 points ... (at most +0.54 ...)``, where the
+    seeds (two or more) show no gain from more training before the last epoch; None
+    otherwise.  A gain to the best so far cannot be negative, so what the seeds bound is
+    how much it could be: the upper end of its 95 % interval."""
     gain = found.later_gain
-    if gain.low is None or found.settled_epoch >= found.epochs:
+    if gain.high is None or found.settled_epoch >= found.epochs:
         return None
     return (
-        f"more training not shown to help after epoch {found.settled_epoch} of {found.epochs} "
-        f"(what the later epochs added to each seed's best validation accuracy: "
-        f"{points(gain.mean)}, 95 % interval {100 * gain.low:+.2f} to {100 * gain.high:+.2f})"
+        f"the epochs after {found.settled_epoch} of {found.epochs} added "
+        f"{points(gain.mean)} to each seed's best validation accuracy on average (at most "
+        f"{points(gain.high)}, the upper end of its 95 % interval over {found.seeds} seeds; "
+        "no later stretch of epochs was shown to add anything)"
     )
 
 
@@ -353,15 +354,21 @@ def overfitting(rows: list[TrialRow], limit: int = 4) -> Cause | None:
     shown = [best, *others]
     parts = [describe_overfit(found, params_label(found.row.params)) for found in shown]
     turning = [f for f in shown if f.turned]
-    short = (
-        "overfitting: validation cost turns up at epoch "
-        + ", ".join(f"{f.lowest_epoch} ({params_label(f.row.params)})" for f in turning[:2])
-        + " while training cost keeps falling"
-        if turning
-        else "no overfitting in the validation cost"
-    )
-    if not best.turned:
-        short += f"; not in the best configuration ({params_label(best.row.params)})"
+    if turning:
+        short = (
+            "overfitting: validation cost turns up at epoch "
+            + ", ".join(f"{f.lowest_epoch} ({params_label(f.row.params)})" for f in turning[:2])
+            + " while training cost keeps falling"
+        )
+        if not best.turned:
+            short += f"; not in the best configuration ({params_label(best.row.params)})"
+    else:
+        short = "no clear sign of overfitting in the validation cost"
+    if best.lowest_epoch == best.epochs:
+        short += (
+            f"; the best configuration's validation cost was still falling at its last epoch "
+            f"({best.epochs}): train longer to see where it turns"
+        )
     after = settled_text(best)
     if after:
         short = f"in the best configuration, {after}; {short}"
@@ -410,14 +417,15 @@ def regularization(rows: list[TrialRow], key: str) -> Cause | None:
         return None
     measured.sort(key=lambda item: _regularizer(item[0]))
     lines = [
-        "| regularization | validation accuracy (best epoch) | against none | weight norm "
+        "| regularization | validation accuracy (best epoch) | against none (seed by seed) "
+        "| weight norm "
         "(first layer, last epoch) | train − validation accuracy (last epoch) | validation "
         "cost: lowest epoch, rise after it |",
         "|---|---|---|---|---|---|",
     ]
     for row, fit, norm in measured:
         kind, amount = _regularizer(row)
-        test = compare(row.accuracies, base.accuracies)
+        test = compare_seed_by_seed(row.by_seed(), base.by_seed())
         against = "" if row is base else f"{points(test.difference)} ({test.verdict()})"
         lines.append(
             f"| {kind}{'' if kind == 'none' else f' {amount:g}'} | {pct(row.value)} | {against} "

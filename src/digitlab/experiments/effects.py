@@ -426,8 +426,8 @@ def describe_noise(rows: list[TrialRow]) -> str | None:
     return (
         f"**noise**: the 95 % interval of one configuration's mean is ±"
         f"{100 * statistics.median(spreads):.2f} points (median over configurations; "
-        f"largest ±{100 * max(spreads):.2f}); a difference of two means is noisier still "
-        f"(the index gives its interval). Differences are called real only when "
+        f"largest ±{100 * max(spreads):.2f}); a difference of two means has an interval of "
+        f"its own (the index gives it). Differences are called real only when "
         f"{TEST_NAME} says so ({FAMILY_NAME}; where a sentence says all the others are "
         "worse, it also says how many stay so when the tests are read together); not "
         "shown to differ is not the same as equal. Each value's "

@@ -37,7 +37,7 @@ from digitlab.experiments.effects import (
     verdict,
 )
 from digitlab.experiments.results import TrialRow
-from digitlab.experiments.statistics import SIGNIFICANCE, Verdict, compare, holm
+from digitlab.experiments.statistics import SIGNIFICANCE, Comparison, Verdict, compare, holm
 from digitlab.experiments.study_file import VARIANT, StudyFile
 
 
@@ -54,8 +54,10 @@ class Findings:
 def findings(study_file: StudyFile, rows: list[TrialRow]) -> Findings:
     """Effects (with noise and verdicts), then causes."""
     effects = [(key, describe_parameter(study_file, rows, key)) for key in study_file.space]
+    baseline = describe_baseline(study_file, rows)
+    if baseline:
+        effects.append(("against the baseline", baseline))
     notes = [describe_sampled_search(rows)] if study_file.search.sampler != "grid" else []
-    notes.append(describe_baseline(study_file, rows))
     notes.append(describe_noise(rows))
     return Findings(effects, [n for n in notes if n], causes(study_file, rows))
 
@@ -185,44 +187,78 @@ def baseline_row(study_file: StudyFile, rows: list[TrialRow]) -> TrialRow | None
     )
 
 
+@dataclass(frozen=True)
+class AgainstBaseline:
+    """One configuration against the study's baseline, seed by seed, and whether its
+    difference stays real when all the comparisons with the baseline are read together
+    (Holm's correction for their number)."""
+
+    row: TrialRow
+    test: Comparison
+    real_together: bool
+
+
+def against_baseline(base: TrialRow, rows: list[TrialRow]) -> list[AgainstBaseline]:
+    """Every other finished configuration against ``base``, in the rows' order."""
+    compared = [
+        (row, compare_seed_by_seed(row.by_seed(), base.by_seed()))
+        for row in finished(rows)
+        if row is not base
+    ]
+    adjusted = holm([1.0 if test.p_value is None else test.p_value for _, test in compared])
+    return [
+        AgainstBaseline(row, test, test.p_value is not None and p < SIGNIFICANCE)
+        for (row, test), p in zip(compared, adjusted, strict=True)
+    ]
+
+
+def together_text(found: AgainstBaseline, tests: int) -> str:
+    """How one comparison reads among all ``tests`` with the baseline."""
+    if not found.test.real:
+        return ""
+    if found.real_together:
+        return f", and stays so read with all {tests} comparisons (Holm)"
+    return f" on its own, not once read with all {tests} comparisons (Holm)"
+
+
 def baseline_effect(study_file: StudyFile, rows: list[TrialRow], best: TrialRow) -> str | None:
     """The index's effect cell for a study with a baseline: from the baseline to the best
-    mean, the difference seed by seed with its interval; None without a finished one."""
+    mean, the difference seed by seed with its interval, and whether it holds among all
+    the comparisons with the baseline; None without a finished baseline."""
     base = baseline_row(study_file, rows)
     if base is None:
         return None
     start = f"from the baseline {params_label(base.params)} ({pct(base.value)})"
     if base is best:
         return f"{start}: none better (it has the best mean)"
-    test = compare_seed_by_seed(best.by_seed(), base.by_seed())
-    others = len(finished(rows))
+    compared = against_baseline(base, rows)
+    (found,) = [item for item in compared if item.row is best]
     return (
-        f"{start} to {params_label(best.params)} ({pct(best.value)}): {difference(test)}, "
-        f"seed by seed; the best of {others} means, so a little optimistic"
+        f"{start} to {params_label(best.params)} ({pct(best.value)}): "
+        f"{difference(found.test)}, seed by seed: {outcome(found.test)}"
+        f"{together_text(found, len(compared))}; the best of {len(compared) + 1} means, so "
+        "its lead is a little optimistic"
     )
 
 
 def describe_baseline(study_file: StudyFile, rows: list[TrialRow]) -> str | None:
     """Every other configuration against the baseline, seed by seed: what each choice buys
-    over it (or costs), and whether the seeds show it."""
+    over it (or costs), and whether the seeds show it, alone and read together."""
     base = baseline_row(study_file, rows)
     if base is None:
         return None
-    compared = [
-        (row, compare_seed_by_seed(row.by_seed(), base.by_seed()))
-        for row in finished(rows)
-        if row is not base
-    ]
-    tested = [test.p_value for _, test in compared if test.p_value is not None]
-    together = sum(p < SIGNIFICANCE for p in holm(tested))
+    compared = against_baseline(base, rows)
+    together = sum(item.real_together for item in compared)
     lines = [
-        f"**against the baseline** {params_label(base.params)} ({pct(base.value)}), seed by "
-        "seed over the seeds both ran (a paired t-test, 5 % level, each on its own; read "
-        f"together, Holm's correction for {len(tested)} tests leaves {together} of the "
-        "differences real):"
+        f"Each configuration against the baseline, {params_label(base.params)} "
+        f"({pct(base.value)}), seed by seed over the seeds both ran (a paired t-test, 5 % "
+        f"level, each on its own; read together, Holm's correction for {len(compared)} "
+        f"tests leaves {together} of the differences real):",
+        "",
     ]
     lines += [
-        f"  - {params_label(row.params)}: {difference(test)}; {outcome(test)}."
-        for row, test in compared
+        f"- {params_label(item.row.params)}: {difference(item.test)}; {outcome(item.test)}"
+        f"{together_text(item, len(compared))}."
+        for item in compared
     ]
     return "\n".join(lines)
