@@ -97,6 +97,10 @@ _RECORD = {
     "epochs": 50,
 }
 
+#: The record holders' recipe with cnn-best's random affine warps instead of their
+#: rotations and shifts.
+_RECORD_AFFINE = {**_RECORD, "augment": "affine", "rotation": 0.0, "translation": 0.0}
+
 
 def _ours(
     name: str,
@@ -295,7 +299,15 @@ PRESETS: dict[str, Preset] = {
             "degrees, zoom up to 10 %, shifts up to 2 pixels) instead of its rotations up "
             "to 20 degrees and shifts up to 3 pixels",
             "cnn-record",
-            **{**_RECORD, "augment": "affine", "rotation": 0.0, "translation": 0.0},
+            **_RECORD_AFFINE,
+        ),
+        _ours(
+            "cnn-record-affine-no-smoothing",
+            _BEST_CONVOLUTIONS,
+            "cnn-record-affine trained on one-hot targets: no label smoothing, so a run "
+            "beside cnn-record-affine's at the same seed measures what the smoothing does",
+            "cnn-record-affine",
+            **{**_RECORD_AFFINE, "label_smoothing": 0.0},
         ),
         Preset(
             "mlp-elastic",
