@@ -46,6 +46,7 @@ from threadpoolctl import threadpool_limits
 
 from digitlab.data import Dataset, Split, load_mnist
 from digitlab.errors import DigitlabError
+from digitlab.evaluation.calibration import BINS
 from digitlab.evaluation.scoring import evaluate
 from digitlab.evaluation.tta import shift_averaged
 from digitlab.experiments.effects import difference, interval
@@ -288,17 +289,66 @@ def tta_section(name: str, runs: dict[int, Path], data: Dataset) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Confidence:
+    """How sure a run's kept weights are of their answers on the validation images, before
+    any calibration: the mean negative log-likelihood of the true digits, and the expected
+    calibration error (how far the confidence it states is from how often it is right)."""
+
+    nll: float
+    ece: float
+
+
+def confidence_of(path: Path, data: Dataset) -> Confidence:
+    scores = evaluate([load_model(path)], data.validation).uncalibrated
+    return Confidence(scores.nll, scores.ece)
+
+
+def confidence_part(names: tuple[str, str], pairs: dict[int, tuple[Confidence, Confidence]]) -> str:
+    """What an ingredient did to how sure the network is: each pair of runs' validation
+    NLL and calibration error, and over the seeds the paired differences."""
+    first, second = names
+    header = ["run", f"{first}: NLL", "ECE (points)", f"{second}: NLL", "ECE (points)"]
+    rows = [
+        [f"seed {seed}", f"{a.nll:.4f}", f"{100 * a.ece:.2f}", f"{b.nll:.4f}", f"{100 * b.ece:.2f}"]
+        for seed, (a, b) in sorted(pairs.items())
+    ]
+    summary = ""
+    if len(pairs) > 1:
+        measured = [pairs[seed] for seed in sorted(pairs)]
+        nll = compare_paired([a.nll for a, _ in measured], [b.nll for _, b in measured])
+        ece = compare_paired([a.ece for a, _ in measured], [b.ece for _, b in measured])
+        nll_text = f"{nll.difference:+.4f}"
+        if nll.low is not None:
+            nll_text += f" (95 % interval {nll.low:+.4f} to {nll.high:+.4f}, {nll.p_text()})"
+        summary = (
+            f"\n\nOver seeds {seed_list(sorted(pairs))}, paired run by run: NLL {nll_text}; "
+            f"calibration error {difference(ece)}."
+        )
+    return (
+        "\n\nHow sure each run is of its answers, on the validation images and before any "
+        "calibration (`digitlab evaluate MODEL --split validation`): the mean negative "
+        "log-likelihood of the true digits (lower is better), and the expected calibration "
+        "error, the gap between the confidence a network states and how often it is right, "
+        f"averaged over {BINS} bins of confidence.  An ingredient can leave the accuracy alone "
+        f"and still change these.\n\n{table(header, rows)}{summary}\n"
+    )
+
+
 def variant_section(preset: Preset, runs: dict[int, Path], data: Dataset) -> str:
     """Each finished run of ``preset`` beside the run of the preset it varies at the same
-    seed, and the mean difference over the seeds; "" for a preset that varies none."""
+    seed: their accuracies and how sure each is, and the mean differences over the seeds;
+    "" for a preset that varies none."""
     if preset.varies is None:
         return ""
     base = PRESETS[preset.varies]
-    pairs = {}
+    pairs, confidences = {}, {}
     for seed, path in runs.items():
         base_path = ensure_trained(base, seed, data, False)
         if base_path is not None:
             pairs[seed] = (measured_as_kept(path), measured_as_kept(base_path))
+            confidences[seed] = (confidence_of(path, data), confidence_of(base_path, data))
+    names = (f"`{preset.name}`", f"`{base.name}`")
     return paired_section(
         f"`{preset.name}` against `{base.name}`",
         f"`{preset.name}` is {preset.summary}.  Each run is set beside the other "
@@ -307,9 +357,9 @@ def variant_section(preset: Preset, runs: dict[int, Path], data: Dataset) -> str
         "carries the seed-to-seed noise of training, and only the interval over the seeds "
         "says whether the ingredient did anything.  Seeds without a run of both are left "
         "out.",
-        (f"`{preset.name}`", f"`{base.name}`"),
+        names,
         pairs,
-    )
+    ) + (confidence_part(names, confidences) if confidences else "")
 
 
 def measured_as_kept(path: Path) -> Measured:

@@ -112,6 +112,15 @@ def test_a_variant_is_set_beside_its_base_preset_seed_by_seed(
         assert f"| seed {seed} | {' | '.join(cells)} | " in section
     assert "| seed 2 |" not in section
     assert "Over seeds 0, 1, paired run by run: validation " in section
+    # how sure each run is, before calibration, from the evaluation module itself
+    for seed in (0, 1):
+        cells = []
+        for preset in (variant, base):
+            scores = evaluate([load_model(cnn.model_path(preset, seed))], mnist.validation)
+            cells += [f"{scores.uncalibrated.nll:.4f}", f"{100 * scores.uncalibrated.ece:.2f}"]
+        assert f"| seed {seed} | {' | '.join(cells)} |" in section
+    assert "Over seeds 0, 1, paired run by run: NLL " in section
+    assert "; calibration error " in section
 
 
 def test_a_preset_that_varies_none_has_no_variant_section(mnist) -> None:

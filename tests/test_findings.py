@@ -20,6 +20,7 @@ from digitlab.experiments.causes import (
     vanishing_gradients,
 )
 from digitlab.experiments.effects import (
+    compare_seed_by_seed,
     describe_parameter,
     effect_table,
     training_compute,
@@ -858,6 +859,17 @@ def test_a_baseline_is_what_every_configuration_is_measured_from() -> None:
     assert found.effect.endswith(
         "seed by seed: better, and stays so read with all 2 comparisons (Holm); the best of 3 "
         "means, so its lead is a little optimistic"
+    )
+    # the noise is measured as the effect is: paired differences against the baseline
+    widths = [
+        (test.high - test.low) / 2
+        for test in (
+            compare_seed_by_seed(row.by_seed(), rows[1].by_seed()) for row in (rows[0], rows[2])
+        )
+    ]
+    assert found.noise == (
+        f"±{100 * statistics.median(widths):.2f} points (95 % interval of a difference "
+        "against the baseline, seed by seed; median over the configurations)"
     )
     note = dict(findings(study, rows).effects)["against the baseline"]
     assert "\n- hidden_units=100: +1.90 points" in note

@@ -112,14 +112,21 @@ def answer(study_file: StudyFile, rows: list[TrialRow]) -> Answer | None:
 
 def noise_text(study_file: StudyFile, rows: list[TrialRow], best: TrialRow) -> str:
     """The noise a difference in this study is read against: the median half-width of
-    the 95 % interval of the differences the study tests (each variant against the
-    reference, or each configuration against ``best``, the best mean), so that it can be set
-    beside the effect cell's differences directly.  A mean's own interval answers another
-    question, and set beside a difference it misleads, either way."""
+    the 95 % interval of the differences the study tests, measured the way its effect cell
+    measures them -- seed by seed against the reference of an ablation or the baseline of
+    a grid, else each configuration against ``best``, the best mean, by Welch's test -- so
+    that it can be set beside the effect cell's differences directly.  A mean's own
+    interval answers another question, and set beside a difference it misleads, either
+    way; so does a Welch interval set beside a paired difference, which shares each seed's
+    luck and is often much narrower."""
     found = effect(study_file, rows, VARIANT) if study_file.variants else None
+    base = baseline_row(study_file, rows)
     if found is not None:
         tests = [test for _, test in against_reference(study_file, found)]
         against = f"against {study_file.reference}, seed by seed"
+    elif base is not None:
+        tests = [item.test for item in against_baseline(base, rows)]
+        against = "against the baseline, seed by seed"
     else:
         tests = [
             compare(row.accuracies, best.accuracies) for row in finished(rows) if row is not best
