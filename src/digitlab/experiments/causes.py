@@ -392,6 +392,73 @@ def _regularizer(row: TrialRow) -> tuple[str, float]:
     return "none", 0.0
 
 
+def _final_accuracy(split: str) -> Callable[[RunSummary], float | None]:
+    """The run's accuracy on ``split`` ("train" or "validation") at its last epoch."""
+
+    def final(run: RunSummary) -> float | None:
+        curve = getattr(run, f"{split}_accuracy")
+        return None if run.diverged or not curve else curve[-1]
+
+    return final
+
+
+def _final_norm(run: RunSummary) -> float | None:
+    return _final(run, "weight_norm")
+
+
+def _how_each_kind(base: TrialRow, rows: list[TrialRow]) -> str | None:
+    """How each kind of regularisation got its gain, at its best setting against none,
+    seed by seed at the last epoch: by fitting its training images less closely, by
+    smaller weights, or by neither -- which tells a weight penalty from dropout."""
+    sentences = []
+    for kind in ("l2", "l1", "dropout"):
+        ladder = [row for row in rows if _regularizer(row)[0] == kind]
+        if not ladder:
+            continue
+        top = max(ladder, key=lambda r: r.value)
+        train, validation, norm = (
+            compare_seed_by_seed(top.by_seed(measure), base.by_seed(measure))
+            for measure in (_final_accuracy("train"), _final_accuracy("validation"), _final_norm)
+        )
+        if norm.low is None or train.low is None:
+            continue
+        before = statistics.fmean(base.by_seed(_final_norm).values())
+        after = statistics.fmean(top.by_seed(_final_norm).values())
+        fit = _direction(train, "a looser", "no looser", "a closer") + " fit to its training images"
+        weights = _direction(
+            norm, "smaller weights", "weights not shown to differ in size", "larger weights"
+        )
+        if validation.real and validation.difference > 0:
+            reading = f"its gain on unseen images came with {fit} and {weights}"
+            if kind == "dropout" and not (norm.real and norm.difference < 0):
+                reading += (
+                    ", not as a weight penalty's does (the book's explanation is that the full "
+                    "network averages the many thinned networks dropout trained; that is not "
+                    "measured here)"
+                )
+        else:
+            reading = f"no gain on unseen images was shown; it brought {fit} and {weights}"
+        sentences.append(
+            f"{kind} at {_regularizer(top)[1]:g}: training accuracy {points(train.difference)} "
+            f"({train.verdict()}), validation accuracy {points(validation.difference)} "
+            f"({validation.verdict()}), weight norm {before:.1f} → {after:.1f} "
+            f"({norm.verdict()}): {reading}."
+        )
+    if not sentences:
+        return None
+    return (
+        "How each kind got there, at its best setting against none, seed by seed at the "
+        "last epoch: " + " ".join(sentences)
+    )
+
+
+def _direction(test: Comparison, lower: str, same: str, higher: str) -> str:
+    """One of three words for a tested difference: below zero, not shown, above zero."""
+    if not test.real:
+        return same
+    return lower if test.difference < 0 else higher
+
+
 def _final(run: RunSummary, attribute: str, layer: int = 0) -> float | None:
     """A diagnostic of the run's last epoch; None for a run that diverged (its last
     diagnostics were measured on blown-up weights) or that recorded none."""
@@ -444,9 +511,9 @@ def regularization(rows: list[TrialRow], key: str) -> Cause | None:
         "the table shows where it did. A narrow gap with low accuracy is not that: there the "
         "network fits its training images badly too (underfitting).\n\n" + "\n".join(lines)
     )
-    hurt = _starts_to_hurt(done)
-    if hurt:
-        text += "\n\n" + hurt
+    for extra in (_how_each_kind(base, [row for row, _, _ in measured]), _starts_to_hurt(done)):
+        if extra:
+            text += "\n\n" + extra
     kind, amount = _regularizer(best_row)
     short = (
         f"{kind} {amount:g}: weight norm {base_norm:.1f} → {best_norm:.1f}, train−validation gap "
