@@ -14,12 +14,13 @@ import pytest
 from scipy.sparse import csr_matrix
 
 from digitlab.data.mnist import Dataset, Split
-from digitlab.errors import ArrayError, DataError, DigitlabError, SpecError
+from digitlab.errors import ArrayError, DataError, DigitlabError, ModelFileError, SpecError
 from digitlab.evaluation.calibration import calibrated
 from digitlab.inputs import digit_labels, pixel_rows
 from digitlab.nn.build import build_network
 from digitlab.nn.model_file import (
     FORMAT_VERSION,
+    HEADER_KEY,
     Model,
     TrainingMetrics,
     load_model,
@@ -31,6 +32,7 @@ from digitlab.train.callbacks import Callback
 from digitlab.train.history import KERAS_NAMES, EpochRecord, History
 from digitlab.train.trainer import Trainer
 
+from .interrupt import StopAfter
 from .test_cli import assert_one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -394,6 +396,47 @@ def test_info_prints_the_summary_and_json(run_cli, tmp_path: Path) -> None:
     assert record["total_parameters"] == 23_860 and record["format_version"] == FORMAT_VERSION
     assert record["layers"][0]["kind"] == "Dense"
     assert run_cli("info", "--help").returncode == 0
+
+
+def test_a_model_started_from_another_says_its_command_trains_another(
+    run_cli, mnist, tmp_path: Path
+) -> None:
+    """A run from another model's weights records them, through a checkpoint and the
+    file, and ``info`` does not offer its spec's command as the way to train it again."""
+    first = small_model()
+    spec = SMALL.with_overrides(epochs=2, train_size=500, eta=0.01)
+    checkpoint = tmp_path / "run.checkpoint.npz"
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(spec, mnist, [StopAfter(1)], checkpoint, initial=first).run()
+    model = Trainer.resume(checkpoint, mnist).run().model
+    expected = (
+        "the weights of a model trained with "
+        "`digitlab train --cost log-likelihood --eta 0.1 --seed 0`"
+    )
+    assert model.started_from == expected
+    save_model(tmp_path / "m.npz", model)
+    assert load_model(tmp_path / "m.npz").started_from == expected
+    text = run_cli("info", tmp_path / "m.npz").stdout
+    assert f"Started from: {expected}\n" in text
+    assert "it starts from fresh weights, so it trains another model, not this one:" in text
+    assert "command that trains it again" not in text
+    record = json.loads(run_cli("info", tmp_path / "m.npz", "--json").stdout.splitlines()[-1])
+    assert record["started_from"] == expected
+    # a model trained from scratch records nothing of the kind
+    assert small_model().describe().to_dict()["started_from"] is None
+    assert "Started from" not in small_model().summary()
+
+
+@pytest.mark.parametrize("record", [["a list"], "x" * 5000, "two\nlines"])
+def test_a_damaged_started_from_record_is_refused(tmp_path: Path, record: object) -> None:
+    save_model(tmp_path / "m.npz", small_model())
+    with np.load(tmp_path / "m.npz") as loaded:
+        arrays = dict(loaded)
+    header = json.loads(str(arrays[HEADER_KEY]))
+    arrays[HEADER_KEY] = np.array(json.dumps({**header, "started_from": record}))
+    np.savez(tmp_path / "m.npz", **arrays)
+    with pytest.raises(ModelFileError, match="started_from is not a line of text"):
+        load_model(tmp_path / "m.npz")
 
 
 def test_info_on_a_damaged_file_is_one_line(run_cli, tmp_path: Path) -> None:

@@ -75,6 +75,12 @@ def test_tuning_learns_the_hand_keeps_mnist_and_says_so_on_unseen_digits(
         assert change.before.right - change.only_before + change.only_after == change.after.right
     assert tuned.model.calibration is not None and len(tuned.history) == 3
     assert tuned.model.spec.eta == pytest.approx(model.spec.eta / 10)
+    # its spec alone would train from scratch on MNIST: the model says where it started
+    assert tuned.model.started_from.startswith("the weights of a model trained with `digitlab")
+    assert tuned.model.started_from.endswith(
+        f"; then tuned on {tuned.tuning_digits} of a person's own digits mixed with "
+        f"{tuned.rehearsal_digits} of MNIST's (`digitlab tune`)"
+    )
 
 
 def test_a_change_within_the_noise_is_called_so() -> None:

@@ -250,6 +250,11 @@ class Model:
     metrics: TrainingMetrics = field(default_factory=TrainingMetrics)
     calibration: Calibration | None = None
     format_version: int = FORMAT_VERSION
+    #: Where the run that trained it took its first weights from, in words, when not
+    #: from its spec's initialisation: another model's (fine-tuning, as ``digitlab tune``
+    #: does).  None for a model trained from scratch.  ``digitlab train`` with its spec
+    #: starts afresh, so for such a model it trains another one.
+    started_from: str | None = None
     #: What a model file or an ONNX graph of this model would lose (nothing for a plain
     #: model): a wrapper that changes how answers are read names itself here, so saving
     #: or exporting it is refused rather than silently dropping what it does.
@@ -336,7 +341,12 @@ class Model:
     def describe(self) -> ModelSummary:
         """Layers, parameter counts, spec, metrics, calibration and format version."""
         return ModelSummary.of(
-            self.spec, self.network, self.metrics, self.calibration, self.format_version
+            self.spec,
+            self.network,
+            self.metrics,
+            self.calibration,
+            self.format_version,
+            self.started_from,
         )
 
     def summary(self) -> str:
@@ -358,6 +368,8 @@ def save_model(path: Path, model: Model) -> None:
     if model.calibration is not None:
         header["calibration"] = model.calibration.to_dict()
         arrays.update(model.calibration.arrays())
+    if model.started_from is not None:
+        header["started_from"] = model.started_from
     write_container(path, FORMAT, header, arrays)
 
 
@@ -410,7 +422,23 @@ def load_model(path: Path) -> Model:
         _check_feature_channels(network, calibration.digit_features, path)
     version = header.get("format_version", 0)
     metrics = TrainingMetrics.from_dict(header.get("metrics", {}), path)
-    return Model(spec, network, metrics, calibration, version)
+    started_from = started_from_record(header, path)
+    return Model(spec, network, metrics, calibration, version, started_from)
+
+
+#: The longest account of a run's first weights a file may hold.
+MAX_STARTED_FROM = 1000
+
+
+def started_from_record(header: dict[str, Any], path: Path) -> str | None:
+    """A file's account of where its run's first weights came from (None when from the
+    spec's initialisation), refused unless it is a short line of text."""
+    found = header.get("started_from")
+    if found is None:
+        return None
+    if not isinstance(found, str) or len(found) > MAX_STARTED_FROM or not found.isprintable():
+        raise ModelFileError(f"{path} has a damaged header (started_from is not a line of text)")
+    return found
 
 
 def _check_feature_channels(network: Network, features: DigitFeatures, path: Path) -> None:

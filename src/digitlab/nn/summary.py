@@ -48,6 +48,7 @@ class ModelSummary:
     spec: Spec
     metrics: TrainingMetrics
     calibration: Calibration | None
+    started_from: str | None = None
 
     @classmethod
     def of(
@@ -57,6 +58,7 @@ class ModelSummary:
         metrics: TrainingMetrics,
         calibration: Calibration | None,
         format_version: int,
+        started_from: str | None = None,
     ) -> ModelSummary:
         """The summary of ``network`` as ``spec`` built it, with what its file records."""
         layers = []
@@ -75,6 +77,7 @@ class ModelSummary:
             spec=spec,
             metrics=metrics,
             calibration=calibration,
+            started_from=started_from,
         )
 
     @property
@@ -96,6 +99,7 @@ class ModelSummary:
             "total_parameters": self.total_parameters,
             "spec": self.spec.model_dump(),
             "train_command": self.train_command,
+            "started_from": self.started_from,
             "metrics": self.metrics.to_dict(),
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
         }
@@ -121,10 +125,17 @@ class ModelSummary:
         ]
         if self.untrained_values:
             lines.append(f"Untrained values (batch-norm statistics): {self.untrained_values:,}")
-        lines += [
-            "Spec, as the command that trains it again (other fields at their defaults):",
-            f"  {self.train_command}",
-        ]
+        if self.started_from is None:
+            lines.append(
+                "Spec, as the command that trains it again (other fields at their defaults):"
+            )
+        else:
+            lines += [
+                f"Started from: {self.started_from}",
+                "Spec of that last run, as a command (other fields at their defaults); it "
+                "starts from fresh weights, so it trains another model, not this one:",
+            ]
+        lines.append(f"  {self.train_command}")
         recorded = self.metrics.to_dict()
         lines.append("Metrics:" if recorded else "Metrics: none")
         width = max((len(name) for name in recorded), default=0)

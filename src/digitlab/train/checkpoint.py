@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from digitlab.errors import ModelFileError
-from digitlab.nn.model_file import numbered, read_container, write_container
+from digitlab.nn.model_file import numbered, read_container, started_from_record, write_container
 from digitlab.spec import make_spec
 from digitlab.train.history import History
 
@@ -37,6 +37,7 @@ class Checkpoint:
     rng_state: dict[str, Any]
     history: History
     average_state: dict[str, np.ndarray]
+    started_from: str | None = None  # as the model it will give records it
 
 
 def write_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
@@ -50,6 +51,8 @@ def write_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
         "rng_state": checkpoint.rng_state,
         "history": checkpoint.history.to_dicts(),
     }
+    if checkpoint.started_from is not None:
+        header["started_from"] = checkpoint.started_from
     write_container(path, FORMAT, header, arrays)
 
 
@@ -65,6 +68,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
             rng_state=header["rng_state"],
             history=History.from_dicts(header["history"]),
             average_state=prefixed(arrays, "average/"),
+            started_from=started_from_record(header, path),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise damaged(path, exc) from None

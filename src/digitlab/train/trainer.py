@@ -119,6 +119,15 @@ def start_from(network: Network, spec: Spec, model: object) -> None:
     network.load_arrays(model.network.arrays())
 
 
+def weights_of(model: Model) -> str:
+    """Where a run that starts from ``model``'s weights started, in words, for the model
+    it gives to record (:attr:`~digitlab.nn.model_file.Model.started_from`)."""
+    trained = f"the weights of a model trained with `{model.describe().train_command}`"
+    if model.started_from is None:
+        return trained
+    return f"{trained}, which had started from {model.started_from}"
+
+
 class Trainer:
     """Trains the network a spec describes on a dataset: ``Trainer(spec, data).run()``.
 
@@ -162,8 +171,10 @@ class Trainer:
         self.checkpoint_path = checkpoint_path
         self.rng = np.random.default_rng(spec.seed)
         self.network = build_network(spec, self.rng)
+        self.started_from: str | None = None
         if initial is not None:
             start_from(self.network, spec, initial)
+            self.started_from = weights_of(initial)
         self.optimizer = make_optimizer(
             spec.optimizer,
             self.network.params,
@@ -226,6 +237,7 @@ class Trainer:
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise damaged(checkpoint_path, exc) from None
         trainer.history = state.history
+        trainer.started_from = state.started_from
         return trainer
 
     def run(self, progress: bool | None = None) -> TrainResult:
@@ -284,13 +296,19 @@ class Trainer:
             rng_state=self.rng.bit_generator.state,
             history=self.history,
             average_state={} if self.average is None else self.average.state(),
+            started_from=self.started_from,
         )
 
     def best_model(self) -> Model:
         """A model holding the parameters of the best validation epoch so far."""
         network = build_network(self.spec, np.random.default_rng(0))
         network.load_arrays(self.best_arrays)
-        return Model(self.spec, network, summarise(self.history, len(self.train)))
+        return Model(
+            self.spec,
+            network,
+            summarise(self.history, len(self.train)),
+            started_from=self.started_from,
+        )
 
     def _run_epoch(self, epoch: int, eta: float, callbacks: list[Callback]) -> None:
         """Train epoch number ``epoch`` (counted from 1) at learning rate ``eta``."""

@@ -19,7 +19,7 @@ MNIST's test accuracy before and after, so forgetting shows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.stats import binomtest
@@ -194,8 +194,12 @@ def tune(
         "out to measure it"
     )
     result = Trainer(spec, data, use_test=False, diagnostics=False, initial=model).run()
+    started = (
+        f"{result.model.started_from}; then tuned on {len(tuning)} of a person's own digits "
+        f"mixed with {count} of MNIST's (`digitlab tune`)"
+    )
     return Tuned(
-        model=result.model,
+        model=replace(result.model, started_from=started),
         tuning_digits=len(tuning),
         choosing_digits=len(choosing),
         rehearsal_digits=count,
