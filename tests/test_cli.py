@@ -12,6 +12,7 @@ from PIL import Image
 from digitlab.data.fetch import MNIST_FILES
 from digitlab.data.idx import write_idx
 from digitlab.errors import SpecError
+from digitlab.nn.model_file import load_model
 from digitlab.presets import ENSEMBLES, PRESETS, get
 from digitlab.spec import Spec, make_spec
 
@@ -485,6 +486,63 @@ def test_other_dataset_in_mnist_layout_trains_via_data_dir(
     assert json.loads(result.stdout.strip().splitlines()[-1])["epochs_run"] == 1
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--out", "m.npz", "--checkpoint", "m.npz"], "--out and --checkpoint name the same file"),
+        (["--resume", "ck.npz", "--out", "ck.npz"], "--out and --resume name the same file"),
+        (["--out", "m.npz", "--history", "m.npz"], "--history: m.npz is no name for a history"),
+        (["--out", "notes.txt"], "--out: notes.txt is no name for a model file; end it in .npz"),
+        (["--checkpoint", "c.json"], "--checkpoint: c.json is no name for a checkpoint"),
+        (["--spec", "s.json", "--history", "s.json"], "--history and --spec name the same file"),
+    ],
+)
+def test_files_of_one_run_that_would_overwrite_each_other_are_refused(
+    run_cli, tmp_path: Path, flags: list[str], message: str
+) -> None:
+    """Before the data is loaded: the model deleted with its checkpoint, a history written
+    over the model, a text file overwritten by a model -- each refused up front."""
+    (tmp_path / "notes.txt").write_text("mine")
+    result = run_cli("train", "--layers", "784,10,10", "--epochs", "1", *flags, cwd=tmp_path)
+    assert_one_line_error(result, message)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_the_same_command_again_continues_an_interrupted_run(
+    run_cli, mnist, tmp_path: Path
+) -> None:
+    """A checkpoint left by an interrupted run of the same spec is resumed, bit-exactly;
+    one of another spec, or a file that is no checkpoint, is left alone with an error."""
+    from digitlab.train import Trainer
+
+    from .interrupt import StopAfter
+
+    flags = ["--layers", "784,30,10", "--epochs", "2", "--train-size", "500", "--seed", "3"]
+    spec = make_spec({"layers": [784, 30, 10], "epochs": 2, "train_size": 500, "seed": 3})
+    checkpoint = tmp_path / "m.checkpoint.npz"
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(spec, mnist, [StopAfter(1)], checkpoint).run()
+    kept = checkpoint.read_bytes()
+    other = run_cli("train", *flags[:-1], "4", "--out", tmp_path / "m.npz")
+    assert_one_line_error(other, "from an interrupted run with a different spec", "--resume")
+    assert checkpoint.read_bytes() == kept
+    again = run_cli("train", *flags, "--out", tmp_path / "m.npz")
+    assert again.returncode == 0, again.stderr
+    assert f"continuing the interrupted run of this spec in {checkpoint} after epoch 1" in (
+        again.stderr
+    )
+    straight = Trainer(spec, mnist).run().model
+    resumed = load_model(tmp_path / "m.npz")
+    for a, b in zip(straight.network.arrays(), resumed.network.arrays(), strict=True):
+        assert np.array_equal(a, b)
+    assert not checkpoint.exists()
+    (tmp_path / "notes.npz").write_text("not a checkpoint")
+    taken = run_cli("train", *flags, "--checkpoint", tmp_path / "notes.npz")
+    assert_one_line_error(taken, "is in the way of this run's checkpoint and is not one")
+    assert (tmp_path / "notes.npz").read_text() == "not a checkpoint"
+
+
 def test_killed_run_resumes_to_the_same_model(run_cli, mnist_dir, tmp_path: Path) -> None:
     """SIGKILL a real training process after its first checkpoint, then --resume it."""
     import os
@@ -493,7 +551,6 @@ def test_killed_run_resumes_to_the_same_model(run_cli, mnist_dir, tmp_path: Path
     import sys
     import time
 
-    from digitlab.nn.model_file import load_model
     from digitlab.train.checkpoint import read_checkpoint
 
     args = ["train", "--layers", "784,30,10", "--epochs", "6", "--dropout", "0.1", "--seed", "3"]

@@ -652,3 +652,20 @@ def test_processes_racing_for_queued_trials_never_take_one_twice(tmp_path: Path)
         taken = pool.starmap(_claim_all, [(url, "race")] * 4)
     numbers = [number for mine in taken for number in mine]
     assert sorted(numbers) == list(range(60))
+
+
+def test_the_index_of_studies_never_overwrites_someone_elses_readme(tmp_path: Path) -> None:
+    """A report's folder sits in a folder whose README.md becomes the index of studies;
+    a README.md there that is no such index is the user's, and stays as it was."""
+    from digitlab.experiments.report import INDEX_START, write_index
+
+    mine = tmp_path / "project"
+    mine.mkdir()
+    (mine / "README.md").write_text("# My project\n")
+    assert write_index(mine) is False
+    assert (mine / "README.md").read_text() == "# My project\n"
+    fresh = tmp_path / "docs"
+    fresh.mkdir()
+    assert write_index(fresh) is True  # none there: written
+    assert (fresh / "README.md").read_text().startswith(INDEX_START)
+    assert write_index(fresh) is True  # an index: rewritten

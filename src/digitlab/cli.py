@@ -44,7 +44,7 @@ from digitlab.predict import (
 from digitlab.spec import parse_layers
 from digitlab.train import ensemble as ensemble_training
 from digitlab.train.callbacks import default_display
-from digitlab.train.to_file import CHECKPOINT_SUFFIX, checkpoint_path_for
+from digitlab.train.to_file import CHECKPOINT_SUFFIX, checkpoint_path_for, start_or_resume
 from digitlab.train.trainer import Trainer, TrainResult
 from digitlab.train.tune import Change, tune
 
@@ -318,6 +318,8 @@ def train(
     check_writable(out, "--out", folder_ok=ensemble is not None)
     check_writable(history, "--history")
     check_writable(checkpoint, "--checkpoint")
+    if ensemble is None:
+        check_training_files(out, history, checkpoint, spec, resume)
     if ensemble is not None:
         if resume or spec or history or checkpoint or seed is not None:
             raise SpecError(
@@ -351,7 +353,15 @@ def train(
                 f"--train-size: {run_spec.train_size:,} is more than the "
                 f"{len(data.train):,} training images"
             )
-        trainer = Trainer(run_spec, data, callbacks, checkpoint)
+        if checkpoint is None:
+            trainer = Trainer(run_spec, data, callbacks)
+        else:
+            trainer = start_or_resume(run_spec, data, checkpoint, callbacks)
+            if trainer.history:
+                say(
+                    f"continuing the interrupted run of this spec in {checkpoint} after epoch "
+                    f"{len(trainer.history)}"
+                )
     if resume:
         check_writable(out, "--out")  # next to the checkpoint unless --out said otherwise
     try:
@@ -361,6 +371,50 @@ def train(
         say(f"interrupted after epoch {len(trainer.history)}{hint}")
         raise typer.Exit(130) from None
     report_training(result, out, history, checkpoint, as_json)
+
+
+def check_training_files(
+    out: Path | None,
+    history: Path | None,
+    checkpoint: Path | None,
+    spec: Path | None,
+    resume: Path | None,
+) -> None:
+    """Refuse, before any training, files of one run that would overwrite each other or
+    something else: a model, checkpoint or history under a name of another kind, or two
+    of them (or the spec being read, or the checkpoint being resumed) at one path -- the
+    model would be deleted with the checkpoint, or a history written over it."""
+    for path, flag, suffixes, kind in (
+        (out, "--out", (".npz",), "a model file"),
+        (checkpoint, "--checkpoint", (".npz",), "a checkpoint"),
+        (history, "--history", (".json", ".csv"), "a history"),
+    ):
+        if path is not None and path.suffix.lower() not in suffixes:
+            raise SpecError(
+                f"{flag}: {path} is no name for {kind}; end it in {' or '.join(suffixes)}"
+            )
+    if resume is not None:  # a resumed run checkpoints where it resumed from
+        checkpoint_flag, checkpoint = "--resume", resume
+    else:
+        checkpoint_flag = "--checkpoint"
+        if checkpoint is None and out is not None:
+            checkpoint_flag, checkpoint = "--out's checkpoint", checkpoint_path_for(out)
+    named = [
+        (flag, path.resolve())
+        for flag, path in (
+            ("--out", out),
+            (checkpoint_flag, checkpoint),
+            ("--history", history),
+            ("--spec", spec),
+        )
+        if path is not None
+    ]
+    for i, (flag, path) in enumerate(named):
+        for other, same in named[i + 1 :]:
+            if path == same:
+                raise SpecError(
+                    f"{flag} and {other} name the same file ({path}); give each its own"
+                )
 
 
 def check_writable(path: Path | None, flag: str, folder_ok: bool = False) -> None:
@@ -432,14 +486,20 @@ def report_training(
     metrics = result.model.metrics
     if out:
         save_model(out, result.model)
-        if checkpoint:  # the model file now holds the result: the checkpoint has served
-            checkpoint.unlink(missing_ok=True)
     elif checkpoint:
         say(f"no --out given: the trained weights stay in {checkpoint}")
     else:
         say("no --out given: the model was not saved")
     if history:
-        result.history.write(history)
+        try:
+            result.history.write(history)
+        except OSError as exc:
+            saved = f"; the model was saved to {out}" if out else ""
+            raise SpecError(
+                f"--history: could not write {history} ({exc.strerror}){saved}"
+            ) from None
+    if out and checkpoint:  # the model file now holds the result: the checkpoint has served
+        checkpoint.unlink(missing_ok=True)
     payload = {
         "spec": result.model.spec.model_dump(),
         "stop_reason": result.stop_reason,

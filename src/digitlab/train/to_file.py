@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from digitlab.data import Dataset
-from digitlab.errors import SpecError
+from digitlab.errors import ModelFileError, SpecError
 from digitlab.nn.model_file import load_model, save_model
 from digitlab.spec import Spec
 from digitlab.train.callbacks import Callback
@@ -46,6 +46,31 @@ def has_trained(spec: Spec, model_path: Path) -> bool:
     return True
 
 
+def start_or_resume(
+    spec: Spec, data: Dataset, checkpoint: Path, callbacks: Sequence[Callback] = ()
+) -> Trainer:
+    """A trainer for ``spec`` that checkpoints to ``checkpoint``: a new run, or -- when
+    an interrupted run of the same spec left its checkpoint there -- that run, resumed
+    bit-exactly (so running the same command again continues it).  Anything else at
+    ``checkpoint`` is someone's work and is never overwritten: a run of another spec, or
+    a file that is no checkpoint, is a one-line error."""
+    if not checkpoint.exists():
+        return Trainer(spec, data, callbacks, checkpoint_path=checkpoint)
+    try:
+        trainer = Trainer.resume(checkpoint, data, callbacks)
+    except ModelFileError as exc:
+        raise SpecError(
+            f"{checkpoint} is in the way of this run's checkpoint and is not one ({exc}); "
+            "move it, or choose another --checkpoint"
+        ) from None
+    if trainer.spec != spec:
+        raise SpecError(
+            f"{checkpoint} is from an interrupted run with a different spec; "
+            f"resume it with `digitlab train --resume {checkpoint}`, or delete it to start afresh"
+        )
+    return trainer
+
+
 def train_to_file(
     spec: Spec, data: Dataset, model_path: Path, callbacks: Sequence[Callback] = ()
 ) -> bool:
@@ -60,16 +85,7 @@ def train_to_file(
         return False
     model_path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint_path_for(model_path)
-    if checkpoint.exists():
-        trainer = Trainer.resume(checkpoint, data, callbacks)
-        if trainer.spec != spec:
-            raise SpecError(
-                f"{checkpoint} is from a run with a different spec; "
-                "delete it to start afresh, or resume it with `digitlab train --resume`"
-            )
-    else:
-        trainer = Trainer(spec, data, callbacks, checkpoint_path=checkpoint)
-    result = trainer.run()
+    result = start_or_resume(spec, data, checkpoint, callbacks).run()
     result.history.write(history_path_for(model_path))
     save_model(model_path, result.model)
     checkpoint.unlink(missing_ok=True)
