@@ -103,6 +103,22 @@ def test_shipped_study_files_are_valid(path: Path) -> None:
             'name = "x"\n[variants]\na = {}\nb = { regularization = "foo" }\n',
             "variant b: regularization: 'foo'",
         ),
+        # every value searched is checked when the file is read, not when its trial runs
+        ('name = "x"\n[space]\neta = [0.1, nan]\n', "space.eta = nan: eta: input should"),
+        ('name = "x"\n[space]\neta = [0.1, -5]\n', "space.eta = -5: eta: input should be"),
+        ('name = "x"\n[space]\nhidden_units = [0, 10]\n', "space.hidden_units = 0: layers"),
+        ('name = "x"\n[space]\nregularization = ["l3:5"]\n', "regularization: 'l3:5' is not"),
+        ('name = "x"\n[space]\nlayers = ["abc"]\n', "space.layers = 'abc': layers: 'abc'"),
+        (
+            'name = "x"\n[space]\neta = { low = 0.1, high = inf }\n'
+            '[search]\nsampler = "random"\ntrials = 3\n',
+            "space.eta: high: input should be a finite number",
+        ),
+        (
+            'name = "x"\n[space]\ndropout = { low = 0.0, high = 1.5 }\n'
+            '[search]\nsampler = "tpe"\ntrials = 3\n',
+            "space.dropout = 1.5: dropout",
+        ),
     ],
 )
 def test_bad_study_files_name_the_key(tmp_path: Path, text: str, fragment: str) -> None:

@@ -49,6 +49,7 @@ what each choice buys over it, not only which is best::
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -95,7 +96,7 @@ REGULARIZERS = {"none": {}, "l2": "lmbda", "l1": "l1", "dropout": "dropout"}
 class Range(BaseModel):
     """A numeric range to sample from (random and TPE samplers only)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     low: float
     high: float
     log: bool = False
@@ -272,11 +273,30 @@ def load_study_file(path: Path) -> StudyFile:
             reason = f"{loc}: {reason.split(': ', 1)[-1]}"
         raise SpecError(f"{path}: {reason}") from None
     base = base_spec(study, source=str(path))  # the base must be a valid spec on its own
-    for name in study.variants:
-        apply_params(
-            base, {VARIANT: name}, {}, study.variants, f"{path}: variant {name}", strict=True
+    for params in points_to_check(study):
+        named = ", ".join(
+            f"variant {value}" if key == VARIANT else f"space.{key} = {value!r}"
+            for key, value in params.items()
         )
+        apply_params(base, params, {}, study.variants, f"{path}: {named}", strict=True)
     return study
+
+
+def points_to_check(study: StudyFile) -> list[dict[str, Any]]:
+    """The configurations that show, before anything runs, whether every trial will be a
+    valid spec: each point of a grid (grids are small), else each listed value and each
+    end of a range on its own, the other hyperparameters at the base's."""
+    if study.search.sampler == "grid":
+        keys = list(study.space)
+        lists = [study.space[key] for key in keys]  # a grid has lists only
+        return [dict(zip(keys, values, strict=True)) for values in itertools.product(*lists)]
+    points = []
+    for key, values in study.space.items():
+        if isinstance(values, Range):
+            ends = [values.low, values.high]
+            values = [round(end) for end in ends] if values.int else ends
+        points += [{key: value} for value in values]
+    return points
 
 
 def base_spec(study: StudyFile, source: str = "base") -> Spec:
