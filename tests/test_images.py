@@ -73,6 +73,33 @@ def test_load_image_reads_png_jpeg_and_transparency(tmp_path: Path) -> None:
     assert load_image(buffer.getvalue()).shape == (60, 40)
 
 
+def test_light_ink_on_a_transparent_canvas_is_laid_on_black(tmp_path: Path) -> None:
+    """A digit drawn white on a transparent canvas (or cut out of its paper) was laid on
+    white and read as a blank image; the ink must stand out from what it is laid on."""
+    strokes = np.zeros((60, 40, 4), dtype=np.uint8)
+    strokes[10:50, 18:22] = (255, 255, 255, 255)
+    Image.fromarray(strokes, "RGBA").save(tmp_path / "one.png")
+    pixels = load_image(tmp_path / "one.png")
+    assert pixels[0, 0] == 0.0 and pixels[30, 20] == 1.0
+    bright = to_mnist(pixels)
+    assert bright.max() == 1.0 and (bright > 0.5).sum() > 20  # a stroke, not a blank
+
+
+@pytest.mark.parametrize(("orientation", "stored"), [(6, 1), (8, 3), (3, 2), (1, 0)])
+def test_a_photo_is_turned_as_its_exif_orientation_says(
+    tmp_path: Path, orientation: int, stored: int
+) -> None:
+    """Phones save the sensor's pixels and an EXIF tag saying how to turn them; the image
+    must be read as a viewer shows it (tags 6, 8, 3: a quarter turn either way, a half)."""
+    upright = np.zeros((40, 60), dtype=np.uint8)
+    upright[5:15, 10:50] = 255  # a bar near the top, off-centre: every turn differs
+    upright[15:35, 40:45] = 128
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # the Orientation tag
+    Image.fromarray(np.rot90(upright, stored)).save(tmp_path / "photo.png", exif=exif)
+    np.testing.assert_array_equal(load_image(tmp_path / "photo.png"), upright / np.float32(255))
+
+
 def test_unreadable_images_are_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage")
     with pytest.raises(ImageError, match="not a readable"):

@@ -14,7 +14,7 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 from digitlab.errors import ImageError, ImageTooLargeError
@@ -46,9 +46,13 @@ WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
 def load_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Read a PNG/JPEG (path or bytes) as grayscale floats in [0, 1], transparency on white.
+    """Read a PNG/JPEG (path or bytes) as grayscale floats in [0, 1], upright.
 
-    Images over ``max_pixels`` are refused from their header, before being decoded.
+    Images over ``max_pixels`` are refused from their header, before being decoded.  A
+    phone stores a photo as its sensor saw it and records in the EXIF orientation tag how
+    to turn it; the image is turned so, as a viewer shows it.  Transparency is laid on a
+    background that contrasts with the ink (:func:`_flattened`): dark ink on white, light
+    ink (a digit cut out, or drawn white on a transparent canvas) on black.
     """
     name = "image data" if isinstance(source, bytes) else str(source)
     if not isinstance(source, bytes) and Path(source).exists() and not Path(source).is_file():
@@ -60,9 +64,9 @@ def load_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray
                     f"{name} is too large ({image.width}x{image.height} pixels)"
                 )
             image.load()
+            image = ImageOps.exif_transpose(image)
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                background = Image.new("RGBA", image.size, "white")
-                image = Image.alpha_composite(background, image.convert("RGBA"))
+                image = _flattened(image.convert("RGBA"))
             if image.mode in WIDE_MODES:  # 16-bit or float grey: "L" would clip it at 255
                 return _wide_gray(np.asarray(image, dtype=np.float32))
             gray = np.asarray(image.convert("L"), dtype=np.float32)
@@ -73,6 +77,17 @@ def load_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise ImageError(f"{name} is not a readable PNG/JPEG image") from None
     return gray / 255
+
+
+def _flattened(image: Image.Image) -> Image.Image:
+    """An RGBA image laid on white, or on black when what is drawn (its pixels weighted
+    by their opacity) is light: either way the ink stands out from the background."""
+    rgba = np.asarray(image, dtype=np.float32)
+    opacity = rgba[..., 3]
+    drawn = opacity.sum()
+    light = drawn > 0 and float((rgba[..., :3].mean(axis=2) * opacity).sum() / drawn) > 127.5
+    background = Image.new("RGBA", image.size, "black" if light else "white")
+    return Image.alpha_composite(background, image)
 
 
 def _wide_gray(pixels: np.ndarray) -> np.ndarray:
