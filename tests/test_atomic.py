@@ -3,6 +3,7 @@ keeps the permissions its owner gave it."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -45,3 +46,15 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
         atomic_write(path, fail)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+
+def test_an_error_names_the_file_asked_for_not_the_temporary_one(tmp_path: Path) -> None:
+    def disk_full(handle) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as found:
+        atomic_write(tmp_path / "m.npz", disk_full)
+    assert found.value.errno == errno.ENOSPC and found.value.filename == str(tmp_path / "m.npz")
+    with pytest.raises(OSError) as found:  # a folder that takes no new files
+        atomic_write(Path("/proc/m.npz"), lambda handle: handle.write(b"x"))
+    assert found.value.filename == "/proc/m.npz"

@@ -339,6 +339,20 @@ def test_every_command_has_help(run_cli, command) -> None:
     assert result.returncode == 0 and "Usage:" in result.stdout
 
 
+def test_h_is_help_too(run_cli) -> None:
+    for command in ([], ["train"], ["study", "run"]):
+        result = run_cli(*command, "-h")
+        assert result.returncode == 0 and "Usage:" in result.stdout, result.stderr
+
+
+def test_a_spec_saved_with_a_byte_order_mark_reads(tmp_path: Path) -> None:
+    """Windows' Notepad starts UTF-8 files with one; TOML itself does not allow it."""
+    from digitlab.spec import read_spec_file
+
+    (tmp_path / "s.toml").write_bytes(b"\xef\xbb\xbflayers = [784, 10, 10]\n")
+    assert read_spec_file(tmp_path / "s.toml") == {"layers": [784, 10, 10]}
+
+
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
@@ -495,6 +509,7 @@ def test_other_dataset_in_mnist_layout_trains_via_data_dir(
         (["--out", "notes.txt"], "--out: notes.txt is no name for a model file; end it in .npz"),
         (["--checkpoint", "c.json"], "--checkpoint: c.json is no name for a checkpoint"),
         (["--spec", "s.json", "--history", "s.json"], "--history and --spec name the same file"),
+        (["--out", "/proc/m.npz"], "--out: cannot write into /proc (No such file or directory)"),
     ],
 )
 def test_files_of_one_run_that_would_overwrite_each_other_are_refused(

@@ -18,7 +18,7 @@ import optuna
 import pytest
 
 from digitlab.errors import SpecError
-from digitlab.experiments.study_file import load_study_file
+from digitlab.experiments.study_file import StudyFile, load_study_file
 
 HERE = Path(__file__).parent
 TINY = HERE / "studies" / "tiny-grid.toml"
@@ -125,7 +125,7 @@ def test_bad_study_files_name_the_key(tmp_path: Path, text: str, fragment: str) 
     (tmp_path / "s.toml").write_text(text)
     with pytest.raises(SpecError, match=re.escape(fragment)) as info:
         load_study_file(tmp_path / "s.toml")
-    assert "\n" not in str(info.value)
+    assert "\n" not in str(info.value) and not str(info.value).rstrip().endswith(":")
 
 
 def test_variants_are_searched_as_one_hyperparameter() -> None:
@@ -144,6 +144,18 @@ def test_variants_are_searched_as_one_hyperparameter() -> None:
     assert as_list == narrower
     quick = RunSettings(study, "sqlite://", quick=True).overrides()
     assert quick == {"train_size": 500}  # a variant sets the epochs: quick mode keeps them
+
+
+def test_quick_mode_never_makes_a_study_larger() -> None:
+    """A base already smaller than the quick settings keeps its own budget."""
+    from digitlab.experiments.runner import RunSettings
+
+    def quick(base: dict) -> dict:
+        study = StudyFile.model_validate({"name": "s", "base": base, "space": {"eta": [0.1]}})
+        return RunSettings(study, "sqlite://", quick=True).overrides()
+
+    assert quick({"train_size": 100, "epochs": 1}) == {"train_size": 100, "epochs": 1}
+    assert quick({"epochs": 30}) == {"train_size": 5000, "epochs": 3}
 
 
 def test_ablation_study_end_to_end(run_cli, storage: str, tmp_path: Path) -> None:
@@ -260,6 +272,21 @@ def test_grid_study_stores_what_optuna_dashboard_plots(
     }
 
 
+def test_reading_a_storage_that_is_not_there_makes_none(run_cli, tmp_path: Path) -> None:
+    """study list and report only read: a mistyped SQLite path is an error, not a new
+    empty database in new folders, and a file that is no database is left as it was."""
+    typo = tmp_path / "typo" / "s.db"
+    for command in (["list"], ["report", TINY, "--out", tmp_path / "r"]):
+        result = study_cli(run_cli, *command, "--storage", f"sqlite:///{typo}")
+        assert result.returncode == 1
+        assert f"no study storage at {typo}: the file does not exist" in result.stderr
+    assert not (tmp_path / "typo").exists()
+    (tmp_path / "notes.db").write_text("")
+    result = study_cli(run_cli, "list", "--storage", f"sqlite:///{tmp_path / 'notes.db'}")
+    assert result.returncode == 1 and "it is not a SQLite database" in result.stderr
+    assert (tmp_path / "notes.db").read_text() == ""
+
+
 def test_changed_search_space_is_a_clear_error(run_cli, storage: str, tmp_path: Path) -> None:
     assert study_cli(run_cli, "run", TINY, "--storage", storage, "--quick").returncode == 0
     changed = tmp_path / "tiny-grid.toml"
@@ -290,6 +317,7 @@ def test_bad_or_unreachable_storage_is_one_line(run_cli, url: str, fragment: str
 
 
 def test_unknown_study_report_is_a_clear_error(run_cli, storage: str) -> None:
+    optuna.create_study(study_name="another", storage=storage)
     result = study_cli(run_cli, "report", TINY, "--storage", storage)
     assert result.returncode == 1 and "run it first with `digitlab study run`" in result.stderr
 

@@ -30,12 +30,25 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _named(exc, path) from None
     try:
         os.chmod(tmp, mode)  # mkstemp makes files private
         with os.fdopen(fd, "wb") as handle:
             write(handle)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _named(exc, path) from None
         raise
+
+
+def _named(error: OSError, path: Path) -> OSError:
+    """The system's error, told of the file that was asked for rather than the temporary
+    one a user never named (a disk full, a folder that takes no files)."""
+    if error.errno is None:
+        return error
+    return OSError(error.errno, error.strerror, str(path))

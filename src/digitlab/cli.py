@@ -12,6 +12,7 @@ import math
 import os
 import shlex
 import sys
+import tempfile
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -50,11 +51,12 @@ from digitlab.train.tune import Change, tune
 
 app = typer.Typer(
     help="Recognise handwritten digits with neural networks written from scratch in NumPy.",
+    context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-data_app = typer.Typer(help="Get and inspect the MNIST data.", no_args_is_help=True)
+data_app = typer.Typer(help="Get the MNIST data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 study_app = typer.Typer(
     help="Hyperparameter studies: run (or continue), list and report them.", no_args_is_help=True
@@ -430,8 +432,11 @@ def check_writable(path: Path | None, flag: str, folder_ok: bool = False) -> Non
     existing = next((p for p in [target, *target.absolute().parents] if p.exists()), Path("/"))
     if not existing.is_dir():
         raise SpecError(f"{flag}: cannot write under {existing}: it is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise SpecError(f"{flag}: cannot write into {existing} (permission denied)")
+    try:  # a file made and removed there is the one sure test (a read-only mount, /proc)
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise SpecError(f"{flag}: cannot write into {existing} ({exc.strerror})") from None
     if path.is_file() and not os.access(path, os.W_OK):
         raise SpecError(f"{flag}: {path} is not writable (permission denied)")
 

@@ -454,7 +454,9 @@ def describe_validation_error(exc: ValidationError, as_flags: bool = False) -> s
     first = exc.errors()[0]
     message = first["msg"]
     if first["type"] == "value_error":  # our own validators say "key: reason" themselves
-        key, _, message = message.removeprefix("Value error, ").partition(": ")
+        key, colon, message = message.removeprefix("Value error, ").partition(": ")
+        if not colon:  # a reason with no key to name
+            key, message = "", key
     else:
         key = str(first["loc"][0]) if first["loc"] else ""
         message = "unknown key" if first["type"] == "extra_forbidden" else message
@@ -490,7 +492,9 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
         if path.stat().st_size > MAX_TOML_BYTES:
             raise SpecError(f"{what} {path} is over {MAX_TOML_BYTES:,} bytes: not a {what}")
         with open(path, "rb") as handle:
-            return tomllib.load(handle)
+            text = handle.read().decode("utf-8")
+        # Windows' Notepad starts UTF-8 files with a byte-order mark, which TOML forbids
+        return tomllib.loads(text.removeprefix("\ufeff"))
     except FileNotFoundError:
         raise SpecError(f"{what} {path} does not exist") from None
     except UnicodeDecodeError:

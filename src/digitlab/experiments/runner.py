@@ -42,7 +42,11 @@ from digitlab.experiments.results import (
     RunSummary,
     counted_trials,
 )
-from digitlab.experiments.storage import DEFAULT_HEARTBEAT, open_storage
+from digitlab.experiments.storage import (
+    DEFAULT_HEARTBEAT,
+    default_storage_exists,
+    open_storage,
+)
 from digitlab.experiments.study_file import Range, StudyFile, apply_params, base_spec, numeric
 from digitlab.reporting import Report, silent
 from digitlab.spec import Spec
@@ -86,12 +90,14 @@ class RunSettings:
     def overrides(self) -> dict[str, Any]:
         """Quick mode's smaller settings, except for what the study itself varies: a field
         in the space or set by any variant keeps its value in every trial (quick epochs
-        would erase a variant that differs in its epochs)."""
+        would erase a variant that differs in its epochs).  Smaller only: a base already
+        below them keeps its own."""
         if not self.quick:
             return {}
+        base, wanted = base_spec(self.study_file), self.study_file.quick
         quick = {
-            "train_size": self.study_file.quick.train_size,
-            "epochs": self.study_file.quick.epochs,
+            "train_size": min(wanted.train_size, base.train_size or wanted.train_size),
+            "epochs": min(wanted.epochs, base.epochs),
         }
         return {k: v for k, v in quick.items() if k not in self.study_file.varied_fields()}
 
@@ -519,7 +525,7 @@ def run_study(settings: RunSettings, workers: int = 1, report: Report = silent) 
 
 def load_existing_study(settings: RunSettings) -> optuna.Study:
     """The stored study for these settings, or a clear error if it was never run."""
-    storage = open_storage(settings.storage_url, settings.heartbeat)
+    storage = open_storage(settings.storage_url, settings.heartbeat, create=False)
     try:
         study = optuna.load_study(study_name=settings.study_name, storage=storage)
     except KeyError:
@@ -538,8 +544,10 @@ def load_existing_study(settings: RunSettings) -> optuna.Study:
 def list_studies(storage_url: str | None) -> list[dict[str, Any]]:
     """Every study in the storage: trials per state (counted as its report counts them:
     a finished trial with a diverged run is "diverged", a dead worker's retried trial
-    appears once) and the best value."""
-    storage = open_storage(storage_url)
+    appears once) and the best value; none where the default storage was never made."""
+    if storage_url is None and not default_storage_exists():
+        return []
+    storage = open_storage(storage_url, create=False)
     entries = []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=True):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)

@@ -41,8 +41,19 @@ def default_storage_url() -> str:
     return f"sqlite:///{folder / 'studies.db'}"
 
 
-def open_storage(url: str | None = None, heartbeat: int = DEFAULT_HEARTBEAT) -> RDBStorage:
-    """Connect to the study database, with heartbeats and retry of dead workers' trials."""
+def default_storage_exists() -> bool:
+    """Whether the default storage is there to read: a server named by
+    ``$DIGITLAB_STORAGE`` is assumed so, the default SQLite file must exist."""
+    url = default_storage_url()
+    return not url.startswith("sqlite:///") or Path(url.split(":///", 1)[1]).exists()
+
+
+def open_storage(
+    url: str | None = None, heartbeat: int = DEFAULT_HEARTBEAT, create: bool = True
+) -> RDBStorage:
+    """Connect to the study database, with heartbeats and retry of dead workers' trials.
+    ``create=False`` is for commands that only read: a SQLite file that is not there (a
+    mistyped path) or is no SQLite database is an error, not made or turned into one."""
     url = url or default_storage_url()
     engine_kwargs = {}
     if url.startswith("sqlite"):
@@ -50,7 +61,10 @@ def open_storage(url: str | None = None, heartbeat: int = DEFAULT_HEARTBEAT) -> 
         engine_kwargs = {"connect_args": {"timeout": 120}}
         database = url.split(":///", 1)[1] if ":///" in url else ""
         if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(database).expanduser()
+            if not create:
+                _require_sqlite_file(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
     else:
         engine_kwargs = {"pool_pre_ping": True}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -70,6 +84,24 @@ def open_storage(url: str | None = None, heartbeat: int = DEFAULT_HEARTBEAT) -> 
     except Exception as exc:  # SQLAlchemy's many errors for bad URLs and dead servers
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(f"cannot open study storage {redact(url)}: {reason}") from None
+
+
+#: How every SQLite database file begins.
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _require_sqlite_file(path: Path) -> None:
+    """Refuse a path with no SQLite database at it, naming what is there instead."""
+    if not path.exists():
+        raise StorageError(
+            f"no study storage at {path}: the file does not exist (`digitlab study run` "
+            "creates it; check the path)"
+        )
+    if not path.is_file():
+        raise StorageError(f"no study storage at {path}: it is not a file")
+    with open(path, "rb") as handle:
+        if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+            raise StorageError(f"no study storage at {path}: it is not a SQLite database")
 
 
 def _connect(url: str, engine_kwargs: dict, heartbeat: int) -> RDBStorage:
