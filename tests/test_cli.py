@@ -360,6 +360,12 @@ def test_a_spec_saved_with_a_byte_order_mark_reads(tmp_path: Path) -> None:
         (["train", "--preset", "cnn-best-ensemble", "--seed", "3"], ["ensemble", "seed"]),
         (["train", "--layers", "784,x,10"], ["--layers", "784,x,10"]),
         (["train", "--layers", "conv:20,pool:2,dense:10"], ["--layers", "'conv:20' is not one of"]),
+        (["train", "--layers", "784,10,10,dropout:0.5"], ["'784' is a bare number among"]),
+        (["train", "--layers", "dense:30,dropout:1.5,dense:10"], ["dropout's share must be"]),
+        (
+            ["train", "--spec", Path(__file__).parents[1] / "studies" / "epochs.toml"],
+            ["is a study file", "digitlab study run"],
+        ),
         (["train", "--layers", "conv:20:5,pool:5,dense:10"], ["pool:5 cannot divide 24x24"]),
         (["train", "--layers", "500,30,10", "--epochs", "1"], ["500", "784"]),
         (["train", "--eta", "-1"], ["--eta"]),

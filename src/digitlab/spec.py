@@ -11,6 +11,7 @@ This module depends on nothing else in digitlab, so every part may use it.
 
 from __future__ import annotations
 
+import math
 import tomllib
 import warnings
 from collections.abc import Mapping
@@ -100,9 +101,23 @@ LayerPlan = DensePlan | ConvPlan | PoolPlan | DropoutPlan
 
 def parse_layer(text: str) -> LayerPlan:
     """``"conv:20:5"`` -> ``ConvPlan(20, 5, "valid")``, and likewise for the other kinds."""
+    if isinstance(text, int) or (isinstance(text, str) and text.strip().isdigit()):
+        raise ValueError(
+            f"layers: {text!r} is a bare number among layer texts: write every layer as a "
+            "text (conv:20:5,pool:2,dense:100,dense:10; the 784 inputs are implied), or "
+            "every one as a number (784,30,10)"
+        )
     if not isinstance(text, str):
         raise ValueError(f"layers: {text!r} is not one of {LAYER_SYNTAX}")
     kind, *args = text.strip().split(":")
+    if kind == "dropout" and len(args) == 1:
+        try:
+            share = float(args[0])
+        except ValueError:
+            share = math.nan
+        if 0 <= share < 1:
+            return DropoutPlan(share)
+        raise ValueError(f"layers: {text!r}: dropout's share must be a number from 0 to below 1")
     try:
         if kind == "conv" and len(args) in (2, 3) and args[2:] in ([], ["same"], ["valid"]):
             filters, kernel = int(args[0]), int(args[1])
@@ -113,8 +128,6 @@ def parse_layer(text: str) -> LayerPlan:
                 return PoolPlan(int(args[0]), args[1] if len(args) == 2 else "max")
         elif kind == "dense" and len(args) == 1 and int(args[0]) >= 1:
             return DensePlan(int(args[0]))
-        elif kind == "dropout" and len(args) == 1 and 0 <= float(args[0]) < 1:
-            return DropoutPlan(float(args[0]))
     except ValueError:
         pass
     raise ValueError(f"layers: {text!r} is not one of {LAYER_SYNTAX}")
@@ -471,8 +484,16 @@ def describe_validation_error(exc: ValidationError, as_flags: bool = False) -> s
 
 
 def read_spec_file(path: Path) -> dict[str, Any]:
-    """Read a TOML spec file into a dict (not yet validated)."""
-    return read_toml(path, "spec file")
+    """Read a TOML spec file into a dict (not yet validated); a study file given in its
+    place is named as one, with the command that runs it."""
+    fields = read_toml(path, "spec file")
+    study_tables = [key for key in ("space", "variants", "search") if key in fields]
+    if study_tables:
+        raise SpecError(
+            f"{path} is a study file (it has [{study_tables[0]}]), not a spec: run it with "
+            f"`digitlab study run {path}`"
+        )
+    return fields
 
 
 #: TOML files larger than this are not specs or studies (the shipped ones are < 2 KB).
