@@ -202,3 +202,12 @@ def test_bounding_box_spans_exactly_the_marked_pixels() -> None:
             slice(cols.min(), cols.max() + 1),
         )
         assert mask[box].sum() == mask.sum()
+
+
+def test_to_mnist_names_what_it_takes(tmp_path: Path) -> None:
+    """A path where pixels go, or something that is no array, is named, not a NumPy
+    error from inside ("could not convert string to float")."""
+    with pytest.raises(ImageError, match="read the file with load_image"):
+        to_mnist(str(tmp_path / "x.png"))
+    with pytest.raises(ImageError, match="a 2-D array of grey levels, not list"):
+        to_mnist([["a"]])

@@ -110,3 +110,6 @@ def test_predicting_with_a_path_or_a_lone_image_says_what_it_takes() -> None:
     [one] = predict_grayscale(model, [image])
     [again] = predict_grayscale((model,), np.stack([image]))  # a tuple; a stack of images
     assert one.digit == again.digit and one.probabilities == again.probabilities
+    assert predict_grayscale(model, []) == []  # no images, no answers
+    with pytest.raises(ImageError, match="read the file with load_image"):
+        predict_grayscale(model, ["x.png"])

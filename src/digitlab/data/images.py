@@ -108,7 +108,17 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     photograph is first separated into ink and paper (:func:`ink_of`), so uneven light,
     grain and specks do not count as part of the digit.
     """
-    pixels = np.asarray(image, dtype=np.float32)
+    if isinstance(image, str | Path | bytes):
+        raise ImageError(
+            f"to_mnist takes an image's pixels, not {type(image).__name__}: read the file "
+            "with load_image(path) first"
+        )
+    try:
+        pixels = np.asarray(image, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ImageError(
+            f"to_mnist takes a 2-D array of grey levels, not {type(image).__name__}"
+        ) from None
     if pixels.ndim != 2 or min(pixels.shape) < 1:
         raise ImageError(f"expected a 2-D grayscale image, got shape {pixels.shape}")
     if not np.isfinite(pixels).all():
