@@ -558,9 +558,16 @@ def test_the_same_command_again_continues_an_interrupted_run(
     for a, b in zip(straight.network.arrays(), resumed.network.arrays(), strict=True):
         assert np.array_equal(a, b)
     assert not checkpoint.exists()
+    # a run kept in a checkpoint alone (no --out) that had finished is not trained on
+    finished = tmp_path / "kept.checkpoint.npz"
+    assert run_cli("train", *flags, "--checkpoint", finished).returncode == 0
+    kept = finished.read_bytes()
+    again = run_cli("train", *flags, "--checkpoint", finished)
+    assert again.returncode == 0 and "had already finished (epoch 2)" in again.stderr
+    assert finished.read_bytes() == kept
     (tmp_path / "notes.npz").write_text("not a checkpoint")
     taken = run_cli("train", *flags, "--checkpoint", tmp_path / "notes.npz")
-    assert_one_line_error(taken, "is in the way of this run's checkpoint and is not one")
+    assert_one_line_error(taken, "is where this run keeps its checkpoint, and it cannot be resumed")
     assert (tmp_path / "notes.npz").read_text() == "not a checkpoint"
 
 

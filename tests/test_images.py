@@ -83,6 +83,13 @@ def test_light_ink_on_a_transparent_canvas_is_laid_on_black(tmp_path: Path) -> N
     assert pixels[0, 0] == 0.0 and pixels[30, 20] == 1.0
     bright = to_mnist(pixels)
     assert bright.max() == 1.0 and (bright > 0.5).sum() > 20  # a stroke, not a blank
+    # a white card with a dark stroke and transparent corners: the corners are paper
+    card = np.full((60, 40, 4), 255, dtype=np.uint8)
+    card[10:50, 18:22, :3] = 0
+    card[:5, :5, 3] = card[-5:, -5:, 3] = 0
+    Image.fromarray(card, "RGBA").save(tmp_path / "card.png")
+    pixels = load_image(tmp_path / "card.png")
+    assert pixels[0, 0] == pixels[-1, -1] == 1.0 and pixels[30, 20] == 0.0
 
 
 @pytest.mark.parametrize(("orientation", "stored"), [(6, 1), (8, 3), (3, 2), (1, 0)])

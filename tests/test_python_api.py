@@ -7,6 +7,7 @@ import json
 import re
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -425,6 +426,14 @@ def test_a_model_started_from_another_says_its_command_trains_another(
     # a model trained from scratch records nothing of the kind
     assert small_model().describe().to_dict()["started_from"] is None
     assert "Started from" not in small_model().summary()
+    # started again from this one: the line names one generation, however many there were
+    again = Trainer(spec, mnist, initial=load_model(tmp_path / "m.npz")).run().model
+    assert again.started_from.endswith(", which had itself started from another model's weights")
+    assert len(again.started_from) < 2 * len(expected)
+    # what could not be read back is not written
+    with pytest.raises(ValueError, match="one line of at most 1000"):
+        save_model(tmp_path / "long.npz", replace(model, started_from="x" * 1001))
+    assert not (tmp_path / "long.npz").exists()
 
 
 @pytest.mark.parametrize("record", [["a list"], "x" * 5000, "two\nlines"])

@@ -103,6 +103,10 @@ def test_shipped_study_files_are_valid(path: Path) -> None:
             'name = "x"\n[variants]\na = {}\nb = { regularization = "foo" }\n',
             "variant b: regularization: 'foo'",
         ),
+        (
+            f'name = "x"\n[space]\neta = {[0.1] * 101}\nepochs = {list(range(1, 101))}\n',
+            "the grid has 10,100 configurations, more than 10,000",
+        ),
         # every value searched is checked when the file is read, not when its trial runs
         ('name = "x"\n[space]\neta = [0.1, nan]\n', "space.eta = nan: eta: input should"),
         ('name = "x"\n[space]\neta = [0.1, -5]\n', "space.eta = -5: eta: input should be"),
@@ -144,6 +148,11 @@ def test_variants_are_searched_as_one_hyperparameter() -> None:
     assert as_list == narrower
     quick = RunSettings(study, "sqlite://", quick=True).overrides()
     assert quick == {"train_size": 500}  # a variant sets the epochs: quick mode keeps them
+
+
+def test_whole_numbers_written_as_floats_are_searched_as_trials_take_them(tmp_path) -> None:
+    (tmp_path / "s.toml").write_text('name = "x"\n[space]\nepochs = [10.0, 20.0]\n')
+    assert load_study_file(tmp_path / "s.toml").space == {"epochs": [10.0, 20.0]}
 
 
 def test_quick_mode_never_makes_a_study_larger() -> None:
@@ -285,6 +294,10 @@ def test_reading_a_storage_that_is_not_there_makes_none(run_cli, tmp_path: Path)
     result = study_cli(run_cli, "list", "--storage", f"sqlite:///{tmp_path / 'notes.db'}")
     assert result.returncode == 1 and "it is not a SQLite database" in result.stderr
     assert (tmp_path / "notes.db").read_text() == ""
+    stored = f"sqlite:///{tmp_path / 'studies.db'}"
+    optuna.create_study(study_name="there", storage=stored)
+    listed = study_cli(run_cli, "list", "--storage", stored + "?timeout=30")  # a URL's options
+    assert listed.returncode == 0 and "there" in listed.stdout
 
 
 def test_changed_search_space_is_a_clear_error(run_cli, storage: str, tmp_path: Path) -> None:

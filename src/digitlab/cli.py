@@ -359,7 +359,12 @@ def train(
             trainer = Trainer(run_spec, data, callbacks)
         else:
             trainer = start_or_resume(run_spec, data, checkpoint, callbacks)
-            if trainer.history:
+            if trainer.history and trainer.finished():
+                say(
+                    f"the run of this spec in {checkpoint} had already finished (epoch "
+                    f"{len(trainer.history)}): its model is taken from there"
+                )
+            elif trainer.history:
                 say(
                     f"continuing the interrupted run of this spec in {checkpoint} after epoch "
                     f"{len(trainer.history)}"

@@ -106,7 +106,8 @@ def predict_grayscale(models: Model | list[Model], images: list[np.ndarray]) -> 
             f"images is a list of 2-D images, and this is one image of shape {images.shape}: "
             "pass [image]"
         )
-    if len(images) == 0:
+    images = list(images)  # a generator too
+    if not images:
         return []
     return predict_fields(models, np.stack([to_mnist(image) for image in images]))
 

@@ -80,13 +80,23 @@ def load_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray
 
 
 def _flattened(image: Image.Image) -> Image.Image:
-    """An RGBA image laid on white, or on black when what is drawn (its pixels weighted
-    by their opacity) is light: either way the ink stands out from the background."""
-    rgba = np.asarray(image, dtype=np.float32)
-    opacity = rgba[..., 3]
-    drawn = opacity.sum()
-    light = drawn > 0 and float((rgba[..., :3].mean(axis=2) * opacity).sum() / drawn) > 127.5
-    background = Image.new("RGBA", image.size, "black" if light else "white")
+    """An RGBA image laid on a background its transparent parts belong with.  Where most
+    of it is opaque (paper with transparent corners, a rounded crop), the background is
+    the paper's: white or black as the opaque part mostly is.  Where most of it is clear
+    (strokes on a transparent canvas), the strokes are the ink, and the background is
+    their opposite: white under dark ink, black under light ink."""
+    small = image.copy()
+    small.thumbnail((WORKING_SIDE, WORKING_SIDE))  # enough to judge, however large the image
+    rgba = np.asarray(small)
+    opaque = rgba[..., 3] >= 128
+    on_black = False
+    if opaque.any():
+        levels = np.asarray(small.convert("L"))[opaque]
+        if opaque.mean() >= 0.5:  # paper: the background is its colour
+            on_black = bool(np.median(levels) < 128)
+        else:  # strokes: the background is their opposite
+            on_black = bool(levels.mean() >= 128)
+    background = Image.new("RGBA", image.size, "black" if on_black else "white")
     return Image.alpha_composite(background, image)
 
 

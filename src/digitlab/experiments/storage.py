@@ -18,6 +18,8 @@ import optuna
 import platformdirs
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from digitlab.errors import DigitlabError
 
@@ -45,7 +47,8 @@ def default_storage_exists() -> bool:
     """Whether the default storage is there to read: a server named by
     ``$DIGITLAB_STORAGE`` is assumed so, the default SQLite file must exist."""
     url = default_storage_url()
-    return not url.startswith("sqlite:///") or Path(url.split(":///", 1)[1]).exists()
+    database = _sqlite_file(url) if url.startswith("sqlite") else None
+    return not database or Path(database).expanduser().exists()
 
 
 def open_storage(
@@ -59,7 +62,7 @@ def open_storage(
     if url.startswith("sqlite"):
         # Several local processes share one SQLite file: wait for locks instead of failing.
         engine_kwargs = {"connect_args": {"timeout": 120}}
-        database = url.split(":///", 1)[1] if ":///" in url else ""
+        database = _sqlite_file(url)
         if database and database != ":memory:":
             path = Path(database).expanduser()
             if not create:
@@ -75,7 +78,7 @@ def open_storage(
     # rather than through Study.optimize, which Optuna warns of, to no purpose here.
     warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used", UserWarning)
     try:
-        return _connect(url, engine_kwargs, heartbeat)
+        return _connect(url, engine_kwargs, heartbeat, skip_table_creation=not create)
     except ImportError:  # Optuna's wrapping of a missing database driver
         raise StorageError(
             f"storage {redact(url)} needs its database driver; for PostgreSQL: "
@@ -104,7 +107,18 @@ def _require_sqlite_file(path: Path) -> None:
             raise StorageError(f"no study storage at {path}: it is not a SQLite database")
 
 
-def _connect(url: str, engine_kwargs: dict, heartbeat: int) -> RDBStorage:
+def _sqlite_file(url: str) -> str | None:
+    """The database file a SQLite URL names (its query string, such as ``?timeout=60``,
+    left out); None for a URL SQLAlchemy cannot read."""
+    try:
+        return make_url(url).database
+    except ArgumentError:
+        return None
+
+
+def _connect(
+    url: str, engine_kwargs: dict, heartbeat: int, skip_table_creation: bool = False
+) -> RDBStorage:
     """Connect, retrying while another worker is creating the tables of a new database
     (PostgreSQL's concurrent CREATE TABLE fails with a unique-key violation)."""
     attempt = 0
@@ -113,6 +127,7 @@ def _connect(url: str, engine_kwargs: dict, heartbeat: int) -> RDBStorage:
             return RDBStorage(
                 url,
                 engine_kwargs=engine_kwargs,
+                skip_table_creation=skip_table_creation,
                 heartbeat_interval=heartbeat,
                 grace_period=2 * heartbeat,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(

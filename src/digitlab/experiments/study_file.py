@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -273,28 +274,44 @@ def load_study_file(path: Path) -> StudyFile:
             reason = f"{loc}: {reason.split(': ', 1)[-1]}"
         raise SpecError(f"{path}: {reason}") from None
     base = base_spec(study, source=str(path))  # the base must be a valid spec on its own
-    for params in points_to_check(study):
+    for name in study.variants:  # as strictly as a spec file: a variant is one
+        apply_params(
+            base, {VARIANT: name}, {}, study.variants, f"{path}: variant {name}", strict=True
+        )
+    for params in points_to_check(study, path):  # as the trials will apply them
         named = ", ".join(
             f"variant {value}" if key == VARIANT else f"space.{key} = {value!r}"
             for key, value in params.items()
         )
-        apply_params(base, params, {}, study.variants, f"{path}: {named}", strict=True)
+        apply_params(base, params, {}, study.variants, f"{path}: {named}")
     return study
 
 
-def points_to_check(study: StudyFile) -> list[dict[str, Any]]:
+#: The most configurations a grid may have: far more than two cores could train, and
+#: few enough to check every one when the file is read.
+MAX_GRID_POINTS = 10_000
+
+
+def points_to_check(study: StudyFile, path: Path) -> list[dict[str, Any]]:
     """The configurations that show, before anything runs, whether every trial will be a
-    valid spec: each point of a grid (grids are small), else each listed value and each
-    end of a range on its own, the other hyperparameters at the base's."""
+    valid spec: each point of a grid, else each listed value and each end of a range on
+    its own (whole-number ranges cut to whole numbers as trials draw them), the other
+    hyperparameters at the base's."""
     if study.search.sampler == "grid":
         keys = list(study.space)
         lists = [study.space[key] for key in keys]  # a grid has lists only
+        count = math.prod(len(values) for values in lists)
+        if count > MAX_GRID_POINTS:
+            raise SpecError(
+                f"{path}: the grid has {count:,} configurations, more than "
+                f'{MAX_GRID_POINTS:,}; search it with sampler = "random" or "tpe" instead'
+            )
         return [dict(zip(keys, values, strict=True)) for values in itertools.product(*lists)]
     points = []
     for key, values in study.space.items():
         if isinstance(values, Range):
             ends = [values.low, values.high]
-            values = [round(end) for end in ends] if values.int else ends
+            values = [int(end) for end in ends] if values.int else ends
         points += [{key: value} for value in values]
     return points
 

@@ -246,6 +246,8 @@ def to_onnx(model: Model) -> onnx.ModelProto:
         "spec": json.dumps(model.spec.model_dump()),
         "metrics": json.dumps(model.metrics.to_dict()),
     }
+    if model.started_from is not None:  # its spec alone would not train it again
+        metadata["started_from"] = model.started_from
     if model.calibration is not None:
         # the graph answers probabilities only: its users judge doubt by the top
         # probability alone, so that is the threshold they get

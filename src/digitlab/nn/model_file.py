@@ -369,7 +369,7 @@ def save_model(path: Path, model: Model) -> None:
         header["calibration"] = model.calibration.to_dict()
         arrays.update(model.calibration.arrays())
     if model.started_from is not None:
-        header["started_from"] = model.started_from
+        header["started_from"] = checked_started_from(model.started_from)
     write_container(path, FORMAT, header, arrays)
 
 
@@ -436,9 +436,23 @@ def started_from_record(header: dict[str, Any], path: Path) -> str | None:
     found = header.get("started_from")
     if found is None:
         return None
-    if not isinstance(found, str) or len(found) > MAX_STARTED_FROM or not found.isprintable():
-        raise ModelFileError(f"{path} has a damaged header (started_from is not a line of text)")
-    return found
+    try:
+        return checked_started_from(found)
+    except ValueError:
+        raise ModelFileError(
+            f"{path} has a damaged header (started_from is not a line of text)"
+        ) from None
+
+
+def checked_started_from(text: object) -> str:
+    """``text`` if it is what a file may record of a run's first weights: one line of
+    printable text of at most :data:`MAX_STARTED_FROM` characters (a ValueError if not),
+    checked on writing as on reading, so no model is saved that cannot be loaded."""
+    if not isinstance(text, str) or len(text) > MAX_STARTED_FROM or not text.isprintable():
+        raise ValueError(
+            f"started_from must be one line of at most {MAX_STARTED_FROM} printable characters"
+        )
+    return text
 
 
 def _check_feature_channels(network: Network, features: DigitFeatures, path: Path) -> None:

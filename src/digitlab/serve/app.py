@@ -51,6 +51,7 @@ def model_info(model: Model, name: str) -> dict[str, Any]:
         "unsure_below": None if calibration is None else calibration.unsure_below,
         "knows_digit_features": calibration is not None and calibration.digit_features is not None,
         "spec": model.spec.model_dump(),
+        "started_from": model.started_from,
     }
 
 

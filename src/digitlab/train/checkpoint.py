@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from digitlab.errors import ModelFileError
-from digitlab.nn.model_file import numbered, read_container, started_from_record, write_container
+from digitlab.nn.model_file import (
+    checked_started_from,
+    numbered,
+    read_container,
+    started_from_record,
+    write_container,
+)
 from digitlab.spec import make_spec
 from digitlab.train.history import History
 
@@ -52,7 +58,7 @@ def write_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
         "history": checkpoint.history.to_dicts(),
     }
     if checkpoint.started_from is not None:
-        header["started_from"] = checkpoint.started_from
+        header["started_from"] = checked_started_from(checkpoint.started_from)
     write_container(path, FORMAT, header, arrays)
 
 

@@ -15,6 +15,7 @@ from digitlab.errors import ModelFileError, SpecError
 from digitlab.nn.model_file import load_model, save_model
 from digitlab.spec import Spec
 from digitlab.train.callbacks import Callback
+from digitlab.train.checkpoint import read_checkpoint
 from digitlab.train.trainer import Trainer
 
 CHECKPOINT_SUFFIX = ".checkpoint.npz"
@@ -57,18 +58,18 @@ def start_or_resume(
     if not checkpoint.exists():
         return Trainer(spec, data, callbacks, checkpoint_path=checkpoint)
     try:
-        trainer = Trainer.resume(checkpoint, data, callbacks)
+        found = read_checkpoint(checkpoint)
     except ModelFileError as exc:
         raise SpecError(
-            f"{checkpoint} is in the way of this run's checkpoint and is not one ({exc}); "
-            "move it, or choose another --checkpoint"
+            f"{checkpoint} is where this run keeps its checkpoint, and it cannot be resumed "
+            f"({exc}); move it out of the way"
         ) from None
-    if trainer.spec != spec:
+    if found.spec != spec:
         raise SpecError(
             f"{checkpoint} is from an interrupted run with a different spec; "
             f"resume it with `digitlab train --resume {checkpoint}`, or delete it to start afresh"
         )
-    return trainer
+    return Trainer.resume(checkpoint, data, callbacks)
 
 
 def train_to_file(

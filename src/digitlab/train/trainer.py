@@ -125,7 +125,13 @@ def weights_of(model: Model) -> str:
     trained = f"the weights of a model trained with `{model.describe().train_command}`"
     if model.started_from is None:
         return trained
-    return f"{trained}, which had started from {model.started_from}"
+    # bounded however many times a model is tuned: the line names one generation
+    return f"{trained}, which had itself started from another model's weights"
+
+
+#: Why a run stopped before its last epoch, as :attr:`TrainResult.stop_reason` says it.
+EARLY_STOP_REASON = "no improvement for {} epochs (early stop)"
+FLOOR_REASON = "learning rate fell to its floor (plateau schedule)"
 
 
 class Trainer:
@@ -256,27 +262,43 @@ class Trainer:
         stop_reason = "completed all epochs"
         try:
             while len(self.history) < self.spec.epochs:
+                if self._early_stopped():  # a resumed run that had stopped early
+                    stop_reason = EARLY_STOP_REASON.format(self.spec.early_stop)
+                    break
                 done = len(self.history)
                 eta = learning_rate(self.spec, done, self.history.validation_accuracies)
                 if eta is None:
-                    stop_reason = "learning rate fell to its floor (plateau schedule)"
+                    stop_reason = FLOOR_REASON
                     break
                 self._run_epoch(done + 1, eta, callbacks)
                 asked = [type(c).__name__ for c in callbacks if c.stop_training]
                 if asked:
                     stop_reason = f"{', '.join(asked)} stopped it (stop_training)"
                     break
-                if (
-                    self.spec.early_stop
-                    and self.history.epochs_since_best() >= self.spec.early_stop
-                ):
-                    stop_reason = f"no improvement for {self.spec.early_stop} epochs (early stop)"
+                if self._early_stopped():
+                    stop_reason = EARLY_STOP_REASON.format(self.spec.early_stop)
                     break
         finally:
             for callback in callbacks:
                 callback.on_train_end()
         return TrainResult(
             calibrated(self.best_model(), self.validation, self.train), self.history, stop_reason
+        )
+
+    def _early_stopped(self) -> bool:
+        return bool(
+            self.spec.early_stop and self.history.epochs_since_best() >= self.spec.early_stop
+        )
+
+    def finished(self) -> bool:
+        """Whether :meth:`run` would train no further epoch: the epochs have run out, early
+        stopping has triggered, or the plateau schedule's rate has reached its floor (a
+        run resumed from the checkpoint of one that ended)."""
+        done = len(self.history)
+        return (
+            done >= self.spec.epochs
+            or self._early_stopped()
+            or learning_rate(self.spec, done, self.history.validation_accuracies) is None
         )
 
     def diagnose(self) -> Diagnostics:
