@@ -586,9 +586,8 @@ def _against(test: Comparison, show: Callable[[float], str]) -> str:
 
 
 def _final_gap(run: RunSummary) -> float | None:
-    if run.diverged or not run.train_accuracy or not run.validation_accuracy:
-        return None
-    return run.train_accuracy[-1] - run.validation_accuracy[-1]
+    train, validation = _final_accuracy("train")(run), _final_accuracy("validation")(run)
+    return None if train is None or validation is None else train - validation
 
 
 def _final_cost(run: RunSummary) -> float | None:

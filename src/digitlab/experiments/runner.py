@@ -13,7 +13,6 @@ configuration again, so re-running ``study run`` finishes the study and loses no
 
 from __future__ import annotations
 
-import itertools
 import multiprocessing
 import os
 import statistics
@@ -47,7 +46,14 @@ from digitlab.experiments.storage import (
     default_storage_exists,
     open_storage,
 )
-from digitlab.experiments.study_file import Range, StudyFile, apply_params, base_spec, numeric
+from digitlab.experiments.study_file import (
+    Range,
+    StudyFile,
+    apply_params,
+    base_spec,
+    grid_points,
+    numeric,
+)
 from digitlab.reporting import Report, silent
 from digitlab.spec import Spec
 from digitlab.train import Trainer
@@ -104,14 +110,6 @@ class RunSettings:
 
 def study_name(study_file: StudyFile, quick: bool) -> str:
     return f"{study_file.name}-quick" if quick else study_file.name
-
-
-def grid_points(study_file: StudyFile) -> list[dict[str, Any]]:
-    keys = list(study_file.space)
-    return [
-        dict(zip(keys, values, strict=True))
-        for values in itertools.product(*study_file.space.values())
-    ]
 
 
 class SeededPerTrial(optuna.samplers.BaseSampler):

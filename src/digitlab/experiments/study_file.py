@@ -287,6 +287,14 @@ def load_study_file(path: Path) -> StudyFile:
     return study
 
 
+def grid_points(study: StudyFile) -> list[dict[str, Any]]:
+    """Every configuration of a grid study (whose space holds lists only), in order."""
+    keys = list(study.space)
+    return [
+        dict(zip(keys, values, strict=True)) for values in itertools.product(*study.space.values())
+    ]
+
+
 #: The most configurations a grid may have: far more than two cores could train, and
 #: few enough to check every one when the file is read.
 MAX_GRID_POINTS = 10_000
@@ -298,15 +306,13 @@ def points_to_check(study: StudyFile, path: Path) -> list[dict[str, Any]]:
     its own (whole-number ranges cut to whole numbers as trials draw them), the other
     hyperparameters at the base's."""
     if study.search.sampler == "grid":
-        keys = list(study.space)
-        lists = [study.space[key] for key in keys]  # a grid has lists only
-        count = math.prod(len(values) for values in lists)
+        count = math.prod(len(values) for values in study.space.values())
         if count > MAX_GRID_POINTS:
             raise SpecError(
                 f"{path}: the grid has {count:,} configurations, more than "
                 f'{MAX_GRID_POINTS:,}; search it with sampler = "random" or "tpe" instead'
             )
-        return [dict(zip(keys, values, strict=True)) for values in itertools.product(*lists)]
+        return grid_points(study)
     points = []
     for key, values in study.space.items():
         if isinstance(values, Range):
