@@ -309,6 +309,15 @@ PRESETS: dict[str, Preset] = {
             "cnn-record-affine",
             **{**_RECORD_AFFINE, "label_smoothing": 0.0},
         ),
+        _ours(
+            "cnn-record-affine-no-warmup",
+            _BEST_CONVOLUTIONS,
+            "cnn-record-affine without its 2 warm-up epochs: the cosine schedule starts at "
+            "the full rate, so a run beside cnn-record-affine's at the same seed measures "
+            "what the warm-up does",
+            "cnn-record-affine",
+            **{**_RECORD_AFFINE, "warmup_epochs": 0},
+        ),
         Preset(
             "mlp-elastic",
             make_spec(
