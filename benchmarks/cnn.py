@@ -1,7 +1,8 @@
 """Convolutional networks: the book's chapter 6, our best network and the ensembles.
 
     python benchmarks/cnn.py [--presets NAME ...] [--ensembles NAME ...] [--seeds N]
-                             [--no-train] [--lanes N] [--tta] [--out docs/results/cnn.md]
+                             [--no-train] [--lanes N] [--tta] [--choose]
+                             [--out docs/results/cnn.md]
 
 Each preset is trained on the 50,000 training images (seed 0); its figure is the test
 accuracy at the epoch of best validation accuracy, as the book reports it.  With
@@ -10,8 +11,12 @@ and its 95 % interval follows the seed-0 row: one seed's figure is not the recip
 An ensemble averages the probabilities of its members (presets at several seeds; seed 0
 is the single-network row).  The runs take hours on a 2-core CPU, so every run
 checkpoints each epoch and keeps its model in out/cnn/: started again, the script
-resumes unfinished runs and reuses finished ones.  ``--no-train`` writes the table from
-the finished models only and lists the others as not run yet.  ``--lanes 2`` trains two
+resumes unfinished runs and reuses finished ones.  A finished run also leaves a record in
+docs/results/runs/ (its spec, history and probabilities on the validation and test
+images; see run_records.py), to be committed with the results: the tables, comparisons
+and ensembles are built from the records, so they need no run trained again on a machine
+without out/cnn/.  ``--no-train`` writes the table from the finished runs only and lists
+the others as not run yet.  ``--lanes 2`` trains two
 networks at a time, each in its own process on one core: on a 2-core CPU that finishes a
 set of runs sooner than running them one after another on both cores, as a single run
 leaves the second core idle for much of each step.
@@ -24,6 +29,10 @@ varies another in one ingredient (``Preset.varies``) gets a section setting each
 runs beside the other preset's run at the same seed: two runs, so that difference does
 carry the noise, and the interval over the seeds is what to read.
 
+With ``--choose``, an ensemble is chosen on the validation images from every finished
+run of the listed presets (members and their number; greedy forward selection, as
+``digitlab evaluate --choose`` does), and its test accuracy given.
+
 Next to the table goes its reproduction check (cnn.checks.json beside cnn.md): the exact
 figures of its cheapest row, book-ch6-fc at seed 0 (under a minute to train), which the
 test suite (tests/test_reproduce.py) retrains and compares, so an engine change that moves
@@ -33,7 +42,6 @@ them fails the tests until the table is regenerated.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import statistics
 import sys
@@ -41,22 +49,31 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from report import machine, repository_relative, table, write
+from run_records import (
+    RECORDS,
+    RunRecord,
+    RunRecordError,
+    load_record,
+    record_from_model,
+    save_record,
+)
 from threadpoolctl import threadpool_limits
 
-from digitlab.data import Dataset, Split, load_mnist
+from digitlab.data import Dataset, load_mnist
 from digitlab.errors import DigitlabError
 from digitlab.evaluation.calibration import BINS
-from digitlab.evaluation.scoring import evaluate
+from digitlab.evaluation.scoring import counted, evaluate
+from digitlab.evaluation.selection import choose_from
 from digitlab.evaluation.tta import shift_averaged
 from digitlab.experiments.effects import difference, interval
 from digitlab.experiments.statistics import compare_paired, estimate
 from digitlab.nn.model_file import Model, load_model
 from digitlab.presets import ENSEMBLES, PRESETS, Ensemble, Preset, seeded_name
 from digitlab.train.callbacks import EpochLog
-from digitlab.train.history import History
 from digitlab.train.reproduce import Check, check_from_history, checks_path_for, write_checks
-from digitlab.train.to_file import has_trained, history_path_for, train_to_file
+from digitlab.train.to_file import has_trained, train_to_file
 
 CHAPTER_6 = [name for name in PRESETS if name.startswith("book-ch6-")]
 OURS = ["cnn-5x5", "cnn-best"]
@@ -65,7 +82,7 @@ OURS = ["cnn-5x5", "cnn-best"]
 #: shares -- data, shuffling, initialisation, sigmoid, softmax + log-likelihood, SGD, the
 #: choice of the best epoch -- though not the convolution or pooling themselves.
 CHECKED = "book-ch6-fc"
-WORK = Path("out/cnn")
+WORK = Path("out/cnn")  # models and checkpoints; their records go to RECORDS
 HEADER = [
     "preset",
     "network",
@@ -84,16 +101,35 @@ def model_path(preset: Preset, seed: int) -> Path:
     return WORK / f"{seeded_name(preset.name, seed)}.npz"
 
 
-def ensure_trained(preset: Preset, seed: int, data: Dataset, train: bool) -> Path | None:
-    """The model file of ``preset`` at ``seed``: trained (or resumed) now if ``train``,
-    else only if it is already there (a model of another spec there is an error)."""
-    path = model_path(preset, seed)
+def record_path(preset: Preset, seed: int) -> Path:
+    return RECORDS / f"{seeded_name(preset.name, seed)}.npz"
+
+
+def ensure_trained(preset: Preset, seed: int, data: Dataset, train: bool) -> RunRecord | None:
+    """The record of ``preset``'s run at ``seed``: the committed one if there is one;
+    else the run's model is trained (or resumed) now if ``train``, and a finished model
+    is recorded.  None when neither a record nor a finished model is there.  A record or
+    model of another spec there is an error: it would be reported as this preset's run."""
+    path, record_file = model_path(preset, seed), record_path(preset, seed)
     spec = preset.spec.with_overrides(seed=seed)
+    if record_file.exists():
+        record = load_record(record_file)
+        if record.spec != spec:
+            raise RunRecordError(
+                f"{record_file} records a run of another spec than {preset.name}'s at seed "
+                f"{seed}; delete it to record a new run"
+            )
+        return record
     if train:
         name = seeded_name(preset.name, seed)
         print(f"{name}: training into {path}", file=sys.stderr)
         train_to_file(spec, data, path, [EpochLog(name)])
-    return path if has_trained(spec, path) else None
+    if not has_trained(spec, path):
+        return None
+    record = record_from_model(path, data, machine())
+    save_record(record, record_file)
+    print(f"wrote {record_file}", file=sys.stderr)
+    return record
 
 
 def train_in_lane(preset: str, seed: int) -> None:
@@ -114,17 +150,6 @@ def train_all(runs: list[tuple[str, int]], data: Dataset, lanes: int) -> None:
             done.result()
 
 
-def minutes(path: Path) -> tuple[float, float | None]:
-    """The run's training passes, and its wall time (training plus the measuring after
-    each epoch; None for histories written before evaluation was timed), in minutes."""
-    history = json.loads(history_path_for(path).read_text())
-    training = sum(record["seconds"] for record in history) / 60
-    evaluation = [record.get("evaluation_seconds") for record in history]
-    if None in evaluation:
-        return training, None
-    return training, training + sum(evaluation) / 60
-
-
 def time_cells(runs: list[tuple[float, float | None]], suffix: str = "") -> list[str]:
     training = sum(run[0] for run in runs)
     walls = [run[1] for run in runs]
@@ -142,23 +167,22 @@ def command_for(preset: Preset, seed: int = 0) -> str:
     return f"digitlab train --preset {preset.name} --seed {seed}"
 
 
-def check_for(preset: Preset, path: Path) -> Check:
-    """The reproduction check of a finished seed-0 run: its figures from the history
-    recorded next to the model, exactly as the table shows them."""
-    history = read_history(path)
-    spec = load_model(path).spec
-    return check_from_history(f"{preset.name}, seed 0", command_for(preset), spec, history)
+def check_for(preset: Preset, record: RunRecord) -> Check:
+    """The reproduction check of a finished seed-0 run: its figures from the history it
+    recorded, exactly as the table shows them."""
+    name = f"{preset.name}, seed 0"
+    return check_from_history(name, command_for(preset), record.spec, record.history)
 
 
-def preset_row(preset: Preset, path: Path) -> list[object]:
-    metrics = load_model(path).metrics
+def preset_row(preset: Preset, record: RunRecord) -> list[object]:
+    metrics = record.metrics
     return [
         f"`{preset.name}`",
         preset.summary,
         *versus_book(100 * metrics.test_accuracy, preset.book_accuracy),
         f"{100 * metrics.validation_accuracy:.2f}",
         f"{metrics.best_epoch} of {metrics.epochs_run}",
-        *time_cells([minutes(path)]),
+        *time_cells([record.minutes()]),
         f"`{command_for(preset)}`",
     ]
 
@@ -170,10 +194,10 @@ def seed_list(seeds: list[int]) -> str:
     return ", ".join(map(str, seeds))
 
 
-def seeds_row(preset: Preset, runs: dict[int, Path]) -> list[object]:
-    """A preset at several seeds (``runs``: each finished seed's model): the mean test and
-    validation accuracy, each with its 95 % interval (Student's t) and range."""
-    metrics = [load_model(path).metrics for path in runs.values()]
+def seeds_row(preset: Preset, runs: dict[int, RunRecord]) -> list[object]:
+    """A preset at several seeds (``runs``: each finished seed's record): the mean test
+    and validation accuracy, each with its 95 % interval (Student's t) and range."""
+    metrics = [record.metrics for record in runs.values()]
     test = estimate([m.test_accuracy for m in metrics])
     validation = estimate([m.validation_accuracy for m in metrics])
     seeds = seed_list(sorted(runs))
@@ -183,13 +207,9 @@ def seeds_row(preset: Preset, runs: dict[int, Path]) -> list[object]:
         *versus_book(100 * test.mean, preset.book_accuracy),
         f"{100 * validation.mean:.2f}",
         "—",
-        *time_cells(list(map(minutes, runs.values())), " in all"),
+        *time_cells([record.minutes() for record in runs.values()], " in all"),
         f"`digitlab train --preset {preset.name} --seed S`, S = {seeds}",
     ]
-
-
-def read_history(path: Path) -> History:
-    return History.from_dicts(json.loads(history_path_for(path).read_text()))
 
 
 @dataclass(frozen=True)
@@ -238,12 +258,12 @@ def paired_section(
     return f"\n\n## {title}\n\n{intro}\n\n{table(header, rows)}{summary}\n"
 
 
-def averaging_section(name: str, runs: dict[int, Path]) -> str:
+def averaging_section(name: str, runs: dict[int, RunRecord]) -> str:
     """What the moving average bought in each finished run of preset ``name`` that
     recorded its raw weights' accuracies, and over the seeds; "" if none did."""
     pairs = {}
-    for seed, path in runs.items():
-        effect = read_history(path).averaging_effect()
+    for seed, record in runs.items():
+        effect = record.history.averaging_effect()
         if effect is not None:
             kept = effect.averaged
             pairs[seed] = (
@@ -264,8 +284,9 @@ def averaging_section(name: str, runs: dict[int, Path]) -> str:
 
 
 def tta_section(name: str, runs: dict[int, Path], data: Dataset) -> str:
-    """Each finished run of preset ``name`` measured with and without test-time
-    augmentation (its image and 1-pixel shifts, averaged), and over the seeds."""
+    """Each finished run of preset ``name`` (``runs``: seed -> its model, which this needs
+    beyond the record) measured with and without test-time augmentation (its image and
+    1-pixel shifts, averaged), and over the seeds."""
 
     def measured(model: Model, answering: Model) -> Measured:
         return Measured(
@@ -299,8 +320,8 @@ class Confidence:
     ece: float
 
 
-def confidence_of(path: Path, data: Dataset) -> Confidence:
-    scores = evaluate([load_model(path)], data.validation).uncalibrated
+def confidence_of(record: RunRecord, data: Dataset) -> Confidence:
+    scores = record.confidence(data.validation)
     return Confidence(scores.nll, scores.ece)
 
 
@@ -335,7 +356,7 @@ def confidence_part(names: tuple[str, str], pairs: dict[int, tuple[Confidence, C
     )
 
 
-def variant_section(preset: Preset, runs: dict[int, Path], data: Dataset) -> str:
+def variant_section(preset: Preset, runs: dict[int, RunRecord], data: Dataset) -> str:
     """Each finished run of ``preset`` beside the run of the preset it varies at the same
     seed: their accuracies and how sure each is, and the mean differences over the seeds;
     "" for a preset that varies none."""
@@ -343,11 +364,11 @@ def variant_section(preset: Preset, runs: dict[int, Path], data: Dataset) -> str
         return ""
     base = PRESETS[preset.varies]
     pairs, confidences = {}, {}
-    for seed, path in runs.items():
-        base_path = ensure_trained(base, seed, data, False)
-        if base_path is not None:
-            pairs[seed] = (measured_as_kept(path), measured_as_kept(base_path))
-            confidences[seed] = (confidence_of(path, data), confidence_of(base_path, data))
+    for seed, record in runs.items():
+        base_record = ensure_trained(base, seed, data, False)
+        if base_record is not None:
+            pairs[seed] = (measured_as_kept(record), measured_as_kept(base_record))
+            confidences[seed] = (confidence_of(record, data), confidence_of(base_record, data))
     names = (f"`{preset.name}`", f"`{base.name}`")
     return paired_section(
         f"`{preset.name}` against `{base.name}`",
@@ -362,31 +383,64 @@ def variant_section(preset: Preset, runs: dict[int, Path], data: Dataset) -> str
     ) + (confidence_part(names, confidences) if confidences else "")
 
 
-def measured_as_kept(path: Path) -> Measured:
+def measured_as_kept(record: RunRecord) -> Measured:
     """A finished run as it was kept: its best validation epoch and that epoch's figures."""
-    metrics = load_model(path).metrics
+    metrics = record.metrics
     return Measured(metrics.best_epoch, metrics.validation_accuracy, metrics.test_accuracy)
 
 
-def ensemble_row(ensemble: Ensemble, paths: list[Path], data: Dataset) -> list[object]:
-    models = [load_model(path) for path in paths]
+def averaged_accuracy(records: list[RunRecord], split: str, labels: np.ndarray) -> float:
+    """The accuracy, in %, of ``records``' probabilities averaged on ``split``, counted
+    as ``digitlab evaluate`` counts its models' (calibrated only if all are)."""
+    probabilities = np.mean(counted([record.vote(split) for record in records]), axis=0)
+    return 100 * float((probabilities.argmax(axis=1) == labels).mean())
 
-    def accuracy(split: Split) -> float:
-        return 100 * evaluate(models, split).accuracy
 
-    members = [100 * model.metrics.test_accuracy for model in models]
-    validation = [100 * model.metrics.validation_accuracy for model in models]
+def ensemble_row(ensemble: Ensemble, records: list[RunRecord], data: Dataset) -> list[object]:
+    def accuracy(split: str) -> float:
+        return averaged_accuracy(records, split, getattr(data, split).labels)
+
+    members = [100 * record.metrics.test_accuracy for record in records]
+    validation = [100 * record.metrics.validation_accuracy for record in records]
     return [
         f"`{ensemble.name}`",
         f"{ensemble.summary}; members {min(members):.2f}–{max(members):.2f} "
         f"(mean {statistics.mean(members):.2f}; validation mean "
         f"{statistics.mean(validation):.2f})",
-        *versus_book(accuracy(data.test), ensemble.book_accuracy),
-        f"{accuracy(data.validation):.2f}",
+        *versus_book(accuracy("test"), ensemble.book_accuracy),
+        f"{accuracy('validation'):.2f}",
         "—",
-        *time_cells([minutes(path) for path in paths], " in all"),
+        *time_cells([record.minutes() for record in records], " in all"),
         f"`digitlab train --preset {ensemble.name}`",
     ]
+
+
+def chosen_ensemble_section(candidates: dict[str, RunRecord], data: Dataset) -> str:
+    """An ensemble whose members, and their number, are chosen on the validation images
+    from ``candidates`` (run name -> record) by greedy forward selection
+    (:mod:`digitlab.evaluation.selection`, as ``digitlab evaluate --choose`` chooses),
+    with the test accuracy of what was chosen: the test set plays no part in the choice."""
+    names = list(candidates)
+    votes = [candidates[name].vote("validation") for name in names]
+    choice = choose_from(votes, data.validation.labels)
+    members = [candidates[names[index]] for index in choice.members]
+    test = averaged_accuracy(members, "test", data.test.labels)
+    header = ["step", "run taken", "its validation % alone", "ensemble validation %", "NLL"]
+    rows = [
+        [number, f"`{names[step.member]}`", f"{100 * choice.alone[step.member]:.2f}",
+         f"{100 * step.accuracy:.2f}", f"{step.nll:.4f}"]
+        for number, step in enumerate(choice.steps, 1)
+    ]  # fmt: skip
+    left = [f"`{name}`" for index, name in enumerate(names) if choice.step_of(index) is None]
+    left_out = f"Left out: {', '.join(left)}." if left else "Every candidate was taken."
+    return (
+        f"\n\n## An ensemble chosen on validation from {len(names)} runs\n\n"
+        "Starting from the run with the best validation accuracy, the run whose addition "
+        "gives the averaged probabilities the best validation accuracy is taken, one at a "
+        "time, until no addition improves it (ties broken by the validation NLL).\n\n"
+        f"{table(header, rows)}\n\n{left_out}  The {len(members)} runs taken, averaged: "
+        f"**{test:.2f} % on test**.\n"
+    )
 
 
 def main() -> None:
@@ -428,6 +482,11 @@ def main() -> None:
         help="also measure each finished run with test-time augmentation (about a minute "
         "per convolutional network)",
     )
+    parser.add_argument(
+        "--choose",
+        action="store_true",
+        help="also choose an ensemble on validation from every finished run of the presets",
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/results/cnn.md"))
     args = parser.parse_args()
     if args.lanes < 1:
@@ -441,39 +500,48 @@ def main() -> None:
         train_all(list(dict.fromkeys(runs)), data, args.lanes)
 
     rows, missing, checks, sections = [], [], [], []
+    candidates: dict[str, RunRecord] = {}
     for name in args.presets:
-        path = ensure_trained(PRESETS[name], 0, data, False)
-        finished = {0: path} if path else {}
-        if path:
-            rows.append(preset_row(PRESETS[name], path))
+        record = ensure_trained(PRESETS[name], 0, data, False)
+        finished = {0: record} if record else {}
+        if record:
+            rows.append(preset_row(PRESETS[name], record))
             if name == CHECKED:
-                checks.append(check_for(PRESETS[name], path))
+                checks.append(check_for(PRESETS[name], record))
         else:
             missing.append(name)
         if args.seeds > 1:
             found = {
                 seed: ensure_trained(PRESETS[name], seed, data, False) for seed in range(args.seeds)
             }
-            trained = {seed: path for seed, path in found.items() if path}
+            trained = {seed: record for seed, record in found.items() if record}
             if len(trained) > 1:
                 rows.append(seeds_row(PRESETS[name], trained))
             finished = trained
             if len(trained) < args.seeds:
                 missing.append(f"{name} at seeds {seed_list(sorted(set(found) - set(trained)))}")
+        candidates |= {seeded_name(name, seed): record for seed, record in finished.items()}
         sections.append(averaging_section(name, finished))
         sections.append(variant_section(PRESETS[name], finished, data))
         if args.tta:
-            sections.append(tta_section(name, finished, data))
+            models = {seed: model_path(PRESETS[name], seed) for seed in finished}
+            on_disk = {seed: path for seed, path in models.items() if path.exists()}
+            sections.append(tta_section(name, on_disk, data))
+            if len(on_disk) < len(models):
+                absent = seed_list(sorted(set(models) - set(on_disk)))
+                missing.append(f"test-time augmentation of {name} at seeds {absent} (no model)")
     for name in args.ensembles:
         ensemble = ENSEMBLES[name]
-        paths = [
+        records = [
             ensure_trained(PRESETS[preset], seed, data, False) for preset, seed in ensemble.members
         ]
-        finished = [path for path in paths if path]
-        if len(finished) == len(paths):
+        finished = [record for record in records if record]
+        if len(finished) == len(records):
             rows.append(ensemble_row(ensemble, finished, data))
         else:
-            missing.append(f"{name} ({len(finished)} of {len(paths)} members trained)")
+            missing.append(f"{name} ({len(finished)} of {len(records)} members trained)")
+    if args.choose and len(candidates) > 1:
+        sections.append(chosen_ensemble_section(candidates, data))
     pending = f"\n\nNot run yet: {', '.join(missing)}." if missing else ""
     command = " ".join(["python benchmarks/cnn.py", *sys.argv[1:]])
     write(

@@ -54,6 +54,14 @@ def log_probabilities(probabilities: np.ndarray) -> np.ndarray:
         return np.maximum(np.log(np.asarray(probabilities, dtype=np.float64)), LOG_FLOOR)
 
 
+def tempered_probabilities(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """A network's own probabilities as a model calibrated at ``temperature`` states
+    them: their logarithms divided by the temperature, through softmax again (float32).
+    What a calibrated model answers is this function of what its network says, so the
+    network's probabilities and the temperature are all a record of its answers needs."""
+    return softmax(log_probabilities(probabilities) / temperature, axis=1).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class Calibration:
     """How to turn the network's outputs into honest probabilities and doubt, fitted on
@@ -320,8 +328,7 @@ class Model:
     def _tempered(self, probabilities: np.ndarray) -> np.ndarray:
         if self.calibration is None:
             return probabilities
-        logits = log_probabilities(probabilities) / self.calibration.temperature
-        return softmax(logits, axis=1).astype(np.float32)
+        return tempered_probabilities(probabilities, self.calibration.temperature)
 
     def predict_proba(self, images: object) -> np.ndarray:
         """Ten probabilities per image, (n, 10) float32, calibrated when the model is;
