@@ -58,3 +58,16 @@ def test_an_error_names_the_file_asked_for_not_the_temporary_one(tmp_path: Path)
     with pytest.raises(OSError) as found:  # a folder that takes no new files
         atomic_write(Path("/proc/m.npz"), lambda handle: handle.write(b"x"))
     assert found.value.filename == "/proc/m.npz"
+
+
+def test_a_symbolic_link_is_written_through_and_kept(tmp_path: Path) -> None:
+    """latest.npz -> run42.npz: rewriting latest.npz (digitlab calibrate, say) updates
+    run42.npz and leaves latest.npz a link to it, rather than a copy beside it."""
+    (tmp_path / "store").mkdir()
+    target = tmp_path / "store" / "run42.npz"
+    target.write_bytes(b"old")
+    link = tmp_path / "latest.npz"
+    link.symlink_to(target)
+    atomic_write(link, lambda handle: handle.write(b"new"))
+    assert link.is_symlink() and target.read_bytes() == b"new"
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["run42.npz"]

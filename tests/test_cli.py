@@ -217,6 +217,39 @@ def test_predict_own_images(trained, run_cli, mnist, tmp_path: Path) -> None:
     assert right >= 7
 
 
+def test_predict_knows_a_model_by_any_case_or_by_its_content(
+    trained, run_cli, mnist, tmp_path: Path
+) -> None:
+    """M.NPZ, or a model saved without the suffix, is the model to use, not an image that
+    fails to read while the bundled model answers; the same model twice is refused."""
+    import shutil
+
+    folder, _ = trained
+    image = tmp_path / "digit.png"
+    Image.fromarray((mnist.test.images[0].reshape(28, 28) * 255).astype(np.uint8)).save(image)
+    expected = json.loads(run_cli("predict", folder / "m.npz", image, "--json").stdout)
+    for name in ("M.NPZ", "mymodel"):
+        shutil.copy(folder / "m.npz", tmp_path / name)
+        result = run_cli("predict", tmp_path / name, image, "--json")
+        assert result.returncode == 0, result.stderr
+        found = json.loads(result.stdout)
+        assert found["model"] == str(tmp_path / name)
+        assert found["predictions"] == expected["predictions"]
+    assert_one_line_error(
+        run_cli("predict", folder / "m.npz", folder / "m.npz", image), "is given twice"
+    )
+    assert_one_line_error(run_cli("evaluate", folder / "m.npz", folder / "m.npz"), "given twice")
+
+
+def test_evaluate_refuses_plots_inside_the_images_it_scores(trained, run_cli, tmp_path) -> None:
+    folder, _ = trained
+    (tmp_path / "mine" / "1").mkdir(parents=True)
+    result = run_cli("evaluate", folder / "m.npz", "--images", tmp_path / "mine",
+                     "--plots", tmp_path / "mine" / "1")  # fmt: skip
+    assert_one_line_error(result, "would be read as your digits")
+    assert list((tmp_path / "mine" / "1").iterdir()) == []
+
+
 def test_predict_without_a_model_uses_the_bundled_one_and_says_when_unsure(
     run_cli, mnist, tmp_path: Path
 ) -> None:

@@ -218,3 +218,67 @@ def test_to_mnist_names_what_it_takes(tmp_path: Path) -> None:
         to_mnist(str(tmp_path / "x.png"))
     with pytest.raises(ImageError, match="a 2-D array of grey levels, not list"):
         to_mnist([["a"]])
+
+
+def test_load_image_takes_what_a_python_user_holds(tmp_path: Path) -> None:
+    """A path, the file's bytes in any bytes-like form, a file opened in binary mode, or
+    a Pillow image already open: the same pixels from each."""
+    strokes = np.full((40, 30), 255, dtype=np.uint8)
+    strokes[5:35, 12:16] = 0
+    Image.fromarray(strokes).save(tmp_path / "one.png")
+    expected = load_image(tmp_path / "one.png")
+    data = (tmp_path / "one.png").read_bytes()
+    with open(tmp_path / "one.png", "rb") as handle:
+        from_handle = load_image(handle)
+    with Image.open(tmp_path / "one.png") as image:
+        from_pillow = load_image(image)
+    for pixels in (load_image(str(tmp_path / "one.png")), load_image(bytearray(data)),
+                   load_image(memoryview(data)), load_image(io.BytesIO(data)), from_handle,
+                   from_pillow):  # fmt: skip
+        np.testing.assert_array_equal(pixels, expected)
+    with pytest.raises(ImageError, match="not int"):
+        load_image(3)
+    with pytest.raises(ImageError, match="to_mnist"):
+        load_image(strokes)
+    with pytest.raises(ImageError, match="path is empty"):
+        load_image("")
+    with pytest.raises(ImageError, match="too long"):
+        load_image(tmp_path / ("a" * 5000 + ".png"))
+
+
+def stroke_on_paper(paper: float, ink: float) -> np.ndarray:
+    """A vertical stroke of grey level ``ink`` on paper of ``paper``, on a 0-1 scale."""
+    pixels = np.full((100, 100), paper)
+    pixels[20:80, 45:52] = ink
+    return pixels
+
+
+@pytest.mark.parametrize("ink", [0.52, 0.9])
+def test_a_picture_reads_alike_on_every_grey_scale(ink: float) -> None:
+    """Floats in [0, 1], 0-255 levels (as floats or 8-bit) and 16-bit levels are one
+    picture: faint ink is blank on each, clear ink the same digit on each."""
+    picture = stroke_on_paper(0.5, ink)
+    forms = [picture, picture * 255, np.rint(picture * 255).astype(np.uint8),
+             np.rint(picture * 65535).astype(np.uint16)]  # fmt: skip
+    if ink < 0.6:  # 2 % brighter than the paper: below MIN_CONTRAST on any scale
+        for form in forms:
+            with pytest.raises(ImageError, match="blank"):
+                to_mnist(form)
+        return
+    first = to_mnist(forms[0])
+    for form in forms[1:]:
+        np.testing.assert_allclose(to_mnist(form), first, atol=0.01)
+
+
+def test_one_grey_level_of_ink_and_grey_noise_are_blank() -> None:
+    one_level = np.full((100, 100), 128, dtype=np.uint8)
+    one_level[20:80, 45:52] = 129
+    noise = np.random.default_rng(0).integers(120, 123, (100, 100)).astype(np.uint8)
+    for picture in (one_level, noise):
+        with pytest.raises(ImageError, match="blank"):
+            to_mnist(picture)
+
+
+def test_huge_but_finite_grey_levels_are_scaled_not_called_infinite() -> None:
+    digit = to_mnist(stroke_on_paper(0.0, 1.0) * 1e300)
+    np.testing.assert_allclose(digit, to_mnist(stroke_on_paper(0.0, 1.0)), atol=1e-6)

@@ -211,9 +211,16 @@ def test_several_processes_serve_the_model_they_were_given(tmp_path: Path) -> No
                 assert json.load(answer)["unsure"] is None
 
 
-def test_ctrl_c_stops_the_service_and_its_processes_without_a_traceback() -> None:
+@pytest.mark.parametrize(
+    "stop, whole_group",
+    [("SIGINT", True), ("SIGTERM", True), ("SIGTERM", False)],
+    ids=["ctrl-c", "systemd-stop", "docker-stop"],
+)
+def test_a_stop_ends_the_service_and_its_processes_cleanly(stop: str, whole_group: bool) -> None:
     """Ctrl-C in a terminal reaches every process of its group, the answering processes
-    too: the service stops with all of them, printing no traceback."""
+    too; a service manager's SIGTERM reaches the group (systemd) or the serving process
+    alone (docker stop).  Each way the service stops with all its processes, printing
+    no traceback and no warning (SIGTERM used to leave 'leaked semaphore' warnings)."""
     import signal
     import time
     import urllib.request
@@ -237,12 +244,16 @@ def test_ctrl_c_stops_the_service_and_its_processes_without_a_traceback() -> Non
                     break
             except OSError:
                 time.sleep(0.2)
-        os.killpg(process.pid, signal.SIGINT)
+        if whole_group:
+            os.killpg(process.pid, getattr(signal, stop))
+        else:
+            process.send_signal(getattr(signal, stop))
         _, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 0 and "Traceback" not in stderr, stderr
+    assert "leaked" not in stderr and "Warning" not in stderr, stderr
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # exited processes linger until init reaps them
         try:
@@ -251,3 +262,44 @@ def test_ctrl_c_stops_the_service_and_its_processes_without_a_traceback() -> Non
             return  # no process of the group is left
         time.sleep(0.2)
     pytest.fail("processes of the service outlived it")
+
+
+def test_an_empty_host_is_refused_and_ipv6_is_served() -> None:
+    """An empty --host (an unset "$HOST") would have uvicorn listen on every interface;
+    an IPv6 address used to be refused by the check made before starting."""
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    from digitlab.serve.background import free_port
+
+    empty = subprocess.run(
+        [sys.executable, "-m", "digitlab", "serve", "--host", ""],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert empty.returncode == 1 and "--host is empty" in empty.stderr, empty.stderr
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digitlab", "serve", "--host", "::1", "--port", str(port),
+         "--workers", "1"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://[::1]:{port}/api/health", timeout=1) as r:
+                    assert json.load(r)
+                    break
+            except OSError:
+                assert process.poll() is None, process.stderr.read()
+                assert time.monotonic() < deadline, "the IPv6 service did not answer"
+                time.sleep(0.2)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

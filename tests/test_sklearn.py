@@ -180,6 +180,18 @@ def test_a_data_frame_s_column_names_are_kept_and_checked(digits) -> None:
         classifier.predict(pandas.DataFrame(test_rows, columns=names[::-1]))
     unnamed = DigitClassifier(**SMALL).fit(train_images, train_labels)
     assert not hasattr(unnamed, "feature_names_in_")
+    # a refit that fails leaves the fitted estimator whole: names and model still agree
+    with pytest.raises(ArrayError):
+        classifier.fit(frame.iloc[:, :700], train_labels)
+    assert classifier.feature_names_in_.tolist() == names
+    np.testing.assert_array_equal(
+        classifier.predict(pandas.DataFrame(test_rows, columns=names)), answers
+    )
+    # pandas' nullable integer columns are the integers they hold
+    grey = pandas.DataFrame(np.rint(test_rows * 255).astype(np.int64), columns=names)
+    np.testing.assert_array_equal(
+        classifier.predict(grey.astype("Int64")), classifier.predict(grey)
+    )
 
 
 def test_verbose_shows_the_epochs_and_quiet_is_the_default(digits, capsys) -> None:

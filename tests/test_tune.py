@@ -123,6 +123,23 @@ def test_the_command_tunes_a_folder_and_reports_in_json(
     assert "none held out, so what the tuning gained is not measured" in plain.stdout
 
 
+def test_tune_never_writes_over_a_picture_or_the_model_it_tunes(
+    run_cli, model: Model, person: Split, tmp_path: Path
+) -> None:
+    save_model(tmp_path / "m.npz", model)
+    write_folder(Split(person.images[:20], person.labels[:20]), tmp_path / "mine")
+    picture = next((tmp_path / "mine").rglob("*.png"))
+    kept = {path: path.read_bytes() for path in (picture, tmp_path / "m.npz")}
+    for out, says in ((picture, "is no name for a model file; end it in .npz"),
+                      (tmp_path / "m.npz", "--out and --model name the same file")):  # fmt: skip
+        result = run_cli(
+            "tune", "--model", tmp_path / "m.npz", "--images", tmp_path / "mine",
+            "--out", out, "--epochs", "1",
+        )  # fmt: skip
+        assert result.returncode == 1 and says in result.stderr, result.stderr
+    assert all(path.read_bytes() == content for path, content in kept.items())
+
+
 def test_tune_says_what_it_takes(model: Model, person: Split, mnist: Dataset) -> None:
     from digitlab.data.folders import LabelledImages
     from digitlab.errors import ModelFileError

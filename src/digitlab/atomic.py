@@ -23,8 +23,12 @@ def _umask() -> int:
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Create or replace ``path`` with what ``write`` writes to the handle it is given.
-    A replaced file keeps its permissions; a new one gets the usual ones."""
-    path = Path(path)
+    A replaced file keeps its permissions; a new one gets the usual ones.  A symbolic
+    link is written through, as writing to it would be: the file it points to is
+    replaced and the link kept (``latest.npz -> run42.npz`` stays a link).  A hard link
+    cannot be: the new content is a new file, and the other names keep the old one."""
+    asked = Path(path)
+    path = asked.resolve() if asked.is_symlink() else asked
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
@@ -33,7 +37,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise _named(exc, path) from None
+        raise _named(exc, asked) from None
     try:
         os.chmod(tmp, mode)  # mkstemp makes files private
         with os.fdopen(fd, "wb") as handle:
@@ -42,7 +46,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise _named(exc, path) from None
+            raise _named(exc, asked) from None
         raise
 
 

@@ -14,6 +14,7 @@ import shlex
 import sys
 import tempfile
 import warnings
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -380,6 +381,13 @@ def train(
     report_training(result, out, history, checkpoint, as_json)
 
 
+def check_output_name(path: Path | None, flag: str, suffixes: tuple[str, ...], kind: str) -> None:
+    """Refuse an output named as another kind of file (``--out notes.txt`` would turn
+    someone's text, or a picture of their digits, into a model file)."""
+    if path is not None and path.suffix.lower() not in suffixes:
+        raise SpecError(f"{flag}: {path} is no name for {kind}; end it in {' or '.join(suffixes)}")
+
+
 def check_training_files(
     out: Path | None,
     history: Path | None,
@@ -391,15 +399,9 @@ def check_training_files(
     something else: a model, checkpoint or history under a name of another kind, or two
     of them (or the spec being read, or the checkpoint being resumed) at one path -- the
     model would be deleted with the checkpoint, or a history written over it."""
-    for path, flag, suffixes, kind in (
-        (out, "--out", (".npz",), "a model file"),
-        (checkpoint, "--checkpoint", (".npz",), "a checkpoint"),
-        (history, "--history", (".json", ".csv"), "a history"),
-    ):
-        if path is not None and path.suffix.lower() not in suffixes:
-            raise SpecError(
-                f"{flag}: {path} is no name for {kind}; end it in {' or '.join(suffixes)}"
-            )
+    check_output_name(out, "--out", (".npz",), "a model file")
+    check_output_name(checkpoint, "--checkpoint", (".npz",), "a checkpoint")
+    check_output_name(history, "--history", (".json", ".csv"), "a history")
     if resume is not None:  # a resumed run checkpoints where it resumed from
         checkpoint_flag, checkpoint = "--resume", resume
     else:
@@ -595,7 +597,12 @@ def evaluate(
         raise SpecError(f"--split: input should be 'test' or 'validation', not {split!r}")
     if choose and len(model_paths) < 2:
         raise SpecError("--choose picks an ensemble's members: give at least two models")
-    models = with_tta([load_model(path) for path in model_paths], tta)
+    if plots is not None and images is not None and is_inside(plots, images):
+        raise SpecError(
+            f"--plots: {plots} is inside --images {images}; the plots would be read as "
+            "your digits next time"
+        )
+    models = with_tta(load_models(model_paths), tta)
     data = load_data(data_dir) if choose or (images is None and split == "validation") else None
     choice = None
     if choose:
@@ -810,6 +817,12 @@ def tune_command(
     """Adapt a model to your own handwriting: train it further on your labelled digits
     mixed with MNIST's, and say what it gained on those of yours it never saw (with 95 %
     intervals and McNemar's test) and what it kept on MNIST's test set."""
+    check_output_name(out, "--out", (".npz",), "a model file")
+    if model_path is not None and out.resolve() == model_path.resolve():
+        raise SpecError(
+            f"--out and --model name the same file ({out}); give the tuned model its own "
+            "name, so the model it started from is kept"
+        )
     check_writable(out, "--out")
     folder = load_labelled_folder(images)
     for skipped in folder.skipped:
@@ -867,6 +880,32 @@ def info(
     print(summary.text())
 
 
+def is_model_file(path: Path) -> bool:
+    """Whether ``predict`` reads ``path`` as a model: named .npz (in any case), or a zip
+    archive under another name, as a model saved without the suffix is (images are not)."""
+    if path.suffix.lower() == ".npz":
+        return True
+    try:
+        return path.is_file() and zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
+def load_models(paths: list[Path]) -> list[Model]:
+    """The models at ``paths``, each file once: the same file twice (a repeated glob) would
+    make an ensemble that only looks larger than its one model."""
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        first = seen.setdefault(path.resolve(), path)
+        if first is not path:
+            raise SpecError(f"{path} is given twice; an ensemble's models must be different files")
+    return [load_model(path) for path in paths]
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
 @app.command("predict")
 def predict(
     paths: list[Path] = typer.Argument(
@@ -880,11 +919,11 @@ def predict(
 ) -> None:
     """Recognise the digit in each image (any size, dark-on-light or light-on-dark), and
     say "unsure" -- with the digits it is torn between -- when a calibrated model is."""
-    model_paths = [p for p in paths if p.suffix == ".npz"]
-    images = [p for p in paths if p.suffix != ".npz"]
+    model_paths = [p for p in paths if is_model_file(p)]
+    images = [p for p in paths if not is_model_file(p)]
     if not images:
         raise SpecError("give at least one image (PNG/JPEG) after the model")
-    models = with_tta([load_model(path) for path in model_paths] or [load_bundled_model()], tta)
+    models = with_tta(load_models(model_paths) or [load_bundled_model()], tta)
     answers = predict_files(models, images)
     if as_json:
         names = [str(p) for p in model_paths] or [BUNDLED_NAME]
@@ -956,6 +995,7 @@ def serve(
     ),
 ) -> None:
     """Serve the draw-a-digit web page and its JSON API (OpenAPI schema at /docs)."""
+    import signal
     import socket
 
     import uvicorn
@@ -963,20 +1003,36 @@ def serve(
     from digitlab.serve.app import create_app
     from digitlab.serve.protocol import TimelyH11Protocol
 
+    if not host.strip():  # uvicorn would take "" as every interface
+        raise SpecError(
+            "--host is empty: give an address, 127.0.0.1 (this machine only, the default) "
+            "or 0.0.0.0 (every interface)"
+        )
+    ipv6 = ":" in host
+    where = f"[{host}]:{port}" if ipv6 else f"{host}:{port}"
+    family = socket.AF_INET6 if ipv6 else socket.AF_INET
     try:  # fail with one clear line if the address is taken, before anything starts
-        with socket.create_server((host, port)):
+        with socket.create_server((host, port), family=family):
             pass
     except OSError as exc:
         raise DigitlabError(
-            f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port, "
-            "or check --host"
+            f"cannot listen on {where} ({exc.strerror}); choose another --port, or check --host"
         ) from None
     web = create_app(model, processes=workers)  # a bad model file fails here, with one line
     say(
-        f"serving {model or 'the bundled model'} at http://{host}:{port}, answering in "
+        f"serving {model or 'the bundled model'} at http://{where}, answering in "
         f"{workers} process{'es' if workers > 1 else ''} (Ctrl-C stops)"
     )
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(web, host=host, port=port, log_level="warning", http=TimelyH11Protocol)
+
+
+def _stopped(signum: int, frame: object) -> None:
+    """SIGTERM (a service manager's stop): uvicorn shuts down as on Ctrl-C, its answering
+    processes closed, and then raises the signal again so the process ends by it.  Left to
+    the default action that would kill the interpreter before its exit handlers, and
+    multiprocessing would warn of the pool's semaphores as leaked; this ends it normally."""
+    raise SystemExit(0)
 
 
 @app.command("export")

@@ -32,6 +32,7 @@ data and is read as [0, 1].)
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 from scipy.sparse import issparse
@@ -52,6 +53,20 @@ SHAPES = (
 LIGHT_MEAN = 0.6
 
 
+def _nullable_numbers(frame: Any, array: np.ndarray) -> np.ndarray:
+    """pandas' nullable columns (Int64, Float64: what ``read_csv`` with
+    ``dtype_backend="numpy_nullable"`` gives) come out of ``np.asarray`` as objects: as the
+    numbers they hold instead -- integers stay integers, and a missing value is NaN,
+    which is then refused as such.  Anything else is left as it was."""
+    dtypes = list(frame.dtypes) if hasattr(frame, "columns") else [frame.dtype]
+    numpy_types = [getattr(dtype, "numpy_dtype", None) for dtype in dtypes]
+    if any(found is None or found.kind not in "uif" for found in numpy_types):
+        return array
+    if any(found.kind == "f" for found in numpy_types) or bool(np.asarray(frame.isna()).any()):
+        return frame.to_numpy(dtype=np.float64, na_value=np.nan)
+    return frame.to_numpy(dtype=np.int64)
+
+
 def pixel_rows(images: object) -> np.ndarray:
     """``images`` as float32 rows of :data:`~digitlab.spec.PIXELS` pixels in [0, 1].
 
@@ -65,6 +80,8 @@ def pixel_rows(images: object) -> np.ndarray:
         array = np.asarray(images)
     except ValueError:  # nested lists of unequal lengths
         raise ArrayError(f"images must be an array of shape {SHAPES}") from None
+    if array.dtype == object and hasattr(images, "to_numpy"):
+        array = _nullable_numbers(images, array)
     if array.dtype.kind not in "uif":
         raise ArrayError(f"pixels must be integer or float numbers, not {array.dtype}")
     rows = _as_rows(array)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import io
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -39,14 +40,19 @@ WORKING_SIDE = 256
 #: The paper's brightness is estimated on blocks this many times smaller than its window.
 PAPER_STEPS = 8
 MAX_PIXELS = 40_000_000
-#: Grey levels beyond this are scaled down first (float32 differences would overflow).
-MAX_LEVEL = 1e6
+#: The white of the usual grey scales: [0, 1] floats, 8-bit and 16-bit levels.
+GREY_SCALES = (1.0, 255.0, 65535.0)
+#: The largest value still read as on the [0, 1] scale (see :func:`grey_scale`).
+UNIT_OVERSHOOT = 2.0
 #: Pillow modes holding grey levels wider than 8 bits.
 WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
-def load_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Read a PNG/JPEG (path or bytes) as grayscale floats in [0, 1], upright.
+def load_image(
+    source: Path | str | bytes | BinaryIO | Image.Image, max_pixels: int = MAX_PIXELS
+) -> np.ndarray:
+    """Read a PNG/JPEG as grayscale floats in [0, 1], upright: from a path, the file's
+    bytes, a file opened in binary mode, or a Pillow image already open.
 
     Images over ``max_pixels`` are refused from their header, before being decoded.  A
     phone stores a photo as its sensor saw it and records in the EXIF orientation tag how
@@ -54,29 +60,60 @@ def load_image(source: Path | bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray
     background that contrasts with the ink (:func:`_flattened`): dark ink on white, light
     ink (a digit cut out, or drawn white on a transparent canvas) on black.
     """
-    name = "image data" if isinstance(source, bytes) else str(source)
-    if not isinstance(source, bytes) and Path(source).exists() and not Path(source).is_file():
-        raise ImageError(f"{name} is not a regular file (a folder, a pipe or a device?)")
+    if isinstance(source, Image.Image):
+        return _read(source, "the image", max_pixels)
+    if isinstance(source, bytearray | memoryview):
+        source = bytes(source)
+    if isinstance(source, bytes):
+        name, opened = "image data", io.BytesIO(source)
+    elif hasattr(source, "read"):
+        name, opened = str(getattr(source, "name", "the file")), source
+    elif isinstance(source, str | Path):
+        name, opened = str(source), _regular_file(source)
+    else:
+        raise ImageError(
+            "load_image takes a file path, the file's bytes, a file opened in binary mode or "
+            f"a PIL image, not {type(source).__name__}"
+            + (" (pixels already in an array go to to_mnist)" if hasattr(source, "shape") else "")
+        )
     try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
-            if image.width * image.height > max_pixels:
-                raise ImageTooLargeError(
-                    f"{name} is too large ({image.width}x{image.height} pixels)"
-                )
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                image = _flattened(image.convert("RGBA"))
-            if image.mode in WIDE_MODES:  # 16-bit or float grey: "L" would clip it at 255
-                return _wide_gray(np.asarray(image, dtype=np.float32))
-            gray = np.asarray(image.convert("L"), dtype=np.float32)
+        with Image.open(opened) as image:
+            return _read(image, name, max_pixels)
     except Image.DecompressionBombError:  # Pillow's own limit, checked when opening
         raise ImageTooLargeError(f"{name} is too large (a decompression bomb)") from None
     except FileNotFoundError:
         raise ImageError(f"{name} does not exist") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise ImageError(f"{name} is not a readable PNG/JPEG image") from None
-    return gray / 255
+
+
+def _regular_file(path: str | Path) -> Path:
+    """``path``, if it could name an image file: not empty, not a folder or device."""
+    if not str(path):
+        raise ImageError("no image file named (the path is empty)")
+    path = Path(path)
+    try:
+        if path.exists() and not path.is_file():
+            raise ImageError(f"{path} is not a regular file (a folder, a pipe or a device?)")
+    except OSError as error:  # a name too long for the system, say
+        raise ImageError(f"{path}: {error.strerror}") from None
+    return path
+
+
+def _read(image: Image.Image, name: str, max_pixels: int) -> np.ndarray:
+    """The grey levels of an open image, in [0, 1] and upright (see :func:`load_image`)."""
+    if image.width * image.height > max_pixels:
+        raise ImageTooLargeError(f"{name} is too large ({image.width}x{image.height} pixels)")
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+            image = _flattened(image.convert("RGBA"))
+        if image.mode in WIDE_MODES:  # 16-bit or float grey: "L" would clip it at 255
+            return _wide_gray(np.asarray(image, dtype=np.float64)).astype(np.float32)
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255
+    except (OSError, SyntaxError, ValueError):
+        raise ImageError(f"{name} is not a readable PNG/JPEG image") from None
 
 
 def _flattened(image: Image.Image) -> Image.Image:
@@ -101,13 +138,24 @@ def _flattened(image: Image.Image) -> Image.Image:
 
 
 def _wide_gray(pixels: np.ndarray) -> np.ndarray:
-    """Grey levels of a 16-bit or floating-point image in [0, 1]: scaled by the largest
-    value its type holds (1, 255 or 65535, whichever first covers the image's range)."""
+    """Grey levels of a 16-bit or floating-point image in [0, 1] (see :func:`grey_scale`)."""
     if not np.isfinite(pixels).all():
         raise ImageError("the image contains NaN or infinite values")
-    largest = float(pixels.max())
-    top = next((limit for limit in (1.0, 255.0, 65535.0) if largest <= limit), largest)
-    return np.clip(pixels / top, 0, 1)
+    return np.clip(pixels / grey_scale(pixels), 0, 1)
+
+
+def grey_scale(pixels: np.ndarray) -> float:
+    """The white of an image's grey levels: the first of 1, 255 and 65535 that covers
+    its largest value (in absolute terms), or that value where none does.  One rule for
+    every array, so the same picture held as floats in [0, 1], as 8-bit or as 16-bit
+    grey levels reads the same: a stroke one level brighter than its paper is faint ink
+    on any scale.  Values up to 2 count as [0, 1]: a resize or a filter overshoots 1 a
+    little, while as 8-bit levels they would be black anyway.  (So an integer image of
+    only 0 and 1 is a binarised mask, read as such.)"""
+    largest = float(np.abs(pixels).max())
+    if largest <= UNIT_OVERSHOOT:
+        return 1.0
+    return next((limit for limit in GREY_SCALES if largest <= limit), largest)
 
 
 def to_mnist(image: np.ndarray) -> np.ndarray:
@@ -116,15 +164,17 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     Returns float32 pixels in [0, 1] with the digit bright on black, fitted into a
     20x20 box and centred by centre of mass, exactly as the training images are.  A
     photograph is first separated into ink and paper (:func:`ink_of`), so uneven light,
-    grain and specks do not count as part of the digit.
+    grain and specks do not count as part of the digit.  The grey levels may be on any
+    scale -- floats in [0, 1], 8-bit or 16-bit levels -- and read alike on each
+    (:func:`grey_scale`).
     """
     if isinstance(image, str | Path | bytes):
         raise ImageError(
             f"to_mnist takes an image's pixels, not {type(image).__name__}: read the file "
             "with load_image(path) first"
         )
-    try:
-        pixels = np.asarray(image, dtype=np.float32)
+    try:  # float64 first: a finite value beyond float32's range is scaled, not infinite
+        pixels = np.asarray(image, dtype=np.float64)
     except (TypeError, ValueError):
         raise ImageError(
             f"to_mnist takes a 2-D array of grey levels, not {type(image).__name__}"
@@ -133,9 +183,7 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
         raise ImageError(f"expected a 2-D grayscale image, got shape {pixels.shape}")
     if not np.isfinite(pixels).all():
         raise ImageError("the image contains NaN or infinite values")
-    largest = float(np.abs(pixels).max())
-    if largest > MAX_LEVEL:  # numbers from JSON can be anything: keep differences finite
-        pixels = pixels / np.float32(largest)
+    pixels = (pixels / grey_scale(pixels)).astype(np.float32)
     ink = ink_of(_at_most(pixels, WORKING_SIDE))
     box = bounding_box(ink > INK_THRESHOLD)
     if box is None:

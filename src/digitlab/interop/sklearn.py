@@ -180,7 +180,6 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         if labels.dtype.kind in "fc" and not np.isfinite(labels).all():
             raise ArrayError("y holds NaN or infinite values; labels must be classes")
         check_classification_targets(labels)
-        _check_column_names(self, X, fitting=True)
         rows = pixel_rows(X)
         check_consistent_length(rows, labels)
         classes, targets = np.unique(labels, return_inverse=True)
@@ -192,6 +191,9 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         data = self._held_out(rows, targets, spec.seed)
         trainer = Trainer(spec, data, use_test=False, diagnostics=False)
         result = trainer.run(progress=self.verbose)
+        # Only now, with a model to go with them: a fit that fails leaves a fitted
+        # estimator's column names as they were, matching its model.
+        _check_column_names(self, X, fitting=True)
         self.classes_ = classes
         self.outputs_ = np.arange(len(classes)) if outputs is None else outputs
         self.n_features_in_ = rows.shape[1]

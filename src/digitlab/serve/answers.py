@@ -60,6 +60,9 @@ MAX_WAITING = 64
 START_SECONDS = 120
 #: How long a stopping answering process may take to finish its picture.
 CLOSE_SECONDS = 10
+#: The signals that stop a service (Ctrl-C, and a service manager's stop): the answering
+#: processes ignore them and are stopped by the serving process instead.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 logger = logging.getLogger(__name__)
 
@@ -171,9 +174,11 @@ _all_started: Barrier | None = None
 
 def _start_worker(model: Model, all_started: Barrier) -> None:
     global _worker_model, _all_started
-    # Ctrl-C reaches every process of the terminal's group: the serving process stops
-    # this one (see InProcesses.close), so it must not stop half-way by itself.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ctrl-C reaches every process of the terminal's group, and a service manager's
+    # SIGTERM may too: the serving process stops this one (see InProcesses.close), so it
+    # must not stop half-way by itself.
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, signal.SIG_IGN)
     _exit_with_parent()
     # Each process answers one picture at a time on its core: a BLAS splitting one
     # picture's small products over both cores would wait on the other processes.
@@ -217,16 +222,17 @@ def _reply_in_worker(upload: Upload, saliency: bool) -> Reply:
 
 @contextmanager
 def _ctrl_c_ignored() -> Iterator[None]:
-    """Processes started inside ignore Ctrl-C from their first instruction (a spawned
-    Python keeps an ignored SIGINT ignored), before their own start-up code runs."""
+    """Processes started inside ignore Ctrl-C and SIGTERM from their first instruction (a
+    spawned Python keeps an ignored signal ignored), before their own start-up code runs."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may change signal handlers; start-up sets it anyway
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = {stop: signal.signal(stop, signal.SIG_IGN) for stop in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
 
 
 class InProcesses:
@@ -296,5 +302,5 @@ class InProcesses:
         for process in processes:
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
-                process.terminate()
+                process.kill()  # it ignores SIGTERM, as it ignores Ctrl-C
                 process.join()
