@@ -306,6 +306,43 @@ def cli_outcomes(work: Path, mnist_dir: Path, digit: np.ndarray) -> list[Outcome
     }.items():
         record("study run", given, "study", "run", path, "--storage", f"sqlite:///{work}/s.db")
     outcomes += damaged_checkpoints(work)
+    outcomes += colliding_outputs(work, good, image)
+    return outcomes
+
+
+def colliding_outputs(work: Path, good: Path, image: Path) -> list[Outcome]:
+    """Outputs named where someone's file already is: a note, a picture of their digits,
+    the model being tuned, the run's own other outputs.  Each must be a clean error that
+    leaves every file it names as it was."""
+    folder = work / "collisions"
+    (folder / "mine" / "7").mkdir(parents=True)
+    note, picture, model = folder / "notes.txt", folder / "mine" / "7" / "a.png", folder / "m.npz"
+    note.write_text("a note")
+    picture.write_bytes(image.read_bytes())
+    model.write_bytes(good.read_bytes())
+    small = ["--layers", "784,10,10", "--epochs", "1", "--train-size", "100"]
+    tune = ["tune", "--model", model, "--images", folder / "mine", "--epochs", "1"]
+    cases: dict[str, list[object]] = {
+        "train --out a text file": ["train", *small, "--out", note],
+        "train --out = --checkpoint": ["train", *small, "--out", model, "--checkpoint", model],
+        "train --history at the model": ["train", *small, "--out", folder / "n.npz",
+                                         "--history", model],
+        "tune --out a picture of a digit": [*tune, "--out", picture],
+        "tune --out = --model": [*tune, "--out", model],
+        "evaluate --plots inside --images": ["evaluate", model, "--images", folder / "mine",
+                                             "--plots", folder / "mine" / "7"],
+        "serve --host empty": ["serve", "--host", ""],
+    }  # fmt: skip
+    outcomes = []
+    for given, args in cases.items():
+        before = {path: path.read_bytes() for path in (note, picture, model)}
+        listed = sorted(folder.rglob("*"))
+        kind, detail = run_cli(*args, cwd=work)
+        lost = sorted(folder.rglob("*")) != listed or any(
+            path.read_bytes() != content for path, content in before.items()
+        )
+        outcomes.append(Outcome("outputs", given, kind, detail.replace(str(work), "…"), lost))
+        print(f"{'outputs':<22} {given:<40} {kind}", file=sys.stderr)
     return outcomes
 
 
@@ -491,7 +528,9 @@ subprocess (60 s at most), the web service as a real `digitlab serve` on loopbac
 *clean error* is exit status 1 with one `error:` line (or, for a mistyped flag value,
 the CLI framework's usage message and exit status 2); an API *clean error* is a 4xx
 answer with a JSON `detail`, or a stalled connection let go. *Data lost*: a checkpoint
-given to `--resume` was changed by the failed command.
+given to `--resume` was changed by the failed command, or (*outputs*) a command named an
+output where a file already was -- a note, a picture of the user's digits, the model it
+reads -- and that file, or the folder, changed.
 
 {table(header, summary_rows(outcomes))}
 
