@@ -119,6 +119,11 @@ def ensure_trained(preset: Preset, seed: int, data: Dataset, train: bool) -> Run
                 f"{record_file} records a run of another spec than {preset.name}'s at seed "
                 f"{seed}; delete it to record a new run"
             )
+        if path.exists() and load_model(path).metrics != record.metrics:
+            raise RunRecordError(
+                f"{path} is not the run {record_file} records (its figures differ): delete "
+                "the record to record this model, or move the model away"
+            )
         return record
     if train:
         name = seeded_name(preset.name, seed)

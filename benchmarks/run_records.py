@@ -13,8 +13,11 @@ results pages, holding everything those read from a run:
   the network's own, float32, and the temperature the model was calibrated at after
   training, from which its calibrated probabilities follow exactly
   (:func:`~digitlab.nn.model_file.tempered_probabilities`).  An ensemble formed from
-  records therefore scores exactly what :func:`digitlab.evaluation.scoring.evaluate`
-  gives for the same models;
+  records is therefore scored by the very functions
+  :func:`digitlab.evaluation.scoring.evaluate` uses for the same models.  (The
+  probabilities themselves can differ from a later evaluation in their last bit, about
+  1e-7, where BLAS splits its products differently -- one thread in a ``--lanes`` worker,
+  two otherwise -- which can move an accuracy only on an exact tie between two digits);
 - the line saying where and at which commit it was measured.
 
 That is about 0.8 MB a run (compressed), a quarter of a model file; what needs the
@@ -171,6 +174,7 @@ def load_record(path: Path) -> RunRecord:
         ValueError,
         KeyError,
         TypeError,
+        AttributeError,
         zipfile.BadZipFile,
         ModelFileError,
     ) as error:

@@ -199,6 +199,17 @@ def test_records_stand_in_for_models_that_are_gone(mnist, tiny_runs, tmp_path: P
     assert cnn.ensure_trained(preset, 7, mnist, False) is None
 
 
+def test_a_model_that_is_not_the_recorded_run_is_refused(mnist, tiny_runs) -> None:
+    """A model retrained or recalibrated after its run was recorded would be silently
+    ignored, while --tta reads it: one page would mix two runs."""
+    import shutil
+
+    preset = cnn.PRESETS["tiny"]
+    shutil.copy(cnn.model_path(preset, 1), cnn.model_path(preset, 0))
+    with pytest.raises(run_records.RunRecordError, match="is not the run"):
+        cnn.ensure_trained(preset, 0, mnist, False)
+
+
 def test_a_record_of_another_spec_is_refused(mnist, tiny_runs) -> None:
     changed = Preset("tiny", TINY.with_overrides(eta=0.1), "a tiny network")
     with pytest.raises(run_records.RunRecordError, match="another spec"):

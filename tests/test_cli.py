@@ -241,13 +241,22 @@ def test_predict_knows_a_model_by_any_case_or_by_its_content(
     assert_one_line_error(run_cli("evaluate", folder / "m.npz", folder / "m.npz"), "given twice")
 
 
-def test_evaluate_refuses_plots_inside_the_images_it_scores(trained, run_cli, tmp_path) -> None:
+def test_evaluate_refuses_plots_inside_the_images_it_scores(
+    trained, run_cli, mnist, tmp_path
+) -> None:
     folder, _ = trained
     (tmp_path / "mine" / "1").mkdir(parents=True)
     result = run_cli("evaluate", folder / "m.npz", "--images", tmp_path / "mine",
                      "--plots", tmp_path / "mine" / "1")  # fmt: skip
     assert_one_line_error(result, "would be read as your digits")
     assert list((tmp_path / "mine" / "1").iterdir()) == []
+    # beside the digits' folders, where nothing is read as a digit, plots may go
+    digit = (mnist.test.images[2].reshape(28, 28) * 255).astype(np.uint8)  # a 1
+    Image.fromarray(digit).save(tmp_path / "mine" / "1" / "a.png")
+    result = run_cli("evaluate", folder / "m.npz", "--images", tmp_path / "mine",
+                     "--plots", tmp_path / "mine")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "mine" / "confusion.png").exists()
 
 
 def test_predict_without_a_model_uses_the_bundled_one_and_says_when_unsure(

@@ -259,6 +259,7 @@ def test_a_picture_reads_alike_on_every_grey_scale(ink: float) -> None:
     picture: faint ink is blank on each, clear ink the same digit on each."""
     picture = stroke_on_paper(0.5, ink)
     forms = [picture, picture * 255, np.rint(picture * 255).astype(np.uint8),
+             np.rint(picture * 4095).astype(np.uint16),  # 12-bit levels
              np.rint(picture * 65535).astype(np.uint16)]  # fmt: skip
     if ink < 0.6:  # 2 % brighter than the paper: below MIN_CONTRAST on any scale
         for form in forms:
@@ -273,10 +274,24 @@ def test_a_picture_reads_alike_on_every_grey_scale(ink: float) -> None:
 def test_one_grey_level_of_ink_and_grey_noise_are_blank() -> None:
     one_level = np.full((100, 100), 128, dtype=np.uint8)
     one_level[20:80, 45:52] = 129
+    dark = (one_level - 127).astype(np.uint8)  # the same at the bottom: paper 1, ink 2
     noise = np.random.default_rng(0).integers(120, 123, (100, 100)).astype(np.uint8)
-    for picture in (one_level, noise):
+    for picture in (one_level, dark, noise, noise - 120):
         with pytest.raises(ImageError, match="blank"):
             to_mnist(picture)
+
+
+def test_normalised_pixels_read_as_the_picture_they_are(mnist) -> None:
+    """MNIST normalised as torchvision's transform does, (x - 0.1307) / 0.3081: from
+    -0.42 to 2.82, read on its own range, not as grey levels 0-255 (all but black)."""
+    digit = mnist.test.images[0].reshape(28, 28).astype(np.float64)
+    normalised = (digit - 0.1307) / 0.3081
+    np.testing.assert_allclose(to_mnist(normalised), to_mnist(digit), atol=1e-5)
+
+
+def test_a_mask_of_zeros_and_ones_is_full_contrast() -> None:
+    mask = (stroke_on_paper(0.0, 1.0) > 0.5).astype(np.uint8)
+    np.testing.assert_allclose(to_mnist(mask), to_mnist(stroke_on_paper(0.0, 1.0)), atol=1e-6)
 
 
 def test_huge_but_finite_grey_levels_are_scaled_not_called_infinite() -> None:

@@ -260,6 +260,34 @@ def test_an_answering_process_that_dies_is_replaced(mnist) -> None:
         assert statuses == [200, 200, 200]
 
 
+def test_a_busy_process_of_a_broken_pool_is_ended_not_left_behind(mnist) -> None:
+    """Two processes busy with long pictures when one is killed: the broken
+    pool is replaced, and its survivor -- which ignores the SIGTERM Python sends a broken
+    pool's processes -- is ended too.  It used to live on, and the service then hung when
+    stopped, its pool's manager thread waiting for it."""
+    import asyncio
+    import time
+
+    from digitlab.predict import load_bundled_model
+    from digitlab.serve.answers import InProcesses, Upload
+
+    answers = InProcesses(load_bundled_model(), 2)
+    try:
+        old = list(answers._pool._processes.values())
+        for _ in old:  # both busy with a picture that takes long
+            answers._pool.submit(time.sleep, 60)
+        time.sleep(1)
+        os.kill(old[0].pid, signal.SIGKILL)
+        reply = asyncio.run(answers.answer(Upload(drawn(mnist, 0), False), False))
+        assert reply.status == 200
+        deadline = time.monotonic() + 10
+        while any(p.is_alive() for p in old) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(p.is_alive() for p in old), "a process of the broken pool lives on"
+    finally:
+        answers.close()
+
+
 def test_a_bug_in_an_answering_process_is_a_json_500_not_a_broken_pool(monkeypatch) -> None:
     from digitlab.serve import answers
 

@@ -22,6 +22,7 @@ from digitlab.inputs import pixel_rows
 from digitlab.interop.sklearn import VALIDATION_FRACTION, DigitClassifier
 from digitlab.nn.model_file import save_model
 from digitlab.spec import Spec
+from digitlab.train import Trainer
 
 #: Why scikit-learn's generic checks that fail here do.  Nearly all fit arrays a few
 #: columns wide, while a digitlab network reads the 784 pixels of a 28x28 image: the
@@ -163,11 +164,11 @@ def test_lists_read_only_arrays_and_a_column_of_labels(fitted: DigitClassifier, 
     )
 
 
-def test_a_data_frame_s_column_names_are_kept_and_checked(digits) -> None:
+def test_a_data_frame_s_column_names_are_kept_and_checked(digits, monkeypatch) -> None:
     """Kaggle's MNIST CSV has columns pixel0 ... pixel783: fit keeps the names, as
     scikit-learn's estimators do, and predict notices other names or none."""
     pandas = pytest.importorskip("pandas")
-    train_images, train_labels, test_images, _ = digits
+    train_images, train_labels, test_images, test_labels = digits
     names = [f"pixel{i}" for i in range(784)]
     frame = pandas.DataFrame(train_images.reshape(-1, 784), columns=names)
     classifier = DigitClassifier(**SMALL).fit(frame, train_labels)
@@ -187,6 +188,12 @@ def test_a_data_frame_s_column_names_are_kept_and_checked(digits) -> None:
     np.testing.assert_array_equal(
         classifier.predict(pandas.DataFrame(test_rows, columns=names)), answers
     )
+    # column names scikit-learn refuses are refused before any training
+    mixed = pandas.DataFrame(test_rows, columns=[0, *names[1:]])
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "run", lambda *a, **k: pytest.fail("trained before checking"))
+        with pytest.raises(TypeError, match="feature names"):
+            DigitClassifier(**SMALL).fit(mixed, test_labels)
     # pandas' nullable integer columns are the integers they hold
     grey = pandas.DataFrame(np.rint(test_rows * 255).astype(np.int64), columns=names)
     np.testing.assert_array_equal(

@@ -28,7 +28,8 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     replaced and the link kept (``latest.npz -> run42.npz`` stays a link).  A hard link
     cannot be: the new content is a new file, and the other names keep the old one."""
     asked = Path(path)
-    path = asked.resolve() if asked.is_symlink() else asked
+    # realpath, unlike Path.resolve, gives up on a loop of links instead of raising
+    path = Path(os.path.realpath(asked)) if asked.is_symlink() else asked
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = stat.S_IMODE(path.stat().st_mode)

@@ -597,10 +597,10 @@ def evaluate(
         raise SpecError(f"--split: input should be 'test' or 'validation', not {split!r}")
     if choose and len(model_paths) < 2:
         raise SpecError("--choose picks an ensemble's members: give at least two models")
-    if plots is not None and images is not None and is_inside(plots, images):
+    if plots is not None and images is not None and is_in_a_digit_folder(plots, images):
         raise SpecError(
-            f"--plots: {plots} is inside --images {images}; the plots would be read as "
-            "your digits next time"
+            f"--plots: {plots} is inside a digit's folder of --images {images}; the plots "
+            "would be read as your digits next time"
         )
     models = with_tta(load_models(model_paths), tta)
     data = load_data(data_dir) if choose or (images is None and split == "validation") else None
@@ -902,8 +902,10 @@ def load_models(paths: list[Path]) -> list[Model]:
     return [load_model(path) for path in paths]
 
 
-def is_inside(path: Path, folder: Path) -> bool:
-    return path.resolve().is_relative_to(folder.resolve())
+def is_in_a_digit_folder(path: Path, images: Path) -> bool:
+    """Whether ``path`` lies in IMAGES/0 ... IMAGES/9, where files are read as digits."""
+    found = path.resolve()
+    return any(found.is_relative_to(images.resolve() / str(digit)) for digit in range(10))
 
 
 @app.command("predict")
@@ -1000,6 +1002,7 @@ def serve(
 
     import uvicorn
 
+    from digitlab.serve.answers import CLOSE_SECONDS
     from digitlab.serve.app import create_app
     from digitlab.serve.protocol import TimelyH11Protocol
 
@@ -1024,14 +1027,23 @@ def serve(
         f"{workers} process{'es' if workers > 1 else ''} (Ctrl-C stops)"
     )
     signal.signal(signal.SIGTERM, _stopped)
-    uvicorn.run(web, host=host, port=port, log_level="warning", http=TimelyH11Protocol)
+    uvicorn.run(
+        web,
+        host=host,
+        port=port,
+        log_level="warning",
+        http=TimelyH11Protocol,
+        # a request stuck in an answering process must not hold the stop up for ever:
+        # after this, shutdown goes on and closes the processes (killing a stuck one)
+        timeout_graceful_shutdown=CLOSE_SECONDS,
+    )
 
 
 def _stopped(signum: int, frame: object) -> None:
     """SIGTERM (a service manager's stop): uvicorn shuts down as on Ctrl-C, its answering
-    processes closed, and then raises the signal again so the process ends by it.  Left to
-    the default action that would kill the interpreter before its exit handlers, and
-    multiprocessing would warn of the pool's semaphores as leaked; this ends it normally."""
+    processes closed, and then raises the signal again.  Left to the default action, that
+    would kill the interpreter before its exit handlers, and multiprocessing would warn
+    of the pool's semaphores as leaked; this handler ends it normally, with status 0."""
     raise SystemExit(0)
 
 

@@ -59,7 +59,10 @@ def _nullable_numbers(frame: Any, array: np.ndarray) -> np.ndarray:
     numbers they hold instead -- integers stay integers, and a missing value is NaN,
     which is then refused as such.  Anything else is left as it was."""
     dtypes = list(frame.dtypes) if hasattr(frame, "columns") else [frame.dtype]
-    numpy_types = [getattr(dtype, "numpy_dtype", None) for dtype in dtypes]
+    numpy_types = [
+        dtype if isinstance(dtype, np.dtype) else getattr(dtype, "numpy_dtype", None)
+        for dtype in dtypes
+    ]
     if any(found is None or found.kind not in "uif" for found in numpy_types):
         return array
     if any(found.kind == "f" for found in numpy_types) or bool(np.asarray(frame.isna()).any()):

@@ -40,9 +40,9 @@ WORKING_SIDE = 256
 #: The paper's brightness is estimated on blocks this many times smaller than its window.
 PAPER_STEPS = 8
 MAX_PIXELS = 40_000_000
-#: The white of the usual grey scales: [0, 1] floats, 8-bit and 16-bit levels.
-GREY_SCALES = (1.0, 255.0, 65535.0)
-#: The largest value still read as on the [0, 1] scale (see :func:`grey_scale`).
+#: The white of grey levels of 8, 10, 12 and 16 bits (see :func:`grey_scale`).
+LEVEL_WHITES = (255.0, 1023.0, 4095.0, 65535.0)
+#: The largest float still read as on the [0, 1] scale (see :func:`grey_scale`).
 UNIT_OVERSHOOT = 2.0
 #: Pillow modes holding grey levels wider than 8 bits.
 WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
@@ -110,7 +110,7 @@ def _read(image: Image.Image, name: str, max_pixels: int) -> np.ndarray:
         if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
             image = _flattened(image.convert("RGBA"))
         if image.mode in WIDE_MODES:  # 16-bit or float grey: "L" would clip it at 255
-            return _wide_gray(np.asarray(image, dtype=np.float64)).astype(np.float32)
+            return _wide_gray(np.asarray(image)).astype(np.float32)
         return np.asarray(image.convert("L"), dtype=np.float32) / 255
     except (OSError, SyntaxError, ValueError):
         raise ImageError(f"{name} is not a readable PNG/JPEG image") from None
@@ -141,21 +141,33 @@ def _wide_gray(pixels: np.ndarray) -> np.ndarray:
     """Grey levels of a 16-bit or floating-point image in [0, 1] (see :func:`grey_scale`)."""
     if not np.isfinite(pixels).all():
         raise ImageError("the image contains NaN or infinite values")
-    return np.clip(pixels / grey_scale(pixels), 0, 1)
+    return np.clip(pixels.astype(np.float64) / grey_scale(pixels), 0, 1)
 
 
 def grey_scale(pixels: np.ndarray) -> float:
-    """The white of an image's grey levels: the first of 1, 255 and 65535 that covers
-    its largest value (in absolute terms), or that value where none does.  One rule for
-    every array, so the same picture held as floats in [0, 1], as 8-bit or as 16-bit
-    grey levels reads the same: a stroke one level brighter than its paper is faint ink
-    on any scale.  Values up to 2 count as [0, 1]: a resize or a filter overshoots 1 a
-    little, while as 8-bit levels they would be black anyway.  (So an integer image of
-    only 0 and 1 is a binarised mask, read as such.)"""
-    largest = float(np.abs(pixels).max())
-    if largest <= UNIT_OVERSHOOT:
+    """The white of an image's grey levels, so that the same picture held as floats in
+    [0, 1], as 8-, 10-, 12- or 16-bit levels reads alike, and ink one level brighter than
+    its paper is faint on every scale (the blank checks measure contrast on [0, 1]):
+
+    - values below 0 spanning more than 2 (pixels normalised by a mean and a deviation,
+      as torchvision's MNIST transform does): their own range;
+    - integers: 1 for a 0/1 mask, else the first of 255, 1023, 4095 and 65535 that
+      covers the largest value (or that value);
+    - floats up to 2: 1 -- [0, 1] or [-1, 1] data, or [0, 1] that a resize or a filter
+      overshot a little (as grey levels they would be black anyway);
+    - other floats: as integers are;
+    - and any values beyond 65535 either way: the largest magnitude, so what follows
+      stays finite.
+    """
+    largest, smallest = float(pixels.max()), float(pixels.min())
+    magnitude = max(abs(largest), abs(smallest))
+    if magnitude > LEVEL_WHITES[-1]:  # beyond every grey scale: keep the arithmetic finite
+        return magnitude
+    if smallest < 0 and largest - smallest > UNIT_OVERSHOOT:
+        return largest - smallest
+    if largest <= (1 if pixels.dtype.kind in "biu" else UNIT_OVERSHOOT):
         return 1.0
-    return next((limit for limit in GREY_SCALES if largest <= limit), largest)
+    return next((white for white in LEVEL_WHITES if largest <= white), largest)
 
 
 def to_mnist(image: np.ndarray) -> np.ndarray:
@@ -173,17 +185,19 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
             f"to_mnist takes an image's pixels, not {type(image).__name__}: read the file "
             "with load_image(path) first"
         )
-    try:  # float64 first: a finite value beyond float32's range is scaled, not infinite
-        pixels = np.asarray(image, dtype=np.float64)
+    try:
+        given = np.asarray(image)
     except (TypeError, ValueError):
-        raise ImageError(
-            f"to_mnist takes a 2-D array of grey levels, not {type(image).__name__}"
-        ) from None
-    if pixels.ndim != 2 or min(pixels.shape) < 1:
-        raise ImageError(f"expected a 2-D grayscale image, got shape {pixels.shape}")
+        given = np.asarray(None)
+    if given.dtype.kind not in "biuf":
+        raise ImageError(f"to_mnist takes a 2-D array of grey levels, not {type(image).__name__}")
+    if given.ndim != 2 or min(given.shape) < 1:
+        raise ImageError(f"expected a 2-D grayscale image, got shape {given.shape}")
+    # float64 first: a finite value beyond float32's range is scaled, not infinite
+    pixels = given.astype(np.float64)
     if not np.isfinite(pixels).all():
         raise ImageError("the image contains NaN or infinite values")
-    pixels = (pixels / grey_scale(pixels)).astype(np.float32)
+    pixels = (pixels / grey_scale(given)).astype(np.float32)
     ink = ink_of(_at_most(pixels, WORKING_SIDE))
     box = bounding_box(ink > INK_THRESHOLD)
     if box is None:

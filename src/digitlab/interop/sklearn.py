@@ -180,6 +180,18 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         if labels.dtype.kind in "fc" and not np.isfinite(labels).all():
             raise ArrayError("y holds NaN or infinite values; labels must be classes")
         check_classification_targets(labels)
+        fitted_names = _column_names_of(self)
+        _check_column_names(self, X, fitting=True)  # bad names fail before any training
+        try:
+            self._fit_checked(X, labels, spec)
+        except BaseException:
+            _column_names_of(self, restore=fitted_names)  # still those of the fitted model
+            raise
+        return self
+
+    def _fit_checked(self, X: Any, labels: np.ndarray, spec: Spec) -> None:
+        """The fit, once the labels and column names are checked: the pixels, the
+        classes and the training; the fitted attributes are set only at its end."""
         rows = pixel_rows(X)
         check_consistent_length(rows, labels)
         classes, targets = np.unique(labels, return_inverse=True)
@@ -191,15 +203,11 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         data = self._held_out(rows, targets, spec.seed)
         trainer = Trainer(spec, data, use_test=False, diagnostics=False)
         result = trainer.run(progress=self.verbose)
-        # Only now, with a model to go with them: a fit that fails leaves a fitted
-        # estimator's column names as they were, matching its model.
-        _check_column_names(self, X, fitting=True)
         self.classes_ = classes
         self.outputs_ = np.arange(len(classes)) if outputs is None else outputs
         self.n_features_in_ = rows.shape[1]
         self.model_ = result.model
         self.history_ = result.history
-        return self
 
     def _held_out(self, rows: np.ndarray, targets: np.ndarray, seed: int) -> Dataset:
         """Training and validation splits: a seeded ``validation_fraction`` held back."""
@@ -237,6 +245,25 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
         return tags
+
+
+#: What ``fit`` records of the columns it was given (scikit-learn's names).
+_COLUMN_ATTRIBUTES = ("feature_names_in_", "n_features_in_")
+
+
+def _column_names_of(
+    estimator: DigitClassifier, restore: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The column attributes ``estimator`` has now; with ``restore``, set back to those
+    (a fit that failed after recording new ones leaves the fitted model's own)."""
+    if restore is not None:
+        for name in _COLUMN_ATTRIBUTES:
+            if name in restore:
+                setattr(estimator, name, restore[name])
+            elif hasattr(estimator, name):
+                delattr(estimator, name)
+    names = [name for name in _COLUMN_ATTRIBUTES if hasattr(estimator, name)]
+    return {name: getattr(estimator, name) for name in names}
 
 
 def _check_column_names(estimator: DigitClassifier, X: Any, fitting: bool) -> None:

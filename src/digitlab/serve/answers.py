@@ -235,6 +235,20 @@ def _ctrl_c_ignored() -> Iterator[None]:
             signal.signal(stop, handler)
 
 
+def _kill_pool(pool: ProcessPoolExecutor) -> None:
+    """End a broken pool at once.  Python stops a broken pool's other processes with
+    SIGTERM, which answering processes ignore (see STOP_SIGNALS): one busy when another
+    died would live on, holding its copy of the model, and the pool's manager thread would
+    wait for it at exit, so the service could never stop."""
+    # The executor's own record of its processes (CPython's ProcessPoolExecutor has kept
+    # it since 3.2).
+    processes = list((pool._processes or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+
+
 class InProcesses:
     """Answers in a pool of ``processes`` processes, each given a copy of ``model``.
 
@@ -285,7 +299,7 @@ class InProcesses:
                     )
                 except BrokenProcessPool:
                     if pool is self._pool:  # the first request to find it broken replaces it
-                        pool.shutdown(wait=False, cancel_futures=True)
+                        _kill_pool(pool)
                         self._pool, _ = self._started_pool()
             raise HTTPException(503, "the answering processes stopped twice; try again")
         finally:

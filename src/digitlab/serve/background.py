@@ -24,6 +24,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+#: How long a stopped server may take to finish its requests and close its processes
+#: (uvicorn's graceful shutdown, then InProcesses.close: CLOSE_SECONDS each) before it
+#: is killed.
+STOP_SECONDS = 30
+
+
 @contextlib.contextmanager
 def running_server(*args: str) -> Iterator[str]:
     """Yield the base URL of a ``digitlab serve ARGS`` process; stop it afterwards."""
@@ -50,6 +56,10 @@ def running_server(*args: str) -> Iterator[str]:
                     ) from None
                 time.sleep(0.1)
         yield url
-    finally:
+    finally:  # a stop waits for requests in flight, then for the answering processes
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
