@@ -430,21 +430,23 @@ def chosen_ensemble_section(candidates: dict[str, RunRecord], data: Dataset) -> 
     choice = choose_from(votes, data.validation.labels)
     members = [candidates[names[index]] for index in choice.members]
     test = averaged_accuracy(members, "test", data.test.labels)
-    header = ["step", "run taken", "its validation % alone", "ensemble validation %", "NLL"]
+    header = ["step", "run taken", "its validation % alone", "ensemble validation %",
+              "ensemble NLL"]  # fmt: skip
     rows = [
         [number, f"`{names[step.member]}`", f"{100 * choice.alone[step.member]:.2f}",
-         f"{100 * step.accuracy:.2f}", f"{step.nll:.4f}"]
+         f"{100 * step.accuracy:.2f}",
+         f"{step.nll:.4f}" + (" (calibrated)" if step.calibrated else "")]
         for number, step in enumerate(choice.steps, 1)
     ]  # fmt: skip
     left = [f"`{name}`" for index, name in enumerate(names) if choice.step_of(index) is None]
     left_out = f"Left out: {', '.join(left)}." if left else "Every candidate was taken."
+    taken = "The one run taken" if len(members) == 1 else f"The {len(members)} runs taken, averaged"
     return (
         f"\n\n## An ensemble chosen on validation from {len(names)} runs\n\n"
         "Starting from the run with the best validation accuracy, the run whose addition "
         "gives the averaged probabilities the best validation accuracy is taken, one at a "
         "time, until no addition improves it (ties broken by the validation NLL).\n\n"
-        f"{table(header, rows)}\n\n{left_out}  The {len(members)} runs taken, averaged: "
-        f"**{test:.2f} % on test**.\n"
+        f"{table(header, rows)}\n\n{left_out}  {taken}: **{test:.2f} % on test**.\n"
     )
 
 

@@ -242,7 +242,9 @@ def test_the_chosen_ensemble_is_chosen_on_validation_as_evaluate_chooses(mnist, 
     choice = choose_members(models, mnist.validation)
     chosen = [models[index] for index in choice.members]
     test = 100 * evaluate(chosen, mnist.test).accuracy
-    assert f"averaged: **{test:.2f} % on test**" in section
+    taken = "The one run taken" if len(chosen) == 1 else f"The {len(chosen)} runs taken, averaged"
+    assert f"{taken}: **{test:.2f} % on test**" in section
+    assert "(calibrated)" in section  # train_to_file calibrates, so the steps' NLL is
     first = choice.steps[0]
     assert f"| 1 | `tiny-seed{first.member}` | {100 * choice.alone[first.member]:.2f} |" in section
     assert "## An ensemble chosen on validation from 3 runs" in section
