@@ -892,13 +892,14 @@ def is_model_file(path: Path) -> bool:
 
 
 def load_models(paths: list[Path]) -> list[Model]:
-    """The models at ``paths``, each file once: the same file twice (a repeated glob) would
-    make an ensemble that only looks larger than its one model."""
-    seen: dict[Path, Path] = {}
+    """The models at ``paths``.  The same file twice (a repeated glob, say) is averaged as
+    given -- an ensemble of identical models answers as the model does -- but said, as it
+    only looks larger than it is."""
+    seen: set[Path] = set()
     for path in paths:
-        first = seen.setdefault(path.resolve(), path)
-        if first is not path:
-            raise SpecError(f"{path} is given twice; an ensemble's models must be different files")
+        if path.resolve() in seen:
+            say(f"note: {path} is given more than once; its copies add nothing to the ensemble")
+        seen.add(path.resolve())
     return [load_model(path) for path in paths]
 
 
