@@ -185,9 +185,8 @@ def load_record(path: Path) -> RunRecord:
 def _temperature(value: object, path: Path) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise RunRecordError(f"{path} holds a temperature that is not a positive number")
-    if not np.isfinite(value):
+    number = not isinstance(value, bool) and isinstance(value, int | float)
+    if not (number and 0 < value < np.inf):
         raise RunRecordError(f"{path} holds a temperature that is not a positive number")
     return float(value)
 

@@ -922,8 +922,9 @@ def predict(
 ) -> None:
     """Recognise the digit in each image (any size, dark-on-light or light-on-dark), and
     say "unsure" -- with the digits it is torn between -- when a calibrated model is."""
-    model_paths = [p for p in paths if is_model_file(p)]
-    images = [p for p in paths if not is_model_file(p)]
+    is_model = [is_model_file(p) for p in paths]  # each file looked at once
+    model_paths = [p for p, model in zip(paths, is_model, strict=True) if model]
+    images = [p for p, model in zip(paths, is_model, strict=True) if not model]
     if not images:
         raise SpecError("give at least one image (PNG/JPEG) after the model")
     models = with_tta(load_models(model_paths) or [load_bundled_model()], tta)
