@@ -300,6 +300,92 @@ def test_reading_a_storage_that_is_not_there_makes_none(run_cli, tmp_path: Path)
     assert listed.returncode == 0 and "there" in listed.stdout
 
 
+def test_a_report_keeps_its_study_and_is_written_again_from_it(
+    run_cli, storage: str, tmp_path: Path
+) -> None:
+    """The database gone, the report's journal.log is the study: the report written
+    again from it is the same, and reading commands take it as their storage."""
+    assert study_cli(run_cli, "run", TINY, "--storage", storage).returncode == 0
+    out = tmp_path / "report"
+    assert study_cli(run_cli, "report", TINY, "--storage", storage, "--out", out).returncode == 0
+    first = {name: (out / name).read_bytes() for name in ("README.md", "trials.csv")}
+    journal = out / "journal.log"
+    again = f"digitlab study report {TINY} --storage {journal} --out {out}"
+    assert again in " ".join(first["README.md"].decode().split())
+    Path(storage.removeprefix("sqlite:///")).unlink()
+
+    listed = study_cli(run_cli, "list", "--storage", journal, "--json")
+    [entry] = json.loads(listed.stdout.strip().splitlines()[-1])["studies"]
+    assert entry["name"] == "tiny-grid" and entry["trials"]["complete"] == 3
+    rewritten = study_cli(run_cli, *shlex.split(again)[2:])
+    assert rewritten.returncode == 0, rewritten.stderr
+    assert {name: (out / name).read_bytes() for name in first} == first
+
+    kept = journal.read_bytes()
+    refused = study_cli(run_cli, "run", TINY, "--storage", journal)
+    assert refused.returncode == 1 and "a study runs in a database" in refused.stderr
+    assert journal.read_bytes() == kept
+
+
+def _journal_damaged(journal: Path, how: str) -> None:
+    lines = journal.read_bytes().splitlines(keepends=True)
+    if how == "cut":
+        journal.write_bytes(b"".join(lines)[:-10])
+    elif how == "garbled line":
+        lines[3] = lines[3][:40] + b"\n"
+        journal.write_bytes(b"".join(lines))
+    elif how == "unknown operation":
+        lines[3] = b'{"op_code": 99, "worker_id": "x"}\n'
+        journal.write_bytes(b"".join(lines))
+    elif how == "not a journal":
+        journal.write_text("name,accuracy\nx,1\n")
+    elif how == "empty":
+        journal.write_bytes(b"")
+
+
+@pytest.mark.parametrize(
+    ("how", "fragment"),
+    [
+        ("cut", "ends in the middle of a line"),
+        ("garbled line", "line 4 is not a journal entry"),
+        ("unknown operation", "damaged"),
+        ("not a journal", "neither a SQLite database nor an Optuna journal file"),
+        ("empty", "it is empty"),
+        ("too large", "a study journal is read up to"),
+        ("missing", "the file does not exist"),
+        ("a folder", "it is not a file"),
+    ],
+)
+def test_a_damaged_journal_is_one_clear_error(tmp_path: Path, monkeypatch, how, fragment) -> None:
+    """A journal is a file from elsewhere: checked before Optuna replays it, and one
+    clear error when it is damaged, never a study with trials silently missing."""
+    from digitlab.experiments import storage as storage_module
+    from digitlab.experiments.storage import StorageError, read_storage, save_journal
+
+    study = optuna.create_study(study_name="kept", direction="maximize")
+    study.set_user_attr("repeats", 2)
+    for value in (0.5, 0.75):
+        study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=value))
+    journal = tmp_path / "journal.log"
+    save_journal(study, journal)
+    assert [
+        t.value
+        for t in optuna.load_study(study_name="kept", storage=read_storage(str(journal))).trials
+    ] == [0.5, 0.75]
+
+    if how == "too large":
+        monkeypatch.setattr(storage_module, "MAX_JOURNAL_BYTES", 100)
+    elif how == "missing":
+        journal.unlink()
+    elif how == "a folder":
+        journal.unlink()
+        journal.mkdir()
+    else:
+        _journal_damaged(journal, how)
+    with pytest.raises(StorageError, match=fragment):
+        read_storage(str(journal))
+
+
 def test_changed_search_space_is_a_clear_error(run_cli, storage: str, tmp_path: Path) -> None:
     assert study_cli(run_cli, "run", TINY, "--storage", storage, "--quick").returncode == 0
     changed = tmp_path / "tiny-grid.toml"

@@ -1071,6 +1071,11 @@ STORAGE = typer.Option(
     help="Study database URL, e.g. postgresql://user@host/db "
     "[default: $DIGITLAB_STORAGE or a SQLite file in the user data folder].",
 )
+READ_STORAGE = typer.Option(
+    None,
+    help="Study database URL, or a report's journal.log, which keeps its study "
+    "[default: $DIGITLAB_STORAGE or a SQLite file in the user data folder].",
+)
 QUICK = typer.Option(False, "--quick", help="A small training subset and few epochs: minutes.")
 
 
@@ -1119,7 +1124,7 @@ def report_command(
 
 
 @study_app.command("list")
-def study_list(storage: str | None = STORAGE, as_json: bool = JSON) -> None:
+def study_list(storage: str | None = READ_STORAGE, as_json: bool = JSON) -> None:
     """Studies in the storage with their trials by state and best value."""
     from digitlab.experiments.runner import list_studies
 
@@ -1143,7 +1148,7 @@ def study_list(storage: str | None = STORAGE, as_json: bool = JSON) -> None:
 def study_report(
     study_file: Path = typer.Argument(..., metavar="STUDY.toml", help="The study's file."),
     out: Path | None = typer.Option(None, help="Report folder [default: out/studies/NAME]."),
-    storage: str | None = STORAGE,
+    storage: str | None = READ_STORAGE,
     quick: bool = QUICK,
     data_dir: Path | None = DATA_DIR,
 ) -> None:
@@ -1155,7 +1160,9 @@ def study_report(
     settings = RunSettings(load_study_file(study_file), storage, quick)
     study = load_existing_study(settings)
     folder = out or Path("out/studies") / settings.study_name
-    summary = write_report(study, settings.study_file, folder, data_dir, report=say)
+    summary = write_report(
+        study, settings.study_file, folder, data_dir, report=say, study_path=study_file
+    )
     print(f"{folder / 'README.md'}: {summary.get('headline', 'no finished trials yet')}")
 
 

@@ -2,8 +2,10 @@
 
 ``write_report`` produces, in one folder: ``README.md`` (the question, the best
 configuration with the command that retrains it, findings, plots, the table),
-``trials.csv``, the PNG figures and ``summary.json``; then it rewrites the index page
-``README.md`` one folder up from every study's ``summary.json`` found there.
+``trials.csv``, the PNG figures, ``summary.json`` and ``journal.log``, the study itself,
+from which the report can be written again once the database is gone; then it rewrites
+the index page ``README.md`` one folder up from every study's ``summary.json`` found
+there.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from digitlab.experiments.effects import (
 from digitlab.experiments.findings import answer, findings
 from digitlab.experiments.results import TrialRow, trial_rows
 from digitlab.experiments.statistics import FAMILY_NAME, TEST_NAME, Verdict, compare
+from digitlab.experiments.storage import JOURNAL_NAME, save_journal
 from digitlab.experiments.study_file import StudyFile
 from digitlab.reporting import Report, silent
 from digitlab.spec import Spec, make_spec, spec_to_argv
@@ -143,8 +146,13 @@ def write_report(
     out: Path,
     data_dir: Path | None = None,
     report: Report = silent,
+    study_path: Path | None = None,
 ) -> dict[str, Any]:
+    """Write the study's report to ``out`` (see the module's docstring) and return its
+    summary.  ``study_path``, the study file's path, completes the command the report
+    gives for writing it again from its journal."""
     out.mkdir(parents=True, exist_ok=True)
+    save_journal(study, out / JOURNAL_NAME)
     rows = trial_rows(study)
     done = finished(rows)
     quick = bool(study.user_attrs.get("quick"))
@@ -287,6 +295,14 @@ norms, saturated sigmoid/tanh units and dead ReLUs.
 Also as [trials.csv](trials.csv).
 
 {markdown_table(header, table)}
+
+## The study itself
+
+Its settings and every trial, with each run's curves and diagnostics, are kept in
+[{JOURNAL_NAME}]({JOURNAL_NAME}), an Optuna journal file, so that this report outlives
+the database the study ran in: `optuna-dashboard {JOURNAL_NAME}` shows it, and
+`{again_command(study_path, out, quick)}` writes this report again from it (retraining
+the recommended configuration for its figures).
 """
     write_text(out / "README.md", text)
     write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
@@ -296,6 +312,13 @@ Also as [trials.csv](trials.csv).
             "alone; put reports in a folder of their own to have one"
         )
     return summary
+
+
+def again_command(study_path: Path | None, out: Path, quick: bool) -> str:
+    """The ``study report`` command that writes a report again from its journal."""
+    words = ["digitlab", "study", "report", str(study_path or "STUDY.toml")]
+    words += ["--quick"] if quick else []
+    return shlex.join([*words, "--storage", str(out / JOURNAL_NAME), "--out", str(out)])
 
 
 def budget(done: list[TrialRow]) -> str:
@@ -472,10 +495,16 @@ def write_index(folder: Path) -> bool:
         if found:
             cells = " | ".join(_cell(found[key]) for key, _ in ANSWER_COLUMNS)
             answers.append(f"| {link}: {summary['question']} | {cells} |")
+        journal = summary_path.parent / JOURNAL_NAME
+        kept = (
+            f"[{JOURNAL_NAME}]({summary_path.parent.name}/{JOURNAL_NAME})"
+            if journal.exists()
+            else "not kept (reported before reports kept their studies)"
+        )
         entries.append(
             f"| {link} | {summary.get('headline', 'no finished trials')} "
             f"| {summary.get('repeats', 1)} | {duration(summary['wall_seconds'])} "
-            f"| {summary.get('commit', 'unknown')} |"
+            f"| {summary.get('commit', 'unknown')} | {kept} |"
         )
     header = " | ".join(title for _, title in ANSWER_COLUMNS)
     write_text(
@@ -492,8 +521,12 @@ def write_index(folder: Path) -> bool:
         "\n\n"
         f"| question | {header} |\n|---|{'---|' * len(ANSWER_COLUMNS)}\n"
         + "\n".join(answers)
-        + "\n\n## Reports\n\n| study | answer | seeds | wall time | commit |\n"
-        "|---|---|---|---|---|\n" + "\n".join(entries) + "\n",
+        + "\n\n## Reports\n\nEach report keeps its study, every trial with its runs' "
+        "curves and diagnostics, in an Optuna journal file beside it, from which `digitlab "
+        "study report STUDY.toml --storage FOLDER/journal.log --out FOLDER` writes the "
+        "report again once the database it ran in is gone.\n\n"
+        "| study | answer | seeds | wall time | commit | study kept |\n"
+        "|---|---|---|---|---|---|\n" + "\n".join(entries) + "\n",
     )
     return True
 

@@ -45,6 +45,7 @@ from digitlab.experiments.storage import (
     DEFAULT_HEARTBEAT,
     default_storage_exists,
     open_storage,
+    read_storage,
 )
 from digitlab.experiments.study_file import (
     Range,
@@ -523,7 +524,7 @@ def run_study(settings: RunSettings, workers: int = 1, report: Report = silent) 
 
 def load_existing_study(settings: RunSettings) -> optuna.Study:
     """The stored study for these settings, or a clear error if it was never run."""
-    storage = open_storage(settings.storage_url, settings.heartbeat, create=False)
+    storage = read_storage(settings.storage_url)
     try:
         study = optuna.load_study(study_name=settings.study_name, storage=storage)
     except KeyError:
@@ -545,7 +546,7 @@ def list_studies(storage_url: str | None) -> list[dict[str, Any]]:
     appears once) and the best value; none where the default storage was never made."""
     if storage_url is None and not default_storage_exists():
         return []
-    storage = open_storage(storage_url, create=False)
+    storage = read_storage(storage_url)
     entries = []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=True):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)

@@ -4,12 +4,20 @@ Every worker, on this machine or another, points at the same database; Optuna ke
 trials there, so workers share one study without talking to each other.  Workers send a
 heartbeat while a trial runs; a trial whose worker died stops beating, is marked failed
 by the next worker that looks, and its configuration is queued again.
+
+A database lives on one machine, and a report outlives it only if the study does too.
+So every report also keeps its study as an Optuna journal file -- a text log of the
+study's settings and trials, each with its runs' curves and diagnostics -- which any
+command that only reads a study takes in place of a database (``--storage
+docs/studies/NAME/journal.log``), and optuna-dashboard opens as it is.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -17,16 +25,23 @@ from pathlib import Path
 import optuna
 import platformdirs
 from optuna.exceptions import ExperimentalWarning
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend, JournalStorage
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from digitlab.atomic import atomic_write
 from digitlab.errors import DigitlabError
 
 STORAGE_ENV = "DIGITLAB_STORAGE"
 DEFAULT_HEARTBEAT = 10  # seconds
 MAX_RETRIES = 3
 SCHEMA_RACE_RETRIES = 5
+#: The file a report keeps its study in, beside its README.md.
+JOURNAL_NAME = "journal.log"
+#: The largest journal file read: the shipped studies' are a few megabytes, and reading
+#: one holds all of it in memory.
+MAX_JOURNAL_BYTES = 256 * 2**20
 
 
 class StorageError(DigitlabError):
@@ -56,8 +71,18 @@ def open_storage(
 ) -> RDBStorage:
     """Connect to the study database, with heartbeats and retry of dead workers' trials.
     ``create=False`` is for commands that only read: a SQLite file that is not there (a
-    mistyped path) or is no SQLite database is an error, not made or turned into one."""
+    mistyped path) or is no SQLite database is an error, not made or turned into one.
+    A plain path, not a URL, is taken for the SQLite file it holds."""
     url = url or default_storage_url()
+    if "://" not in url:
+        path = Path(url)
+        if not _holds_sqlite(path):
+            raise StorageError(
+                f"a study runs in a database, such as sqlite:///{path} or postgresql://…, "
+                f"not in the file {path}: a path is read as a report's journal file, which "
+                "`study report` and `study list` read but a run cannot keep its heartbeats in"
+            )
+        url = f"sqlite:///{path.resolve()}"
     engine_kwargs = {}
     if url.startswith("sqlite"):
         # Several local processes share one SQLite file: wait for locks instead of failing.
@@ -70,13 +95,7 @@ def open_storage(
             path.parent.mkdir(parents=True, exist_ok=True)
     else:
         engine_kwargs = {"pool_pre_ping": True}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # Heartbeats are marked experimental in Optuna, yet they are what makes dead workers'
-    # trials retry; the warning says nothing a user can act on.
-    warnings.filterwarnings("ignore", category=ExperimentalWarning)
-    # Our workers ask for trials and send the heartbeats themselves (runner.Heartbeat)
-    # rather than through Study.optimize, which Optuna warns of, to no purpose here.
-    warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used", UserWarning)
+    _quiet_optuna()
     try:
         return _connect(url, engine_kwargs, heartbeat, skip_table_creation=not create)
     except ImportError:  # Optuna's wrapping of a missing database driver
@@ -89,8 +108,108 @@ def open_storage(
         raise StorageError(f"cannot open study storage {redact(url)}: {reason}") from None
 
 
+def _quiet_optuna() -> None:
+    """Keep Optuna to what a user can act on: its warnings, not its news of new studies."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Heartbeats are marked experimental in Optuna, yet they are what makes dead workers'
+    # trials retry; the warning says nothing a user can act on.
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)
+    # Our workers ask for trials and send the heartbeats themselves (runner.Heartbeat)
+    # rather than through Study.optimize, which Optuna warns of, to no purpose here.
+    warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used", UserWarning)
+
+
 #: How every SQLite database file begins.
 SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def read_storage(url: str | None = None) -> BaseStorage:
+    """The storage of a command that only reads studies (a report, a list): the database
+    as :func:`open_storage` opens it without creating anything, or, for a plain path to
+    a file that is no SQLite database, the journal file a report keeps its study in."""
+    url = url or default_storage_url()
+    if "://" in url or _holds_sqlite(Path(url)):
+        return open_storage(url, create=False)
+    return open_journal(Path(url))
+
+
+def open_journal(path: Path) -> JournalStorage:
+    """A study kept in an Optuna journal file, as every report keeps its own, to read.
+    The file is checked -- there, a file, no larger than :data:`MAX_JOURNAL_BYTES`,
+    every line a JSON object naming an operation, the last one whole -- before Optuna
+    replays it, and operations Optuna cannot replay are one clear error too."""
+    if not path.exists():
+        raise StorageError(f"no study storage at {path}: the file does not exist")
+    if not path.is_file():
+        raise StorageError(f"no study storage at {path}: it is not a file")
+    size = path.stat().st_size
+    if size > MAX_JOURNAL_BYTES:
+        raise StorageError(
+            f"{path}: {size / 2**20:.0f} MiB is more than the "
+            f"{MAX_JOURNAL_BYTES // 2**20} MiB a study journal is read up to"
+        )
+    problem = _journal_problem(path)
+    if problem:
+        raise StorageError(f"cannot read the study journal {path}: {problem}")
+    _quiet_optuna()
+    try:
+        return JournalStorage(JournalFileBackend(str(path)))
+    except Exception as exc:  # Optuna's replay of a damaged log: decoding or state errors
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"cannot read the study journal {path}, damaged: {reason}") from None
+
+
+def save_journal(study: optuna.Study, path: Path) -> None:
+    """Write ``study`` -- its settings and every trial, with the runs' curves and
+    diagnostics its reports read -- to an Optuna journal file at ``path``, atomically.
+    The copy is made in a folder of its own first, so a study read from ``path`` itself
+    can be saved there again."""
+    _quiet_optuna()
+    with tempfile.TemporaryDirectory(prefix="digitlab-journal-") as folder:
+        copy = Path(folder) / JOURNAL_NAME
+        kept = optuna.create_study(
+            study_name=study.study_name,
+            storage=JournalStorage(JournalFileBackend(str(copy))),
+            directions=study.directions,
+        )
+        for key, value in study.user_attrs.items():
+            kept.set_user_attr(key, value)
+        kept.add_trials(study.get_trials(deepcopy=False))
+        atomic_write(path, lambda handle: handle.write(copy.read_bytes()))
+
+
+def _journal_problem(path: Path) -> str | None:
+    """What makes the file no journal, or a damaged one, if anything: every line must be
+    a JSON object naming an operation, and the last must be whole.  Optuna itself would
+    skip a last line it cannot read, taking it for one still being written: for a
+    study's archive, that would be trials silently missing."""
+    number = 0
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                entry = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                entry = None
+            readable = isinstance(entry, dict) and "op_code" in entry
+            if number == 1 and not readable:
+                return (
+                    "it is neither a SQLite database nor an Optuna journal file (give a "
+                    "database as a URL: sqlite:///FILE, postgresql://…)"
+                )
+            if not line.endswith(b"\n"):
+                return "it ends in the middle of a line, cut short"
+            if not readable:
+                return f"line {number} is not a journal entry: the file is damaged"
+    return None if number else "it is empty"
+
+
+def _holds_sqlite(path: Path) -> bool:
+    return path.is_file() and _starts_with(path, SQLITE_HEADER)
+
+
+def _starts_with(path: Path, header: bytes) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(len(header)) == header
 
 
 def _require_sqlite_file(path: Path) -> None:
@@ -102,9 +221,8 @@ def _require_sqlite_file(path: Path) -> None:
         )
     if not path.is_file():
         raise StorageError(f"no study storage at {path}: it is not a file")
-    with open(path, "rb") as handle:
-        if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-            raise StorageError(f"no study storage at {path}: it is not a SQLite database")
+    if not _starts_with(path, SQLITE_HEADER):
+        raise StorageError(f"no study storage at {path}: it is not a SQLite database")
 
 
 def _sqlite_file(url: str) -> str | None:
