@@ -556,6 +556,7 @@ def test_other_dataset_in_mnist_layout_trains_via_data_dir(
         (["--checkpoint", "c.json"], "--checkpoint: c.json is no name for a checkpoint"),
         (["--spec", "s.json", "--history", "s.json"], "--history and --spec name the same file"),
         (["--out", "/proc/m.npz"], "--out: cannot write into /proc (No such file or directory)"),
+        (["--out", "arrays.npz"], "arrays.npz holds a file that is no digitlab model"),
     ],
 )
 def test_files_of_one_run_that_would_overwrite_each_other_are_refused(
@@ -564,9 +565,11 @@ def test_files_of_one_run_that_would_overwrite_each_other_are_refused(
     """Before the data is loaded: the model deleted with its checkpoint, a history written
     over the model, a text file overwritten by a model -- each refused up front."""
     (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "arrays.npz").write_text("someone's numpy arrays")
     result = run_cli("train", "--layers", "784,10,10", "--epochs", "1", *flags, cwd=tmp_path)
     assert_one_line_error(result, message)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "arrays.npz").read_text() == "someone's numpy arrays"
     assert not (tmp_path / "m.npz").exists()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from scipy.sparse import csr_matrix
 
 from digitlab.data.mnist import Dataset, Split
@@ -276,6 +277,23 @@ def test_save_and_export_take_a_model_and_say_so(bundled: Model, tmp_path: Path)
         save_model(tmp_path / "m.npz", {"weights": []})
     assert not (tmp_path / "m.npz").exists()
     bundled.save(str(tmp_path / "m.npz"))  # Keras' habit
+    assert load_model(tmp_path / "m.npz").predict(np.zeros(784)).shape == (1,)
+
+
+def test_a_model_is_never_saved_over_a_file_of_another_kind(bundled: Model, tmp_path: Path):
+    """A slip of the name must not turn a picture of someone's digits into a model file;
+    a model saved again over itself is, of course, written."""
+    picture = tmp_path / "my-digits.png"
+    Image.new("L", (28, 28), 200).save(picture)
+    kept = picture.read_bytes()
+    with pytest.raises(ModelFileError, match="no digitlab model or checkpoint, and is left"):
+        bundled.save(picture)
+    assert picture.read_bytes() == kept
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(ModelFileError, match="is a folder"):
+        save_model(tmp_path / "folder", bundled)
+    bundled.save(tmp_path / "m.npz")
+    bundled.save(tmp_path / "m.npz")
     assert load_model(tmp_path / "m.npz").predict(np.zeros(784)).shape == (1,)
 
 

@@ -34,7 +34,7 @@ from digitlab.evaluation.scoring import Evaluation
 from digitlab.evaluation.scoring import evaluate as score_models
 from digitlab.evaluation.selection import EnsembleChoice, choose_members
 from digitlab.evaluation.tta import shift_averaged
-from digitlab.nn.model_file import Model, load_model, save_model
+from digitlab.nn.model_file import Model, check_replaceable, load_model, save_model
 from digitlab.predict import (
     BUNDLED_NAME,
     Prediction,
@@ -424,6 +424,8 @@ def check_training_files(
                 raise SpecError(
                     f"{flag} and {other} name the same file ({path}); give each its own"
                 )
+    if out is not None:  # before training, not when it is done (an existing checkpoint is
+        check_replaceable(out)  # resumed or refused by name where the run starts)
 
 
 def check_writable(path: Path | None, flag: str, folder_ok: bool = False) -> None:
@@ -824,6 +826,7 @@ def tune_command(
             "name, so the model it started from is kept"
         )
     check_writable(out, "--out")
+    check_replaceable(out)
     folder = load_labelled_folder(images)
     for skipped in folder.skipped:
         say(f"skipped {skipped.path}: {skipped.reason}")

@@ -489,7 +489,11 @@ def numbered(arrays: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:
 def write_container(
     path: Path, kind: str, header: dict[str, Any], arrays: dict[str, np.ndarray]
 ) -> None:
-    """Save a JSON header and named arrays as one ``.npz``, replacing ``path`` atomically."""
+    """Save a JSON header and named arrays as one ``.npz``, replacing ``path`` atomically.
+    A file already at ``path`` is replaced only if it is a digitlab file itself: a
+    picture of someone's digits, or their notes, saved over by a slip of the name would
+    be lost."""
+    check_replaceable(path)
     full_header = {"format": kind, "format_version": FORMAT_VERSION, **header}
     atomic_write(
         path,
@@ -497,6 +501,25 @@ def write_container(
             handle, **{HEADER_KEY: np.array(json.dumps(full_header))}, **arrays
         ),
     )
+
+
+def check_replaceable(path: Path) -> None:
+    """Refuse ``path`` as a place to save a model or checkpoint if something other than
+    a digitlab file is there (a folder, a picture, someone's numpy arrays)."""
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder; give a file name ending in .npz")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            ours = f"{HEADER_KEY}.npy" in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        ours = False
+    if not ours:
+        raise ModelFileError(
+            f"{path} holds a file that is no digitlab model or checkpoint, and is left as it "
+            "is: save under another name, or remove it first"
+        )
 
 
 #: The files read_container reads, by their header's format: what to call each, and
