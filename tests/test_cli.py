@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -556,7 +557,7 @@ def test_other_dataset_in_mnist_layout_trains_via_data_dir(
         (["--checkpoint", "c.json"], "--checkpoint: c.json is no name for a checkpoint"),
         (["--spec", "s.json", "--history", "s.json"], "--history and --spec name the same file"),
         (["--out", "/proc/m.npz"], "--out: cannot write into /proc (No such file or directory)"),
-        (["--out", "arrays.npz"], "arrays.npz holds a file that is no digitlab model"),
+        (["--out", "arrays.npz"], "arrays.npz holds something other than a digitlab model"),
     ],
 )
 def test_files_of_one_run_that_would_overwrite_each_other_are_refused(
@@ -591,6 +592,12 @@ def test_the_same_command_again_continues_an_interrupted_run(
     other = run_cli("train", *flags[:-1], "4", "--out", tmp_path / "m.npz")
     assert_one_line_error(other, "from an interrupted run with a different spec", "--resume")
     assert checkpoint.read_bytes() == kept
+    (tmp_path / "m.npz").write_text("notes")  # where --resume would put the model
+    taken = run_cli("train", "--resume", checkpoint)
+    assert_one_line_error(taken, "m.npz holds something other than a digitlab model file")
+    assert not re.search(r"epoch +2/2", taken.stderr)  # refused before training, not after
+    assert (tmp_path / "m.npz").read_text() == "notes" and checkpoint.read_bytes() == kept
+    (tmp_path / "m.npz").unlink()
     again = run_cli("train", *flags, "--out", tmp_path / "m.npz")
     assert again.returncode == 0, again.stderr
     assert f"continuing the interrupted run of this spec in {checkpoint} after epoch 1" in (

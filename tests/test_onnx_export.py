@@ -149,6 +149,10 @@ def test_the_file_carries_the_contract_and_the_models_record() -> None:
     assert json.loads(props["metrics"]) == model.metrics.to_dict()
     assert json.loads(props["calibration"])["temperature"] == 1.5
     assert "unlike_above" not in json.loads(props["calibration"])
+    assert "started_from" not in props and "trained_on" not in props  # MNIST, from scratch
+    told = replace(model, trained_on="600 images given to DigitClassifier.fit")
+    told_props = {p.key: p.value for p in onnx_export.to_onnx(told).metadata_props}
+    assert told_props["trained_on"] == "600 images given to DigitClassifier.fit"
     assert proto.opset_import[0].version == onnx_export.OPSET
     (pixels,), (probabilities,) = proto.graph.input, proto.graph.output
     dims = [[d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]

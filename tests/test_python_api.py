@@ -4,6 +4,7 @@ History.history and to_pandas, and ``digitlab info``."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import warnings
@@ -280,18 +281,30 @@ def test_save_and_export_take_a_model_and_say_so(bundled: Model, tmp_path: Path)
     assert load_model(tmp_path / "m.npz").predict(np.zeros(784)).shape == (1,)
 
 
-def test_a_model_is_never_saved_over_a_file_of_another_kind(bundled: Model, tmp_path: Path):
+def test_a_model_is_never_saved_over_a_file_of_another_kind(bundled: Model, mnist, tmp_path):
     """A slip of the name must not turn a picture of someone's digits into a model file;
     a model saved again over itself is, of course, written."""
     picture = tmp_path / "my-digits.png"
     Image.new("L", (28, 28), 200).save(picture)
     kept = picture.read_bytes()
-    with pytest.raises(ModelFileError, match="no digitlab model or checkpoint, and is left"):
+    with pytest.raises(ModelFileError, match="other than a digitlab model file, and is left"):
         bundled.save(picture)
     assert picture.read_bytes() == kept
     (tmp_path / "folder").mkdir()
     with pytest.raises(ModelFileError, match="is a folder"):
         save_model(tmp_path / "folder", bundled)
+    os.mkfifo(tmp_path / "pipe.npz")  # refused at once, not waited on for a writer
+    with pytest.raises(ModelFileError, match="other than a digitlab model file"):
+        bundled.save(tmp_path / "pipe.npz")
+    checkpoint = tmp_path / "run.checkpoint.npz"  # a digitlab file, of the other kind
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(
+            SMALL.with_overrides(epochs=2, train_size=500), mnist, [StopAfter(1)], checkpoint
+        ).run()
+    kept = checkpoint.read_bytes()
+    with pytest.raises(ModelFileError, match="other than a digitlab model file"):
+        bundled.save(checkpoint)
+    assert checkpoint.read_bytes() == kept
     bundled.save(tmp_path / "m.npz")
     bundled.save(tmp_path / "m.npz")
     assert load_model(tmp_path / "m.npz").predict(np.zeros(784)).shape == (1,)
@@ -455,14 +468,15 @@ def test_a_model_started_from_another_says_its_command_trains_another(
 
 
 @pytest.mark.parametrize("record", [["a list"], "x" * 5000, "two\nlines"])
-def test_a_damaged_started_from_record_is_refused(tmp_path: Path, record: object) -> None:
+@pytest.mark.parametrize("name", ["started_from", "trained_on"])
+def test_a_damaged_provenance_record_is_refused(tmp_path: Path, record: object, name) -> None:
     save_model(tmp_path / "m.npz", small_model())
     with np.load(tmp_path / "m.npz") as loaded:
         arrays = dict(loaded)
     header = json.loads(str(arrays[HEADER_KEY]))
-    arrays[HEADER_KEY] = np.array(json.dumps({**header, "started_from": record}))
+    arrays[HEADER_KEY] = np.array(json.dumps({**header, name: record}))
     np.savez(tmp_path / "m.npz", **arrays)
-    with pytest.raises(ModelFileError, match="started_from is not a line of text"):
+    with pytest.raises(ModelFileError, match=f"{name} is not a line of text"):
         load_model(tmp_path / "m.npz")
 
 

@@ -120,6 +120,26 @@ def test_fit_predict_score(fitted: DigitClassifier, digits) -> None:
     np.testing.assert_allclose(probabilities, fitted.model_.predict_proba(images), rtol=1e-6)
 
 
+def test_the_model_inside_says_what_it_learned_from(fitted: DigitClassifier, tmp_path) -> None:
+    """Saved, the model records that it learned from the images given to fit, not from
+    MNIST, so `digitlab info` does not offer its spec's command as the one that trains it
+    again; a run started from its weights says so too."""
+    from digitlab.nn.model_file import load_model
+    from digitlab.train.trainer import weights_of
+
+    expected = "900 images given to DigitClassifier.fit, and 100 more held back"
+    assert fitted.model_.trained_on.startswith(expected)
+    save_model(tmp_path / "m.npz", fitted.model_)
+    loaded = load_model(tmp_path / "m.npz")
+    assert loaded.trained_on == fitted.model_.trained_on
+    text = loaded.summary()
+    assert f"Trained on: {loaded.trained_on}" in text
+    assert "it trains on MNIST, so it trains another model, not this one:" in text
+    assert "command that trains it again" not in text
+    assert loaded.describe().to_dict()["trained_on"] == loaded.trained_on
+    assert weights_of(loaded).endswith(f"` on {loaded.trained_on}")
+
+
 def test_any_labels_of_up_to_ten_classes(digits) -> None:
     train_images, train_labels, test_images, test_labels = digits
     names = {3: "three", 7: "seven"}

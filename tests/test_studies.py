@@ -308,7 +308,7 @@ def test_a_report_keeps_its_study_and_is_written_again_from_it(
     assert study_cli(run_cli, "run", TINY, "--storage", storage).returncode == 0
     out = tmp_path / "report"
     assert study_cli(run_cli, "report", TINY, "--storage", storage, "--out", out).returncode == 0
-    first = {name: (out / name).read_bytes() for name in ("README.md", "trials.csv")}
+    first = {name: (out / name).read_bytes() for name in ("README.md", "trials.csv", "journal.log")}
     journal = out / "journal.log"
     again = f"digitlab study report {TINY} --storage {journal} --out {out}"
     assert again in " ".join(first["README.md"].decode().split())
@@ -319,12 +319,29 @@ def test_a_report_keeps_its_study_and_is_written_again_from_it(
     assert entry["name"] == "tiny-grid" and entry["trials"]["complete"] == 3
     rewritten = study_cli(run_cli, *shlex.split(again)[2:])
     assert rewritten.returncode == 0, rewritten.stderr
-    assert {name: (out / name).read_bytes() for name in first} == first
+    assert {name: (out / name).read_bytes() for name in first} == first  # the journal too
+    from digitlab.experiments.storage import read_storage
+
+    kept_study = optuna.load_study(study_name="tiny-grid", storage=read_storage(str(journal)))
+    assert kept_study.metric_names == ["validation accuracy"]  # what optuna-dashboard shows
 
     kept = journal.read_bytes()
     refused = study_cli(run_cli, "run", TINY, "--storage", journal)
     assert refused.returncode == 1 and "a study runs in a database" in refused.stderr
-    assert journal.read_bytes() == kept
+    # a report from a database with fewer trials, or another study, keeps the journal
+    fewer = f"sqlite:///{tmp_path / 'fewer.db'}"
+    partial = optuna.create_study(study_name="tiny-grid", storage=fewer, direction="maximize")
+    for key, value in kept_study.user_attrs.items():
+        partial.set_user_attr(key, value)
+    partial.add_trials(kept_study.trials[:1])
+    refused = study_cli(run_cli, "report", TINY, "--storage", fewer, "--out", out)
+    assert refused.returncode == 1 and "keeps 2 trial(s) of 'tiny-grid' that" in refused.stderr
+    assert study_cli(run_cli, "run", TINY, "--storage", fewer, "--quick").returncode == 0
+    refused = study_cli(run_cli, "report", TINY, "--quick", "--storage", fewer, "--out", out)
+    assert "keeps the study 'tiny-grid', not 'tiny-grid-quick'" in refused.stderr
+    assert journal.read_bytes() == kept and (out / "README.md").read_bytes() == first["README.md"]
+    other = study_cli(run_cli, "report", TINY, "--quick", "--storage", journal)
+    assert f"no study named 'tiny-grid-quick' in {journal}: it keeps 'tiny-grid'" in other.stderr
 
 
 def _journal_damaged(journal: Path, how: str) -> None:
@@ -341,6 +358,13 @@ def _journal_damaged(journal: Path, how: str) -> None:
         journal.write_text("name,accuracy\nx,1\n")
     elif how == "empty":
         journal.write_bytes(b"")
+    elif how == "a whole line lost":
+        journal.write_bytes(b"".join(lines[:-1]))
+    elif how == "a line added":
+        journal.write_bytes(b"".join([*lines, lines[-1]]))
+    elif how == "deeply nested":
+        lines[3] = b'{"op_code": 0, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n"
+        journal.write_bytes(b"".join(lines))
 
 
 @pytest.mark.parametrize(
@@ -351,6 +375,9 @@ def _journal_damaged(journal: Path, how: str) -> None:
         ("unknown operation", "damaged"),
         ("not a journal", "neither a SQLite database nor an Optuna journal file"),
         ("empty", "it is empty"),
+        ("a whole line lost", "holds 4 entries where it was written with 5, so lines were lost"),
+        ("a line added", "holds 6 entries where it was written with 5"),
+        ("deeply nested", "line 4 is not a journal entry"),
         ("too large", "a study journal is read up to"),
         ("missing", "the file does not exist"),
         ("a folder", "it is not a file"),

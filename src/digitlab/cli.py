@@ -34,6 +34,7 @@ from digitlab.evaluation.scoring import Evaluation
 from digitlab.evaluation.scoring import evaluate as score_models
 from digitlab.evaluation.selection import EnsembleChoice, choose_members
 from digitlab.evaluation.tta import shift_averaged
+from digitlab.nn.model_file import FORMAT as MODEL_FORMAT
 from digitlab.nn.model_file import Model, check_replaceable, load_model, save_model
 from digitlab.predict import (
     BUNDLED_NAME,
@@ -370,8 +371,9 @@ def train(
                     f"continuing the interrupted run of this spec in {checkpoint} after epoch "
                     f"{len(trainer.history)}"
                 )
-    if resume:
-        check_writable(out, "--out")  # next to the checkpoint unless --out said otherwise
+    if resume and out is not None:  # next to the checkpoint unless --out said otherwise
+        check_writable(out, "--out")
+        check_replaceable(out, MODEL_FORMAT)
     try:
         result = trainer.run()
     except KeyboardInterrupt:
@@ -425,7 +427,7 @@ def check_training_files(
                     f"{flag} and {other} name the same file ({path}); give each its own"
                 )
     if out is not None:  # before training, not when it is done (an existing checkpoint is
-        check_replaceable(out)  # resumed or refused by name where the run starts)
+        check_replaceable(out, MODEL_FORMAT)  # resumed or refused where the run starts)
 
 
 def check_writable(path: Path | None, flag: str, folder_ok: bool = False) -> None:
@@ -826,7 +828,7 @@ def tune_command(
             "name, so the model it started from is kept"
         )
     check_writable(out, "--out")
-    check_replaceable(out)
+    check_replaceable(out, MODEL_FORMAT)
     folder = load_labelled_folder(images)
     for skipped in folder.skipped:
         say(f"skipped {skipped.path}: {skipped.reason}")

@@ -41,7 +41,7 @@ from digitlab.experiments.effects import (
 from digitlab.experiments.findings import answer, findings
 from digitlab.experiments.results import TrialRow, trial_rows
 from digitlab.experiments.statistics import FAMILY_NAME, TEST_NAME, Verdict, compare
-from digitlab.experiments.storage import JOURNAL_NAME, save_journal
+from digitlab.experiments.storage import JOURNAL_NAME, check_journal_replaceable, save_journal
 from digitlab.experiments.study_file import StudyFile
 from digitlab.reporting import Report, silent
 from digitlab.spec import Spec, make_spec, spec_to_argv
@@ -151,6 +151,7 @@ def write_report(
     """Write the study's report to ``out`` (see the module's docstring) and return its
     summary.  ``study_path``, the study file's path, completes the command the report
     gives for writing it again from its journal."""
+    check_journal_replaceable(out / JOURNAL_NAME, study)
     out.mkdir(parents=True, exist_ok=True)
     save_journal(study, out / JOURNAL_NAME)
     rows = trial_rows(study)

@@ -28,7 +28,7 @@ from typing import Any
 import optuna
 import sqlalchemy
 from optuna.distributions import BaseDistribution
-from optuna.storages import RDBStorage, fail_stale_trials
+from optuna.storages import JournalStorage, RDBStorage, fail_stale_trials
 from optuna.storages._rdb.models import TrialModel  # the trials table, for the atomic claim
 from optuna.trial import FrozenTrial, TrialState
 
@@ -528,6 +528,12 @@ def load_existing_study(settings: RunSettings) -> optuna.Study:
     try:
         study = optuna.load_study(study_name=settings.study_name, storage=storage)
     except KeyError:
+        if isinstance(storage, JournalStorage):  # a report's: running adds nothing to it
+            names = ", ".join(map(repr, optuna.get_all_study_names(storage)))
+            raise StudyError(
+                f"no study named {settings.study_name!r} in {settings.storage_url}: it keeps "
+                f"{names or 'none'}"
+            ) from None
         raise StudyError(
             f"no study named {settings.study_name!r} in the storage; run it first with "
             "`digitlab study run`"

@@ -39,6 +39,12 @@ MAX_RETRIES = 3
 SCHEMA_RACE_RETRIES = 5
 #: The file a report keeps its study in, beside its README.md.
 JOURNAL_NAME = "journal.log"
+#: The study attribute in which a journal written here records how many entries it
+#: holds, so that lost lines -- even whole ones -- are found when it is read.
+JOURNAL_LINES_ATTR = "digitlab:journal entries"
+#: The writer every entry of a journal written here names, instead of Optuna's random
+#: one per process, so that a study saved twice gives the same file.
+JOURNAL_WRITER = "digitlab"
 #: The largest journal file read: the shipped studies' are a few megabytes, and reading
 #: one holds all of it in memory.
 MAX_JOURNAL_BYTES = 256 * 2**20
@@ -78,9 +84,10 @@ def open_storage(
         path = Path(url)
         if not _holds_sqlite(path):
             raise StorageError(
-                f"a study runs in a database, such as sqlite:///{path} or postgresql://…, "
-                f"not in the file {path}: a path is read as a report's journal file, which "
-                "`study report` and `study list` read but a run cannot keep its heartbeats in"
+                "a study runs in a database (--storage sqlite:///FILE.db, or "
+                f"postgresql://…), and {path} is no SQLite database: a plain path is read as "
+                "a report's journal file, which `study report` and `study list` read but a "
+                "run cannot keep its heartbeats in"
             )
         url = f"sqlite:///{path.resolve()}"
     engine_kwargs = {}
@@ -148,23 +155,41 @@ def open_journal(path: Path) -> JournalStorage:
             f"{path}: {size / 2**20:.0f} MiB is more than the "
             f"{MAX_JOURNAL_BYTES // 2**20} MiB a study journal is read up to"
         )
-    problem = _journal_problem(path)
-    if problem:
-        raise StorageError(f"cannot read the study journal {path}: {problem}")
+    entries = _journal_entries(path)
     _quiet_optuna()
     try:
-        return JournalStorage(JournalFileBackend(str(path)))
+        storage = JournalStorage(JournalFileBackend(str(path)))
+        recorded = [
+            study.user_attrs[JOURNAL_LINES_ATTR]
+            for study in storage.get_all_studies()
+            if JOURNAL_LINES_ATTR in study.user_attrs
+        ]
     except Exception as exc:  # Optuna's replay of a damaged log: decoding or state errors
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StorageError(f"cannot read the study journal {path}, damaged: {reason}") from None
+        raise StorageError(
+            f"cannot read the study journal {path}: it is damaged ({reason})"
+        ) from None
+    if recorded and recorded != [entries]:
+        raise StorageError(
+            f"cannot read the study journal {path}: it holds {entries} entries where it was "
+            f"written with {recorded[0]}, so lines were lost or added"
+        )
+    return storage
 
 
 def save_journal(study: optuna.Study, path: Path) -> None:
     """Write ``study`` -- its settings and every trial, with the runs' curves and
     diagnostics its reports read -- to an Optuna journal file at ``path``, atomically.
+    The journal also records how many entries it holds, which reading checks, and names
+    one writer throughout (:data:`JOURNAL_WRITER`), so the same study gives the same file.
     The copy is made in a folder of its own first, so a study read from ``path`` itself
     can be saved there again."""
     _quiet_optuna()
+    attrs = {key: value for key, value in study.user_attrs.items() if key != JOURNAL_LINES_ATTR}
+    trials = study.get_trials(deepcopy=False)
+    names = study.metric_names
+    # one entry each: the study, this count, the metric names, each attribute and trial
+    entries = 2 + bool(names) + len(attrs) + len(trials)
     with tempfile.TemporaryDirectory(prefix="digitlab-journal-") as folder:
         copy = Path(folder) / JOURNAL_NAME
         kept = optuna.create_study(
@@ -172,35 +197,84 @@ def save_journal(study: optuna.Study, path: Path) -> None:
             storage=JournalStorage(JournalFileBackend(str(copy))),
             directions=study.directions,
         )
-        for key, value in study.user_attrs.items():
+        kept.set_user_attr(JOURNAL_LINES_ATTR, entries)
+        if names:
+            kept.set_metric_names(names)
+        for key, value in attrs.items():
             kept.set_user_attr(key, value)
-        kept.add_trials(study.get_trials(deepcopy=False))
-        atomic_write(path, lambda handle: handle.write(copy.read_bytes()))
+        kept.add_trials(trials)
+        lines = [
+            json.dumps({**json.loads(line), "worker_id": JOURNAL_WRITER}) + "\n"
+            for line in copy.read_text().splitlines()
+        ]
+    if len(lines) != entries:  # Optuna wrote otherwise than counted: a check to update
+        raise RuntimeError(
+            f"the journal of {study.study_name!r} has {len(lines)} entries, not {entries}"
+        )
+    atomic_write(path, lambda handle: handle.write("".join(lines).encode()))
 
 
-def _journal_problem(path: Path) -> str | None:
-    """What makes the file no journal, or a damaged one, if anything: every line must be
-    a JSON object naming an operation, and the last must be whole.  Optuna itself would
-    skip a last line it cannot read, taking it for one still being written: for a
-    study's archive, that would be trials silently missing."""
+def check_journal_replaceable(path: Path, study: optuna.Study) -> None:
+    """Refuse to save ``study`` at ``path`` over a journal that keeps anything it lacks:
+    another study, or trials it does not have (a report written from a database that
+    holds fewer trials).  Such a journal may be the last copy of a study."""
+    if not path.exists():
+        return
+    leave = "it is left as it is: report into another --out, or remove it first"
+    try:
+        storage = open_journal(path)
+    except StorageError as exc:
+        raise StorageError(f"{exc}; {leave}") from None
+    names = optuna.get_all_study_names(storage)
+    if names != [study.study_name]:
+        raise StorageError(
+            f"{path} keeps the study {', '.join(map(repr, names))}, not "
+            f"{study.study_name!r}; {leave}"
+        )
+    have = {_trial_key(trial) for trial in study.get_trials(deepcopy=False)}
+    kept = optuna.load_study(study_name=study.study_name, storage=storage)
+    lacking = [t for t in kept.get_trials(deepcopy=False) if _trial_key(t) not in have]
+    if lacking:
+        raise StorageError(
+            f"{path} keeps {len(lacking)} trial(s) of {study.study_name!r} that the storage "
+            f"given lacks; {leave} (`--storage {path}` reports from it)"
+        )
+
+
+def _trial_key(trial: optuna.trial.FrozenTrial) -> tuple[int, str, str]:
+    """What tells one trial from another across a copy: its number, start and point."""
+    started = trial.datetime_start.isoformat() if trial.datetime_start else ""
+    return trial.number, started, json.dumps(trial.params, sort_keys=True, default=str)
+
+
+def _journal_entries(path: Path) -> int:
+    """The number of entries in the journal at ``path``, after checking that every line
+    is a JSON object naming an operation and the last one whole (a StorageError if
+    not).  Optuna itself would skip a last line it cannot read, taking it for one still
+    being written: for a study's archive, that would be trials silently missing."""
     number = 0
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
             try:
                 entry = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                 entry = None
             readable = isinstance(entry, dict) and "op_code" in entry
+            problem = None
             if number == 1 and not readable:
-                return (
+                problem = (
                     "it is neither a SQLite database nor an Optuna journal file (give a "
                     "database as a URL: sqlite:///FILE, postgresql://…)"
                 )
-            if not line.endswith(b"\n"):
-                return "it ends in the middle of a line, cut short"
-            if not readable:
-                return f"line {number} is not a journal entry: the file is damaged"
-    return None if number else "it is empty"
+            elif not line.endswith(b"\n"):
+                problem = "it ends in the middle of a line, cut short"
+            elif not readable:
+                problem = f"line {number} is not a journal entry: the file is damaged"
+            if problem:
+                raise StorageError(f"cannot read the study journal {path}: {problem}")
+    if not number:
+        raise StorageError(f"cannot read the study journal {path}: it is empty")
+    return number
 
 
 def _holds_sqlite(path: Path) -> bool:

@@ -38,7 +38,13 @@ from digitlab.errors import DigitlabError
 from digitlab.nn.activations import LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
 from digitlab.nn.conv import Conv2D, Pool2D, Reshape
 from digitlab.nn.layers import Dense, Dropout, Layer
-from digitlab.nn.model_file import LOG_FLOOR, Model, require_file_form, require_model
+from digitlab.nn.model_file import (
+    LOG_FLOOR,
+    PROVENANCE,
+    Model,
+    require_file_form,
+    require_model,
+)
 from digitlab.nn.normalization import EPSILON, BatchNorm
 from digitlab.presets import preset_of
 from digitlab.spec import DIGITS, PIXELS, check_digit_network
@@ -246,8 +252,9 @@ def to_onnx(model: Model) -> onnx.ModelProto:
         "spec": json.dumps(model.spec.model_dump()),
         "metrics": json.dumps(model.metrics.to_dict()),
     }
-    if model.started_from is not None:  # its spec alone would not train it again
-        metadata["started_from"] = model.started_from
+    for name in PROVENANCE:  # where its spec alone would not train it again
+        if getattr(model, name) is not None:
+            metadata[name] = getattr(model, name)
     if model.calibration is not None:
         # the graph answers probabilities only: its users judge doubt by the top
         # probability alone, so that is the threshold they get

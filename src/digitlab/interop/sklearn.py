@@ -35,6 +35,7 @@ scikit-learn is an optional dependency: ``pip install 'digitlab[sklearn]'``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -206,7 +207,11 @@ class DigitClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self.outputs_ = np.arange(len(classes)) if outputs is None else outputs
         self.n_features_in_ = rows.shape[1]
-        self.model_ = result.model
+        self.model_ = replace(
+            result.model,
+            trained_on=f"{len(data.train):,} images given to DigitClassifier.fit, and "
+            f"{len(data.validation):,} more held back to choose the epoch",
+        )
         self.history_ = result.history
 
     def _held_out(self, rows: np.ndarray, targets: np.ndarray, seed: int) -> Dataset:

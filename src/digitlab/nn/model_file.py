@@ -263,6 +263,10 @@ class Model:
     #: does).  None for a model trained from scratch.  ``digitlab train`` with its spec
     #: starts afresh, so for such a model it trains another one.
     started_from: str | None = None
+    #: What the run that trained it learned from, in words, when not MNIST's training
+    #: images: the images given to ``DigitClassifier.fit``.  None for MNIST.  ``digitlab
+    #: train`` with its spec trains on MNIST, so for such a model it trains another one.
+    trained_on: str | None = None
     #: What a model file or an ONNX graph of this model would lose (nothing for a plain
     #: model): a wrapper that changes how answers are read names itself here, so saving
     #: or exporting it is refused rather than silently dropping what it does.
@@ -354,6 +358,7 @@ class Model:
             self.calibration,
             self.format_version,
             self.started_from,
+            self.trained_on,
         )
 
     def summary(self) -> str:
@@ -375,8 +380,9 @@ def save_model(path: Path, model: Model) -> None:
     if model.calibration is not None:
         header["calibration"] = model.calibration.to_dict()
         arrays.update(model.calibration.arrays())
-    if model.started_from is not None:
-        header["started_from"] = checked_started_from(model.started_from)
+    for name in PROVENANCE:
+        if getattr(model, name) is not None:
+            header[name] = checked_line(getattr(model, name), name)
     write_container(path, FORMAT, header, arrays)
 
 
@@ -429,35 +435,38 @@ def load_model(path: Path) -> Model:
         _check_feature_channels(network, calibration.digit_features, path)
     version = header.get("format_version", 0)
     metrics = TrainingMetrics.from_dict(header.get("metrics", {}), path)
-    started_from = started_from_record(header, path)
-    return Model(spec, network, metrics, calibration, version, started_from)
+    started_from, trained_on = (line_record(header, name, path) for name in PROVENANCE)
+    return Model(spec, network, metrics, calibration, version, started_from, trained_on)
 
 
-#: The longest account of a run's first weights a file may hold.
-MAX_STARTED_FROM = 1000
+#: What a model file may say, in a line of words each, of where its run came from.
+PROVENANCE = ("started_from", "trained_on")
+#: The longest such line a file may hold.
+MAX_PROVENANCE = 1000
 
 
-def started_from_record(header: dict[str, Any], path: Path) -> str | None:
-    """A file's account of where its run's first weights came from (None when from the
-    spec's initialisation), refused unless it is a short line of text."""
-    found = header.get("started_from")
+def line_record(header: dict[str, Any], name: str, path: Path) -> str | None:
+    """A file's line of words under ``name`` (``started_from``: where its run's first
+    weights came from; ``trained_on``: what it learned from), None when the file has
+    none, refused unless it is a short line of text."""
+    found = header.get(name)
     if found is None:
         return None
     try:
-        return checked_started_from(found)
+        return checked_line(found, name)
     except ValueError:
         raise ModelFileError(
-            f"{path} has a damaged header (started_from is not a line of text)"
+            f"{path} has a damaged header ({name} is not a line of text)"
         ) from None
 
 
-def checked_started_from(text: object) -> str:
-    """``text`` if it is what a file may record of a run's first weights: one line of
-    printable text of at most :data:`MAX_STARTED_FROM` characters (a ValueError if not),
-    checked on writing as on reading, so no model is saved that cannot be loaded."""
-    if not isinstance(text, str) or len(text) > MAX_STARTED_FROM or not text.isprintable():
+def checked_line(text: object, name: str) -> str:
+    """``text`` if a file may record it under ``name``: one line of printable text of
+    at most :data:`MAX_PROVENANCE` characters (a ValueError if not), checked on writing
+    as on reading, so no model is saved that cannot be loaded."""
+    if not isinstance(text, str) or len(text) > MAX_PROVENANCE or not text.isprintable():
         raise ValueError(
-            f"started_from must be one line of at most {MAX_STARTED_FROM} printable characters"
+            f"{name} must be one line of at most {MAX_PROVENANCE} printable characters"
         )
     return text
 
@@ -493,7 +502,7 @@ def write_container(
     A file already at ``path`` is replaced only if it is a digitlab file itself: a
     picture of someone's digits, or their notes, saved over by a slip of the name would
     be lost."""
-    check_replaceable(path)
+    check_replaceable(path, kind)
     full_header = {"format": kind, "format_version": FORMAT_VERSION, **header}
     atomic_write(
         path,
@@ -503,23 +512,22 @@ def write_container(
     )
 
 
-def check_replaceable(path: Path) -> None:
-    """Refuse ``path`` as a place to save a model or checkpoint if something other than
-    a digitlab file is there (a folder, a picture, someone's numpy arrays)."""
+def check_replaceable(path: Path, kind: str) -> None:
+    """Refuse ``path`` as a place to save a ``kind`` file (a model, a checkpoint) if
+    something else is there: a folder, a pipe, a picture, someone's numpy arrays, a
+    digitlab file of the other kind, or one written by a newer digitlab."""
     if not path.exists():
         return
     if path.is_dir():
         raise ModelFileError(f"{path} is a folder; give a file name ending in .npz")
     try:
-        with zipfile.ZipFile(path) as archive:
-            ours = f"{HEADER_KEY}.npy" in archive.namelist()
-    except (zipfile.BadZipFile, OSError):
-        ours = False
-    if not ours:
+        read_container(path, kind)
+    except ModelFileError:
+        name = OTHER_FILES[kind]["name"]
         raise ModelFileError(
-            f"{path} holds a file that is no digitlab model or checkpoint, and is left as it "
+            f"{path} holds something other than a digitlab {name} file, and is left as it "
             "is: save under another name, or remove it first"
-        )
+        ) from None
 
 
 #: The files read_container reads, by their header's format: what to call each, and

@@ -49,6 +49,7 @@ class ModelSummary:
     metrics: TrainingMetrics
     calibration: Calibration | None
     started_from: str | None = None
+    trained_on: str | None = None
 
     @classmethod
     def of(
@@ -59,6 +60,7 @@ class ModelSummary:
         calibration: Calibration | None,
         format_version: int,
         started_from: str | None = None,
+        trained_on: str | None = None,
     ) -> ModelSummary:
         """The summary of ``network`` as ``spec`` built it, with what its file records."""
         layers = []
@@ -78,6 +80,7 @@ class ModelSummary:
             metrics=metrics,
             calibration=calibration,
             started_from=started_from,
+            trained_on=trained_on,
         )
 
     @property
@@ -100,6 +103,7 @@ class ModelSummary:
             "spec": self.spec.model_dump(),
             "train_command": self.train_command,
             "started_from": self.started_from,
+            "trained_on": self.trained_on,
             "metrics": self.metrics.to_dict(),
             "calibration": None if self.calibration is None else self.calibration.to_dict(),
         }
@@ -125,16 +129,22 @@ class ModelSummary:
         ]
         if self.untrained_values:
             lines.append(f"Untrained values (batch-norm statistics): {self.untrained_values:,}")
-        if self.started_from is None:
+        differs = []  # what the spec's command would do otherwise than this model's run
+        if self.started_from is not None:
+            lines.append(f"Started from: {self.started_from}")
+            differs.append("starts from fresh weights")
+        if self.trained_on is not None:
+            lines.append(f"Trained on: {self.trained_on}")
+            differs.append("trains on MNIST")
+        if differs:
+            lines.append(
+                "Spec of that last run, as a command (other fields at their defaults); it "
+                f"{' and '.join(differs)}, so it trains another model, not this one:"
+            )
+        else:
             lines.append(
                 "Spec, as the command that trains it again (other fields at their defaults):"
             )
-        else:
-            lines += [
-                f"Started from: {self.started_from}",
-                "Spec of that last run, as a command (other fields at their defaults); it "
-                "starts from fresh weights, so it trains another model, not this one:",
-            ]
         lines.append(f"  {self.train_command}")
         recorded = self.metrics.to_dict()
         lines.append("Metrics:" if recorded else "Metrics: none")

@@ -52,6 +52,7 @@ def model_info(model: Model, name: str) -> dict[str, Any]:
         "knows_digit_features": calibration is not None and calibration.digit_features is not None,
         "spec": model.spec.model_dump(),
         "started_from": model.started_from,
+        "trained_on": model.trained_on,
     }
 
 

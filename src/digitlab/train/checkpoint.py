@@ -15,10 +15,10 @@ import numpy as np
 
 from digitlab.errors import ModelFileError
 from digitlab.nn.model_file import (
-    checked_started_from,
+    checked_line,
+    line_record,
     numbered,
     read_container,
-    started_from_record,
     write_container,
 )
 from digitlab.spec import make_spec
@@ -58,7 +58,7 @@ def write_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
         "history": checkpoint.history.to_dicts(),
     }
     if checkpoint.started_from is not None:
-        header["started_from"] = checked_started_from(checkpoint.started_from)
+        header["started_from"] = checked_line(checkpoint.started_from, "started_from")
     write_container(path, FORMAT, header, arrays)
 
 
@@ -74,7 +74,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
             rng_state=header["rng_state"],
             history=History.from_dicts(header["history"]),
             average_state=prefixed(arrays, "average/"),
-            started_from=started_from_record(header, path),
+            started_from=line_record(header, "started_from", path),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise damaged(path, exc) from None

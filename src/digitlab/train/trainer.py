@@ -35,7 +35,7 @@ from digitlab.errors import DataError, DivergenceError, SpecError
 from digitlab.evaluation.calibration import calibrated
 from digitlab.nn.averaging import WeightAverage
 from digitlab.nn.build import build_network
-from digitlab.nn.model_file import Model, TrainingMetrics, require_model
+from digitlab.nn.model_file import MAX_PROVENANCE, Model, TrainingMetrics, require_model
 from digitlab.nn.network import Network
 from digitlab.nn.optimizers import make_optimizer
 from digitlab.nn.parallel import (
@@ -123,10 +123,15 @@ def weights_of(model: Model) -> str:
     """Where a run that starts from ``model``'s weights started, in words, for the model
     it gives to record (:attr:`~digitlab.nn.model_file.Model.started_from`)."""
     trained = f"the weights of a model trained with `{model.describe().train_command}`"
-    if model.started_from is None:
-        return trained
-    # bounded however many times a model is tuned: the line names one generation
-    return f"{trained}, which had itself started from another model's weights"
+    if model.trained_on is not None:
+        trained += f" on {model.trained_on}"
+    if model.started_from is not None:
+        # bounded however many times a model is tuned: the line names one generation
+        trained += ", which had itself started from another model's weights"
+    # a spec of very many layers is cut short rather than refused when the model is saved
+    if len(trained) > MAX_PROVENANCE:
+        trained = trained[: MAX_PROVENANCE - 1] + "…"
+    return trained
 
 
 #: Why a run stopped before its last epoch, as :attr:`TrainResult.stop_reason` says it.
