@@ -294,7 +294,7 @@ def test_a_model_is_never_saved_over_a_file_of_another_kind(bundled: Model, mnis
     with pytest.raises(ModelFileError, match="is a folder"):
         save_model(tmp_path / "folder", bundled)
     os.mkfifo(tmp_path / "pipe.npz")  # refused at once, not waited on for a writer
-    with pytest.raises(ModelFileError, match="other than a digitlab model file"):
+    with pytest.raises(ModelFileError, match="is not a regular file"):
         bundled.save(tmp_path / "pipe.npz")
     checkpoint = tmp_path / "run.checkpoint.npz"  # a digitlab file, of the other kind
     with pytest.raises(KeyboardInterrupt):
@@ -302,7 +302,7 @@ def test_a_model_is_never_saved_over_a_file_of_another_kind(bundled: Model, mnis
             SMALL.with_overrides(epochs=2, train_size=500), mnist, [StopAfter(1)], checkpoint
         ).run()
     kept = checkpoint.read_bytes()
-    with pytest.raises(ModelFileError, match="other than a digitlab model file"):
+    with pytest.raises(ModelFileError, match="is a digitlab checkpoint file, not a model file"):
         bundled.save(checkpoint)
     assert checkpoint.read_bytes() == kept
     bundled.save(tmp_path / "m.npz")

@@ -344,6 +344,37 @@ def test_a_report_keeps_its_study_and_is_written_again_from_it(
     assert f"no study named 'tiny-grid-quick' in {journal}: it keeps 'tiny-grid'" in other.stderr
 
 
+def test_a_journal_written_mid_study_gives_way_to_the_study_gone_on(tmp_path: Path) -> None:
+    """A report written while the study ran kept queued and running trials; the same
+    study, further on, may replace its journal.  Another run of the study may not."""
+    from optuna.distributions import IntDistribution
+    from optuna.trial import create_trial
+
+    from digitlab.experiments.storage import (
+        StorageError,
+        check_journal_replaceable,
+        save_journal,
+    )
+
+    def done(x: int, value: float) -> optuna.trial.FrozenTrial:
+        return create_trial(
+            params={"x": x}, distributions={"x": IntDistribution(0, 9)}, value=value
+        )
+
+    study = optuna.create_study(study_name="s", direction="maximize")
+    study.add_trial(done(1, 0.5))
+    study.enqueue_trial({"x": 2})
+    journal = tmp_path / "journal.log"
+    save_journal(study, journal)
+    trial = study.ask()  # the queued point runs and finishes
+    study.tell(trial, 0.7)
+    check_journal_replaceable(journal, study)
+    again = optuna.create_study(study_name="s", direction="maximize")
+    again.add_trials([done(1, 0.5), done(2, 0.7)])  # the same points, another run
+    with pytest.raises(StorageError, match="keeps 1 trial"):
+        check_journal_replaceable(journal, again)
+
+
 def _journal_damaged(journal: Path, how: str) -> None:
     lines = journal.read_bytes().splitlines(keepends=True)
     if how == "cut":
@@ -359,6 +390,8 @@ def _journal_damaged(journal: Path, how: str) -> None:
     elif how == "empty":
         journal.write_bytes(b"")
     elif how == "a whole line lost":
+        journal.write_bytes(b"".join(lines[:-2] + lines[-1:]))
+    elif how == "its count lost":
         journal.write_bytes(b"".join(lines[:-1]))
     elif how == "a line added":
         journal.write_bytes(b"".join([*lines, lines[-1]]))
@@ -377,6 +410,7 @@ def _journal_damaged(journal: Path, how: str) -> None:
         ("empty", "it is empty"),
         ("a whole line lost", "holds 4 entries where it was written with 5, so lines were lost"),
         ("a line added", "holds 6 entries where it was written with 5"),
+        ("its count lost", "its last entry, which counts the others, is missing"),
         ("deeply nested", "line 4 is not a journal entry"),
         ("too large", "a study journal is read up to"),
         ("missing", "the file does not exist"),

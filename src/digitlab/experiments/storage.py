@@ -39,8 +39,8 @@ MAX_RETRIES = 3
 SCHEMA_RACE_RETRIES = 5
 #: The file a report keeps its study in, beside its README.md.
 JOURNAL_NAME = "journal.log"
-#: The study attribute in which a journal written here records how many entries it
-#: holds, so that lost lines -- even whole ones -- are found when it is read.
+#: The study attribute in which a journal written here records, in its last entry, how
+#: many entries it holds, so that lost lines -- even whole ones -- are found on reading.
 JOURNAL_LINES_ATTR = "digitlab:journal entries"
 #: The writer every entry of a journal written here names, instead of Optuna's random
 #: one per process, so that a study saved twice gives the same file.
@@ -155,41 +155,46 @@ def open_journal(path: Path) -> JournalStorage:
             f"{path}: {size / 2**20:.0f} MiB is more than the "
             f"{MAX_JOURNAL_BYTES // 2**20} MiB a study journal is read up to"
         )
-    entries = _journal_entries(path)
+    entries, ours = _journal_entries(path)
     _quiet_optuna()
     try:
         storage = JournalStorage(JournalFileBackend(str(path)))
-        recorded = [
-            study.user_attrs[JOURNAL_LINES_ATTR]
-            for study in storage.get_all_studies()
-            if JOURNAL_LINES_ATTR in study.user_attrs
-        ]
+        recorded = [study.user_attrs.get(JOURNAL_LINES_ATTR) for study in storage.get_all_studies()]
     except Exception as exc:  # Optuna's replay of a damaged log: decoding or state errors
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(
             f"cannot read the study journal {path}: it is damaged ({reason})"
         ) from None
-    if recorded and recorded != [entries]:
-        raise StorageError(
-            f"cannot read the study journal {path}: it holds {entries} entries where it was "
-            f"written with {recorded[0]}, so lines were lost or added"
-        )
+    if ours:  # written whole by save_journal: it must count itself, and be that long
+        _check_count(path, recorded, entries)
     return storage
+
+
+def _check_count(path: Path, recorded: list[object], entries: int) -> None:
+    """Refuse a journal written by :func:`save_journal` whose entries are not as many as
+    its last one says: lines lost or added, the count among them."""
+    count = recorded[0] if len(recorded) == 1 else "several"
+    problem = None
+    if count is None:
+        problem = "its last entry, which counts the others, is missing"
+    elif type(count) is not int:
+        problem = "its count of entries is damaged"
+    elif count != entries:
+        problem = f"it holds {entries} entries where it was written with {count}"
+    if problem:
+        raise StorageError(
+            f"cannot read the study journal {path}: {problem}, so lines were lost or added"
+        )
 
 
 def save_journal(study: optuna.Study, path: Path) -> None:
     """Write ``study`` -- its settings and every trial, with the runs' curves and
     diagnostics its reports read -- to an Optuna journal file at ``path``, atomically.
-    The journal also records how many entries it holds, which reading checks, and names
-    one writer throughout (:data:`JOURNAL_WRITER`), so the same study gives the same file.
+    Every entry names one writer (:data:`JOURNAL_WRITER`), so the same study gives the
+    same file, and the last one says how many entries there are, which reading checks.
     The copy is made in a folder of its own first, so a study read from ``path`` itself
     can be saved there again."""
     _quiet_optuna()
-    attrs = {key: value for key, value in study.user_attrs.items() if key != JOURNAL_LINES_ATTR}
-    trials = study.get_trials(deepcopy=False)
-    names = study.metric_names
-    # one entry each: the study, this count, the metric names, each attribute and trial
-    entries = 2 + bool(names) + len(attrs) + len(trials)
     with tempfile.TemporaryDirectory(prefix="digitlab-journal-") as folder:
         copy = Path(folder) / JOURNAL_NAME
         kept = optuna.create_study(
@@ -197,20 +202,17 @@ def save_journal(study: optuna.Study, path: Path) -> None:
             storage=JournalStorage(JournalFileBackend(str(copy))),
             directions=study.directions,
         )
-        kept.set_user_attr(JOURNAL_LINES_ATTR, entries)
-        if names:
-            kept.set_metric_names(names)
-        for key, value in attrs.items():
-            kept.set_user_attr(key, value)
-        kept.add_trials(trials)
+        if study.metric_names:
+            kept.set_metric_names(study.metric_names)
+        for key, value in study.user_attrs.items():
+            if key != JOURNAL_LINES_ATTR:
+                kept.set_user_attr(key, value)
+        kept.add_trials(study.get_trials(deepcopy=False))
+        kept.set_user_attr(JOURNAL_LINES_ATTR, len(copy.read_bytes().splitlines()) + 1)
         lines = [
             json.dumps({**json.loads(line), "worker_id": JOURNAL_WRITER}) + "\n"
             for line in copy.read_text().splitlines()
         ]
-    if len(lines) != entries:  # Optuna wrote otherwise than counted: a check to update
-        raise RuntimeError(
-            f"the journal of {study.study_name!r} has {len(lines)} entries, not {entries}"
-        )
     atomic_write(path, lambda handle: handle.write("".join(lines).encode()))
 
 
@@ -231,9 +233,9 @@ def check_journal_replaceable(path: Path, study: optuna.Study) -> None:
             f"{path} keeps the study {', '.join(map(repr, names))}, not "
             f"{study.study_name!r}; {leave}"
         )
-    have = {_trial_key(trial) for trial in study.get_trials(deepcopy=False)}
+    given = {trial.number: trial for trial in study.get_trials(deepcopy=False)}
     kept = optuna.load_study(study_name=study.study_name, storage=storage)
-    lacking = [t for t in kept.get_trials(deepcopy=False) if _trial_key(t) not in have]
+    lacking = [t for t in kept.get_trials(deepcopy=False) if not _has(given, t)]
     if lacking:
         raise StorageError(
             f"{path} keeps {len(lacking)} trial(s) of {study.study_name!r} that the storage "
@@ -241,18 +243,24 @@ def check_journal_replaceable(path: Path, study: optuna.Study) -> None:
         )
 
 
-def _trial_key(trial: optuna.trial.FrozenTrial) -> tuple[int, str, str]:
-    """What tells one trial from another across a copy: its number, start and point."""
-    started = trial.datetime_start.isoformat() if trial.datetime_start else ""
-    return trial.number, started, json.dumps(trial.params, sort_keys=True, default=str)
+def _has(given: dict[int, optuna.trial.FrozenTrial], trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether the trials ``given`` (by number) hold ``trial``: one of that number, and
+    for a finished trial the same one, finished too (same start and point).  A trial
+    that was queued or running when the journal was written has since gone on."""
+    other = given.get(trial.number)
+    if other is None or not trial.state.is_finished():
+        return other is not None
+    same = (other.datetime_start, other.params) == (trial.datetime_start, trial.params)
+    return other.state.is_finished() and same
 
 
-def _journal_entries(path: Path) -> int:
-    """The number of entries in the journal at ``path``, after checking that every line
-    is a JSON object naming an operation and the last one whole (a StorageError if
-    not).  Optuna itself would skip a last line it cannot read, taking it for one still
-    being written: for a study's archive, that would be trials silently missing."""
-    number = 0
+def _journal_entries(path: Path) -> tuple[int, bool]:
+    """The number of entries in the journal at ``path``, and whether every one was
+    written here (by :data:`JOURNAL_WRITER`), after checking that every line is a JSON
+    object naming an operation and the last one whole (a StorageError if not).  Optuna
+    itself would skip a last line it cannot read, taking it for one still being
+    written: for a study's archive, that would be trials silently missing."""
+    number, ours = 0, True
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
             try:
@@ -272,9 +280,10 @@ def _journal_entries(path: Path) -> int:
                 problem = f"line {number} is not a journal entry: the file is damaged"
             if problem:
                 raise StorageError(f"cannot read the study journal {path}: {problem}")
+            ours = ours and entry.get("worker_id") == JOURNAL_WRITER
     if not number:
         raise StorageError(f"cannot read the study journal {path}: it is empty")
-    return number
+    return number, ours
 
 
 def _holds_sqlite(path: Path) -> bool:

@@ -515,19 +515,49 @@ def write_container(
 def check_replaceable(path: Path, kind: str) -> None:
     """Refuse ``path`` as a place to save a ``kind`` file (a model, a checkpoint) if
     something else is there: a folder, a pipe, a picture, someone's numpy arrays, a
-    digitlab file of the other kind, or one written by a newer digitlab."""
+    digitlab file of the other kind, or one written by a newer digitlab.  Only the
+    file's header is read, so a run's own checkpoint costs nothing to check each epoch."""
     if not path.exists():
         return
+    name = OTHER_FILES[kind]["name"]
     if path.is_dir():
-        raise ModelFileError(f"{path} is a folder; give a file name ending in .npz")
+        problem = "is a folder"
+    elif not path.is_file():
+        problem = "is not a regular file (a pipe or a device?)"
+    else:
+        found, version = _format_of(path)
+        if found == kind and isinstance(version, int) and version > FORMAT_VERSION:
+            problem = f"was written by a newer digitlab (format {version})"
+        elif found in OTHER_FILES and found != kind:
+            problem = f"is a digitlab {OTHER_FILES[found]['name']} file, not a {name} file"
+        elif found != kind:
+            problem = f"holds something other than a digitlab {name} file"
+        else:
+            return
+    raise ModelFileError(
+        f"{path} {problem}, and is left as it is: save under another name, or remove it first"
+    )
+
+
+#: The largest header :func:`check_replaceable` reads (a checkpoint's holds its history).
+MAX_HEADER_BYTES = 64 * 2**20
+
+
+def _format_of(path: Path) -> tuple[object, object]:
+    """The format and version a file's header names, read without its arrays; None for
+    both where it has no readable digitlab header."""
     try:
-        read_container(path, kind)
-    except ModelFileError:
-        name = OTHER_FILES[kind]["name"]
-        raise ModelFileError(
-            f"{path} holds something other than a digitlab {name} file, and is left as it "
-            "is: save under another name, or remove it first"
-        ) from None
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo(f"{HEADER_KEY}.npy")
+            if info.file_size > MAX_HEADER_BYTES:
+                return None, None
+            with archive.open(info) as member:
+                header = json.loads(str(np.lib.format.read_array(member, allow_pickle=False)))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, RecursionError):
+        return None, None
+    if not isinstance(header, dict):
+        return None, None
+    return header.get("format"), header.get("format_version")
 
 
 #: The files read_container reads, by their header's format: what to call each, and
