@@ -41,7 +41,7 @@ SCHEMA_RACE_RETRIES = 5
 JOURNAL_NAME = "journal.log"
 #: The study attribute in which a journal written here records, in its last entry, how
 #: many entries it holds, so that lost lines -- even whole ones -- are found on reading.
-JOURNAL_LINES_ATTR = "digitlab:journal entries"
+JOURNAL_ENTRIES_ATTR = "digitlab:journal entries"
 #: The writer every entry of a journal written here names, instead of Optuna's random
 #: one per process, so that a study saved twice gives the same file.
 JOURNAL_WRITER = "digitlab"
@@ -159,7 +159,9 @@ def open_journal(path: Path) -> JournalStorage:
     _quiet_optuna()
     try:
         storage = JournalStorage(JournalFileBackend(str(path)))
-        recorded = [study.user_attrs.get(JOURNAL_LINES_ATTR) for study in storage.get_all_studies()]
+        recorded = [
+            study.user_attrs.get(JOURNAL_ENTRIES_ATTR) for study in storage.get_all_studies()
+        ]
     except Exception as exc:  # Optuna's replay of a damaged log: decoding or state errors
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(
@@ -205,10 +207,10 @@ def save_journal(study: optuna.Study, path: Path) -> None:
         if study.metric_names:
             kept.set_metric_names(study.metric_names)
         for key, value in study.user_attrs.items():
-            if key != JOURNAL_LINES_ATTR:
+            if key != JOURNAL_ENTRIES_ATTR:
                 kept.set_user_attr(key, value)
         kept.add_trials(study.get_trials(deepcopy=False))
-        kept.set_user_attr(JOURNAL_LINES_ATTR, len(copy.read_bytes().splitlines()) + 1)
+        kept.set_user_attr(JOURNAL_ENTRIES_ATTR, len(copy.read_bytes().splitlines()) + 1)
         lines = [
             json.dumps({**json.loads(line), "worker_id": JOURNAL_WRITER}) + "\n"
             for line in copy.read_text().splitlines()
