@@ -375,6 +375,24 @@ def test_a_journal_written_mid_study_gives_way_to_the_study_gone_on(tmp_path: Pa
         check_journal_replaceable(journal, again)
 
 
+COMMITTED_JOURNALS = sorted((HERE.parent / "docs" / "studies").glob("*/journal.log"))
+
+
+@pytest.mark.parametrize("journal", COMMITTED_JOURNALS, ids=lambda path: path.parent.name)
+def test_the_committed_reports_keep_studies_they_can_be_written_again_from(journal) -> None:
+    """Each committed journal still opens, holds the trials its report lists, and fits
+    its shipped study file, so scripts/rewrite-study-reports.sh can use it."""
+    from digitlab.experiments.storage import read_storage
+
+    storage = read_storage(str(journal))
+    [name] = optuna.get_all_study_names(storage)
+    study = optuna.load_study(study_name=name, storage=storage)
+    with open(journal.parent / "trials.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == len(study.trials)
+    shipped = load_study_file(HERE.parent / "studies" / f"{journal.parent.name}.toml")
+    assert study.user_attrs["fingerprint"] == shipped.space_fingerprint()
+
+
 def _journal_damaged(journal: Path, how: str) -> None:
     lines = journal.read_bytes().splitlines(keepends=True)
     if how == "cut":
